@@ -1,0 +1,1 @@
+"""The loky-style process pool: manager thread, worker handles, worker process, reuse."""

@@ -1,0 +1,1 @@
+"""The backends: one contract (``base``), one module per way of running batches."""

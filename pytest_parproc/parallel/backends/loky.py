@@ -1,0 +1,102 @@
+"""The loky backend: batches run in the shared, reusable pool of worker processes."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from .._pool.pool import THREAD_LIMIT_VARIABLES, PoolSettings, ProcessPool
+from .._pool.reusable import get_reusable_pool
+from ..errors import UnpicklableTaskError
+from ..memmap import ArrayMemmapper, parse_nbytes
+from .base import Batch, CallOptions, DoneCallback, ParallelBackendBase
+
+
+def encode_batch(memmapper: ArrayMemmapper, batch: Batch) -> bytes:
+    """Serialize a batch with cloudpickle (large arrays become memmaps); name the culprit."""
+    try:
+        return memmapper.dumps(batch.tasks)
+    except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as error:
+        raise UnpicklableTaskError(
+            f"{batch.describe(0)} (or another task of its batch) could not be serialized to be "
+            f"sent to a worker process: {type(error).__name__}: {error}"
+        ) from error
+
+
+class LokyBackend(ParallelBackendBase):
+    """Process workers in the style of joblib's loky: started by fork+exec, kept warm between
+    calls, callables shipped with cloudpickle, dead workers detected and named.
+
+    Parameters (give them to ``parallel_config(backend="loky", ...)`` or to the constructor):
+    ``idle_worker_timeout`` seconds before an idle worker exits; ``max_tasks_per_worker`` and
+    ``max_worker_memory`` (bytes, or '500M') recycle a worker between batches once it has run
+    that many tasks or grown that large; ``initializer(*initargs)`` runs once in each worker,
+    ``finalizer()`` when it stops normally; ``env`` adds environment variables for workers.
+    """
+
+    name = "loky"
+    uses_processes = True
+    can_stop_running_tasks = True
+    reports_task_start = True
+    isolates_crashes = True
+
+    def __init__(
+        self,
+        nesting_level: int | None = None,
+        *,
+        idle_worker_timeout: float = 300.0,
+        max_tasks_per_worker: int | None = None,
+        max_worker_memory: int | str | None = None,
+        initializer: Callable[..., Any] | None = None,
+        initargs: tuple[Any, ...] = (),
+        finalizer: Callable[[], Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        **backend_params: Any,
+    ) -> None:
+        super().__init__(nesting_level, **backend_params)
+        if idle_worker_timeout <= 0:
+            raise ValueError(f"idle_worker_timeout must be positive, got {idle_worker_timeout}")
+        if max_tasks_per_worker is not None and max_tasks_per_worker < 1:
+            raise ValueError(f"max_tasks_per_worker must be at least 1, got {max_tasks_per_worker}")
+        for name, function in (("initializer", initializer), ("finalizer", finalizer)):
+            if function is not None and not callable(function):
+                raise TypeError(f"{name} must be callable, got {function!r}")
+        self._settings = PoolSettings(
+            initializer=initializer,
+            initargs=tuple(initargs),
+            finalizer=finalizer,
+            idle_timeout_s=float(idle_worker_timeout),
+            max_tasks_per_worker=max_tasks_per_worker,
+            max_worker_memory=parse_nbytes(max_worker_memory),
+            environment=tuple(sorted((env or {}).items())),
+        )
+        self._pool: ProcessPool | None = None
+        self._memmapper: ArrayMemmapper | None = None
+
+    def start(self, n_jobs: int, options: CallOptions) -> int:
+        settings = self._settings
+        if options.inner_max_num_threads is not None:
+            limits = {name: str(options.inner_max_num_threads) for name in THREAD_LIMIT_VARIABLES}
+            settings = PoolSettings(
+                **{**settings.__dict__, "environment": tuple(
+                    sorted({**limits, **dict(settings.environment)}.items())
+                )}
+            )
+        self._pool = get_reusable_pool(n_jobs, settings)
+        self._memmapper = ArrayMemmapper(options.temp_folder, options.max_nbytes, options.mmap_mode)
+        self.n_jobs = n_jobs
+        return n_jobs
+
+    def submit(self, batch: Batch, on_done: DoneCallback) -> None:
+        assert self._pool is not None and self._memmapper is not None, "start() was not called"
+        self._pool.submit(batch, encode_batch(self._memmapper, batch), on_done)
+
+    def abort(self, batches: Sequence[Batch]) -> None:
+        if self._pool is not None:
+            self._pool.cancel(list(batches))
+
+    def stop(self) -> None:
+        if self._memmapper is not None:
+            self._memmapper.cleanup()
+            self._memmapper = None

@@ -1,0 +1,223 @@
+"""The multiprocessing backend: batches run in a ``multiprocessing.Pool`` for each call."""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.pool
+import threading
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import wait
+from typing import Any
+
+from .._pool.process_tree import kill_process_tree
+from ..errors import WorkerCrashedError
+from ..memmap import ArrayMemmapper
+from ..tasks import decode_outcome, run_batch_payload
+from .base import Batch, BatchOutcome, CallOptions, DoneCallback, ParallelBackendBase
+from .loky import encode_batch
+
+
+def _initialize_worker(sys_path: list[str], initializer: bytes | None) -> None:
+    import pickle
+    import sys
+
+    sys.path[:] = sys_path
+    from ..config import set_nested_fallback
+
+    set_nested_fallback("sequential", 1)
+    if initializer is not None:
+        function, args = pickle.loads(initializer)
+        function(*args)
+
+
+def _run_in_pool(payload: bytes) -> bytes:
+    return run_batch_payload(payload)[0]
+
+
+def _pool_processes(pool: multiprocessing.pool.Pool) -> list[Any]:
+    # multiprocessing.Pool has no public list of its processes; ``_pool`` has held them since
+    # Python 2.6. It is read in this one place, to notice a worker that dies mid-task (the Pool
+    # would replace it and wait forever for the lost result).
+    return list(getattr(pool, "_pool", []))
+
+
+def _descendants(pool: multiprocessing.pool.Pool) -> list[int]:
+    import psutil
+
+    pids = []
+    for process in _pool_processes(pool):
+        try:
+            children = psutil.Process(process.pid).children(recursive=True)
+        except psutil.Error:
+            continue
+        pids += [child.pid for child in children]
+    return pids
+
+
+def choose_start_method(requested: str | None, refills: bool = False) -> str:
+    """``fork`` only while this process has a single thread (forking a threaded process can
+    deadlock the child) and the pool will not fork again later from its own threads
+    (``refills``: maxtasksperchild); otherwise ``forkserver``, or ``spawn`` where missing."""
+    methods = multiprocessing.get_all_start_methods()
+    if requested is not None:
+        if requested not in methods:
+            raise ValueError(f"start method {requested!r} is not one of {methods}")
+        return requested
+    if "fork" in methods and threading.active_count() == 1 and not refills:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
+
+
+class MultiprocessingBackend(ParallelBackendBase):
+    """A ``multiprocessing.Pool`` started for each call (or each ``with Parallel`` block).
+
+    Tasks and arguments travel with cloudpickle like in the loky backend. A worker that dies
+    fails the whole call with ``WorkerCrashedError``: the pool cannot tell which task it was
+    running, so ``crash_policy='isolate'`` needs the loky backend.
+    """
+
+    name = "multiprocessing"
+    uses_processes = True
+    can_stop_running_tasks = True
+
+    def __init__(
+        self,
+        nesting_level: int | None = None,
+        *,
+        context: str | None = None,
+        maxtasksperchild: int | None = None,
+        initializer: Callable[..., Any] | None = None,
+        initargs: tuple[Any, ...] = (),
+        **backend_params: Any,
+    ) -> None:
+        super().__init__(nesting_level, **backend_params)
+        self._context = context
+        self._maxtasksperchild = maxtasksperchild
+        self._initializer = initializer
+        self._initargs = tuple(initargs)
+        self._pool: multiprocessing.pool.Pool | None = None
+        self._memmapper: ArrayMemmapper | None = None
+        self._in_flight: dict[int, tuple[Batch, DoneCallback]] = {}
+        self._lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    def effective_n_jobs(self, n_jobs: int) -> int:
+        if multiprocessing.current_process().daemon:
+            return 1  # daemonic processes (Pool workers) may not have children
+        return max(1, n_jobs)
+
+    def start(self, n_jobs: int, options: CallOptions) -> int:
+        self.n_jobs = n_jobs
+        self._memmapper = ArrayMemmapper(options.temp_folder, options.max_nbytes, options.mmap_mode)
+        self._open_pool()
+        return n_jobs
+
+    def _open_pool(self) -> None:
+        import sys
+
+        import cloudpickle
+
+        method = choose_start_method(self._context, self._maxtasksperchild is not None)
+        context = multiprocessing.get_context(method)
+        if method == "forkserver":
+            # Children of the fork server start with what it imported: with the engine among
+            # its modules, a new pool's workers need not import it each time (this only takes
+            # effect if the fork server has not started yet).
+            context.set_forkserver_preload(["__main__", __name__])
+        initializer = None
+        if self._initializer is not None:
+            initializer = cloudpickle.dumps((self._initializer, self._initargs))
+        self._stopping = threading.Event()
+        self._pool = context.Pool(
+            self.n_jobs,
+            initializer=_initialize_worker,
+            initargs=(list(sys.path), initializer),
+            maxtasksperchild=self._maxtasksperchild,
+        )
+        self._watcher = threading.Thread(
+            target=self._watch, args=(self._pool, self._stopping), daemon=True,
+            name="parproc-mp-watch",
+        )
+        self._watcher.start()
+
+    def submit(self, batch: Batch, on_done: DoneCallback) -> None:
+        assert self._memmapper is not None, "start() was not called"
+        if self._pool is None:
+            self._open_pool()
+        assert self._pool is not None
+        payload = encode_batch(self._memmapper, batch)
+        key = batch.key
+        with self._lock:
+            self._in_flight[key] = (batch, on_done)
+
+        def done(result: bytes) -> None:
+            with self._lock:
+                entry = self._in_flight.pop(key, None)
+            if entry is not None:
+                entry[1](batch, BatchOutcome(payload=result, decoder=decode_outcome))
+
+        def failed(error: BaseException) -> None:
+            with self._lock:
+                entry = self._in_flight.pop(key, None)
+            if entry is not None:
+                entry[1](batch, BatchOutcome(error=error))
+
+        self._pool.apply_async(_run_in_pool, (payload,), callback=done, error_callback=failed)
+
+    def _watch(self, pool: multiprocessing.pool.Pool, stopping: threading.Event) -> None:
+        # Wait on the workers' sentinels; the list is refreshed every second because the pool
+        # replaces workers that reach maxtasksperchild.
+        while not stopping.is_set():
+            processes = _pool_processes(pool)
+            ready = wait([process.sentinel for process in processes], timeout=1.0)
+            if stopping.is_set():
+                return
+            for process in processes:
+                if process.sentinel in ready and process.exitcode not in (None, 0):
+                    self._crashed(process.exitcode, process.pid)
+                    return
+
+    def _crashed(self, exitcode: int, pid: int) -> None:
+        with self._lock:
+            entries, self._in_flight = list(self._in_flight.values()), {}
+        for batch, on_done in entries:
+            error = WorkerCrashedError(
+                exitcode=exitcode,
+                pid=pid,
+                task=f"one of the running tasks (from {batch.describe(0)})",
+            )
+            on_done(batch, BatchOutcome(error=error))
+
+    def abort(self, batches: Sequence[Batch]) -> None:
+        # A Pool cannot cancel one task: stop the whole pool; the next submit opens a new one.
+        with self._lock:
+            for batch in batches:
+                self._in_flight.pop(batch.key, None)
+        self._close_pool(kill=True)
+
+    def _close_pool(self, kill: bool = False) -> None:
+        self._stopping.set()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            # terminate() stops the workers with SIGTERM but not what their tasks started.
+            # The workers themselves must not get SIGKILL first: an idle one holds the task
+            # queue's lock, and terminate() would then wait for that lock forever.
+            descendants = _descendants(pool) if kill else []
+            pool.terminate()
+            pool.join()
+            for pid in descendants:
+                kill_process_tree(pid)
+        if self._watcher is not None and self._watcher is not threading.current_thread():
+            self._watcher.join(2.0)
+
+    def stop(self) -> None:
+        self._close_pool()
+        with self._lock:
+            self._in_flight.clear()
+        if self._memmapper is not None:
+            self._memmapper.cleanup()
+            self._memmapper = None
+
+
+__all__ = ["MultiprocessingBackend", "choose_start_method"]

@@ -1,0 +1,142 @@
+"""Task functions for the engine tests: importable by name in worker processes."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from pytest_parproc import Parallel, delayed
+
+_initialized: list[Any] = []
+
+
+def square(value: int) -> int:
+    return value * value
+
+
+def identity(value: Any) -> Any:
+    return value
+
+
+def add(left: int, right: int = 0) -> int:
+    return left + right
+
+
+def worker_identity(_: object = None) -> tuple[int, int]:
+    return os.getpid(), threading.get_ident()
+
+
+def fail_on(value: int, bad: int) -> int:
+    if value == bad:
+        raise ValueError(f"bad value {value}")
+    return value
+
+
+def sleep_then(value: int, seconds: float) -> int:
+    time.sleep(seconds)
+    return value
+
+
+def wait_for_file(value: int, path: str, limit_s: float = 60.0) -> int:
+    """Finish only once ``path`` exists: orders completions without timing assumptions."""
+    deadline = time.monotonic() + limit_s
+    while not Path(path).exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{path} never appeared")
+        time.sleep(0.01)
+    return value
+
+
+def create_file(value: int, path: str) -> int:
+    Path(path).write_text("x")
+    return value
+
+
+def nested_sum(value: int) -> tuple[int, str]:
+    inner = Parallel(n_jobs=2)
+    results = inner(delayed(square)(i) for i in range(value))
+    return sum(results), inner.backend.name
+
+
+def die(value: int, how: str, when: int) -> int:
+    if value != when:
+        return value
+    sys.stderr.write(f"worker about to die by {how}\n")
+    sys.stderr.flush()
+    if how == "exit":
+        os._exit(7)
+    elif how == "sigkill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif how == "segfault":
+        ctypes.string_at(0)
+    elif how == "abort":
+        os.abort()
+    elif how == "sys.exit":
+        sys.exit(3)
+    return value
+
+
+def record_pid_and_sleep(path: str, seconds: float) -> int:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    Path(path).write_text(f"{os.getpid()} {child.pid}")
+    time.sleep(seconds)
+    return 0
+
+
+def remember(value: Any) -> None:
+    _initialized.append(value)
+
+
+def initialized_values(_: object = None) -> list[Any]:
+    return list(_initialized)
+
+
+def failing_initializer() -> None:
+    raise RuntimeError("initializer exploded on purpose")
+
+
+def write_on_exit(path: str) -> None:
+    Path(path, f"finalized-{os.getpid()}").write_text("done")
+
+
+def environment_value(name: str) -> str | None:
+    return os.environ.get(name)
+
+
+def return_lock(_: object = None) -> object:
+    return threading.Lock()
+
+
+class UnpicklableError(Exception):
+    def __init__(self, message: str, payload: object) -> None:
+        super().__init__(message)
+        self.payload = payload
+
+    def __reduce__(self) -> Any:
+        raise TypeError("this exception refuses to be pickled")
+
+
+def raise_unpicklable(_: object = None) -> None:
+    raise UnpicklableError("cannot travel", threading.Lock())
+
+
+def write_stderr(text: str) -> int:
+    sys.stderr.write(text)
+    sys.stderr.flush()
+    return 0
+
+
+def array_info(array: Any) -> tuple[str, str | None, float]:
+    return type(array).__name__, getattr(array, "filename", None), float(array.sum())
+
+
+def hold_memory(megabytes: int) -> int:
+    _initialized.append(bytearray(megabytes * 1024 * 1024))
+    return os.getpid()
