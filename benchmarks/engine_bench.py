@@ -56,7 +56,21 @@ def _load_library(library: str) -> tuple[Any, Any, str]:
     return module.Parallel, module.delayed, module.__version__
 
 
+def _load_backend_modules(parallel: Any, backend: str | None) -> None:
+    """Import what a call of this backend needs before the clock starts.
+
+    ``import joblib`` loads its backends eagerly; ``import pytest_parproc`` loads them on first
+    use. Building a one-job ``Parallel`` (which starts no worker) puts both libraries in the
+    same state, so the timed call measures the call, not module imports.
+    """
+    if backend is None:
+        parallel(n_jobs=1)
+    else:
+        parallel(n_jobs=1, backend=backend)
+
+
 def _measure_sleep(parallel: Any, delayed: Any, backend: str, mode: str) -> float:
+    _load_backend_modules(parallel, backend)
     if mode == "warm":
         # Starts the workers (3 of them, as the timed call uses) so the timed call reuses them.
         warmup = parallel(n_jobs=SLEEP_N_JOBS, backend=backend)(
@@ -95,6 +109,7 @@ def _measure_overhead(parallel: Any, delayed: Any, backend: str, mode: str) -> f
 
 def _measure_pool_start(parallel: Any, delayed: Any, backend: str, mode: str) -> float:
     # The default backend on purpose: the row measures what a user gets without choosing one.
+    _load_backend_modules(parallel, None)
     start_s = time.perf_counter()
     results = parallel(n_jobs=POOL_START_N_JOBS)(
         delayed(identity)(index) for index in range(POOL_START_TASKS)

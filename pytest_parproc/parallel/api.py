@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import queue
 import threading
@@ -10,7 +11,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec
 
 from .backends.base import Batch, BatchOutcome, CallOptions, ParallelBackendBase, Task
 from .batching import BatchSizer
@@ -30,6 +31,8 @@ ReturnAs = Literal["list", "generator", "generator_unordered"]
 RETURN_MODES = ("list", "generator", "generator_unordered")
 CRASH_POLICIES = ("abort", "isolate")
 
+P = ParamSpec("P")
+
 _call_ids = itertools.count(1)
 _PRIMED = object()
 
@@ -42,6 +45,16 @@ class _Settings:
     batch_size: int | str
     crash_policy: str
     options: CallOptions
+
+
+def delayed(function: Callable[P, Any]) -> Callable[P, Task]:
+    """Capture a call without making it: ``delayed(f)(x, y=1)`` is ``(f, (x,), {"y": 1})``."""
+
+    @functools.wraps(function)
+    def capture(*args: P.args, **kwargs: P.kwargs) -> Task:
+        return function, args, kwargs
+
+    return capture
 
 
 def _pick(value: Any, fallback: Any) -> Any:
@@ -73,18 +86,18 @@ class Parallel:
 
     def __init__(
         self,
-        n_jobs: int | None | _Unset = UNSET,
-        backend: str | ParallelBackendBase | None | _Unset = UNSET,
+        n_jobs: int | _Unset | None = UNSET,
+        backend: str | ParallelBackendBase | _Unset | None = UNSET,
         return_as: ReturnAs = "list",
         verbose: int | _Unset = UNSET,
         timeout: float | None = None,
         pre_dispatch: int | str = "2 * n_jobs",
         batch_size: int | str = "auto",
-        temp_folder: str | None | _Unset = UNSET,
-        max_nbytes: int | str | None | _Unset = UNSET,
-        mmap_mode: str | None | _Unset = UNSET,
-        prefer: str | None | _Unset = UNSET,
-        require: str | None | _Unset = UNSET,
+        temp_folder: str | _Unset | None = UNSET,
+        max_nbytes: int | str | _Unset | None = UNSET,
+        mmap_mode: str | _Unset | None = UNSET,
+        prefer: str | _Unset | None = UNSET,
+        require: str | _Unset | None = UNSET,
         *,
         crash_policy: str = "abort",
     ) -> None:
@@ -105,6 +118,15 @@ class Parallel:
             raise TypeError(f"verbose must be an int, got {verbose_value!r}")
         backend_value = _pick(backend, None)
         self._backend = choose_backend(backend_value, prefer_value, require_value)
+        if (
+            crash_policy == "isolate"
+            and self._backend.uses_processes
+            and not self._backend.isolates_crashes
+        ):
+            raise ValueError(
+                f"crash_policy='isolate' needs a backend that knows which task a dead worker "
+                f"was running; backend {self._backend.name!r} does not (use 'loky')"
+            )
         self.n_jobs = self._backend.effective_n_jobs(resolve_n_jobs(_pick(n_jobs, None)))
         BatchSizer(batch_size, self.n_jobs)  # validates batch_size
         parse_pre_dispatch(pre_dispatch, self.n_jobs)  # validates pre_dispatch
@@ -300,11 +322,7 @@ class _ParallelRun:
 
     def _timed_out(self, batch: Batch, started: float) -> BatchOutcome:
         timeout_s = self.settings.timeout_s or 0.0
-        offset = 0
-        if batch.started_at is not None and len(batch) > 1:
-            offset = -1  # the batch runs tasks in turn; which one is not known exactly
-        task = batch.describe(0) if offset == 0 else f"a task of batch from {batch.describe(0)}"
-        error = TaskTimeoutError(timeout_s, task)
+        error = TaskTimeoutError(timeout_s, batch.describe(batch.running_offset))
         self.backend.abort([batch])
         return BatchOutcome([], error, time.monotonic() - started)
 

@@ -13,6 +13,7 @@ from typing import Any, Final
 from .backends.base import ParallelBackendBase
 from .backends.registry import default_backend_name, make_backend
 from .cpu import cpu_count
+from .nesting import nested_fallback
 
 
 class _Unset:
@@ -55,12 +56,8 @@ class ConfigState:
 
 
 _state: contextvars.ContextVar[ConfigState] = contextvars.ContextVar(
-    "pytest_parproc_config", default=ConfigState()
-)
-# Set inside workers: (backend name, nesting level) a nested call falls back to when it names
-# no backend, as joblib does (threads inside process workers, then plain loops).
-_nested: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
-    "pytest_parproc_nested", default=None
+    "pytest_parproc_config",
+    default=ConfigState(),  # noqa: B039 - frozen, and its mapping is never mutated
 )
 
 
@@ -68,37 +65,23 @@ def current_config() -> ConfigState:
     return _state.get()
 
 
-def set_nested_fallback(backend_name: str, level: int) -> contextvars.Token[tuple[str, int] | None]:
-    """Called by a worker (thread or process) before it runs tasks."""
-    return _nested.set((backend_name, level))
-
-
-def reset_nested_fallback(token: contextvars.Token[tuple[str, int] | None]) -> None:
-    _nested.reset(token)
-
-
-def nesting_level() -> int:
-    nested = _nested.get()
-    return 0 if nested is None else nested[1]
-
-
-class parallel_config:  # noqa: N801 - joblib's name, used as a context manager
+class parallel_config:
     """Set defaults for the ``Parallel`` calls made inside a ``with`` block (or until
     ``unregister()``), like ``joblib.parallel_config``. Extra keyword arguments are passed to
     the backend's constructor."""
 
     def __init__(
         self,
-        backend: str | ParallelBackendBase | None | _Unset = UNSET,
+        backend: str | ParallelBackendBase | _Unset | None = UNSET,
         *,
-        n_jobs: int | None | _Unset = UNSET,
+        n_jobs: int | _Unset | None = UNSET,
         verbose: int | _Unset = UNSET,
-        temp_folder: str | None | _Unset = UNSET,
-        max_nbytes: int | str | None | _Unset = UNSET,
-        mmap_mode: str | None | _Unset = UNSET,
-        prefer: str | None | _Unset = UNSET,
-        require: str | None | _Unset = UNSET,
-        inner_max_num_threads: int | None | _Unset = UNSET,
+        temp_folder: str | _Unset | None = UNSET,
+        max_nbytes: int | str | _Unset | None = UNSET,
+        mmap_mode: str | _Unset | None = UNSET,
+        prefer: str | _Unset | None = UNSET,
+        require: str | _Unset | None = UNSET,
+        inner_max_num_threads: int | _Unset | None = UNSET,
         **backend_params: Any,
     ) -> None:
         given: dict[str, Any] = {
@@ -117,7 +100,7 @@ class parallel_config:  # noqa: N801 - joblib's name, used as a context manager
             if value is not UNSET
         }
         if "n_jobs" in given and given["n_jobs"] is not None:
-            check_n_jobs(given["n_jobs"], source="parallel_config(n_jobs=...)")
+            check_n_jobs(given["n_jobs"], source="parallel_config")
         check_hints(given.get("prefer"), given.get("require"), source="parallel_config")
         if isinstance(backend, str):
             make_backend(backend, **backend_params)  # fail now on a bad name or parameter
@@ -147,7 +130,7 @@ class parallel_config:  # noqa: N801 - joblib's name, used as a context manager
         self.unregister()
 
 
-class parallel_backend(parallel_config):  # noqa: N801 - joblib's name
+class parallel_backend(parallel_config):
     """joblib's older spelling: ``parallel_backend("threading", n_jobs=2)``; n_jobs defaults
     to -1 (all CPUs) as in joblib."""
 
@@ -173,25 +156,30 @@ def check_hints(prefer: object, require: object, source: str) -> None:
         raise ValueError(f"{source}: require={require!r} is not one of {REQUIRE_VALUES}")
 
 
-def check_n_jobs(n_jobs: object, source: str = "n_jobs") -> int:
-    """An int n_jobs, or a clear error: bools, floats and strings are refused, 0 is a ValueError."""
+def check_n_jobs(n_jobs: object, source: str = "Parallel") -> int:
+    """An int n_jobs, or a clear error: bools, floats and strings are refused, 0 is a ValueError.
+
+    ``source`` names where the value came from, for the message."""
     if isinstance(n_jobs, bool) or not hasattr(n_jobs, "__index__"):
         raise TypeError(
-            f"{source} must be an integer (or None), got {n_jobs!r} of type {type(n_jobs).__name__}"
+            f"{source}: n_jobs must be an integer (or None), got {n_jobs!r} "
+            f"of type {type(n_jobs).__name__}"
         )
-    value = operator.index(n_jobs)  # type: ignore[arg-type]
+    value = operator.index(n_jobs)
     if value == 0:
-        raise ValueError(f"{source}=0 has no meaning: use 1 for no parallelism, -1 for all CPUs")
+        raise ValueError(
+            f"{source}: n_jobs=0 has no meaning; use 1 for no parallelism, -1 for all CPUs"
+        )
     return value
 
 
-def resolve_n_jobs(n_jobs: int | None, source: str = "n_jobs") -> int:
+def resolve_n_jobs(n_jobs: int | None, source: str = "Parallel") -> int:
     """joblib's rules: None -> the context's value or 1; -1 -> all CPUs; -k -> cpus + 1 - k."""
     if n_jobs is None:
         n_jobs = _state.get().n_jobs
         if n_jobs is None:
             return 1
-        source = "parallel_config(n_jobs=...)"
+        source = "parallel_config"
     value = check_n_jobs(n_jobs, source)
     if value < 0:
         return max(1, cpu_count() + 1 + value)
@@ -210,7 +198,7 @@ def choose_backend(
     if backend is None and state.backend is not None:
         backend, params = state.backend, state.backend_params
     if backend is None:
-        nested = _nested.get()
+        nested = nested_fallback()
         if nested is not None:
             name, level = nested
             return make_backend(name, nesting_level=level)
@@ -265,7 +253,9 @@ def parse_pre_dispatch(pre_dispatch: int | str, n_jobs: int) -> int | None:
 
 
 def _evaluate(node: ast.expr, n_jobs: int) -> float:
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+        if isinstance(node.value, bool):
+            raise ValueError(f"{node.value!r} is not a number")
         return float(node.value)
     if isinstance(node, ast.Name) and node.id == "n_jobs":
         return float(n_jobs)

@@ -61,5 +61,7 @@ class Progress:
     def finished(self) -> None:
         if self.verbose > 0:
             elapsed = time.perf_counter() - self.started
-            self._write(f"Done {self.done:5d} out of {self.done:5d} | elapsed: "
-                        f"{_format_s(elapsed):>8} finished")
+            self._write(
+                f"Done {self.done:5d} out of {self.done:5d} | elapsed: "
+                f"{_format_s(elapsed):>8} finished"
+            )

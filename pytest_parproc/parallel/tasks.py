@@ -1,39 +1,42 @@
-"""Tasks: ``delayed``, running a batch of them, and the codec for outcomes crossing processes."""
+"""Running a batch of tasks, and the codec for outcomes that cross a process boundary.
+
+A worker process imports this module before its first task, so it imports little: no
+``typing`` at run time, ``traceback`` and ``cloudpickle`` only when an error needs them.
+"""
 
 from __future__ import annotations
 
-import functools
 import pickle
 import time
-import traceback
-from collections.abc import Callable
-from typing import Any, ParamSpec
 
-from .backends.base import Task
 from .errors import RemoteTraceback, UnpicklableTaskError
 
-P = ParamSpec("P")
+# Not ``typing.TYPE_CHECKING``: importing typing costs a worker ~10 ms at start-up, and
+# type checkers honour any constant of this name.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from .backends.base import Task
 
 
-def delayed(function: Callable[P, Any]) -> Callable[P, Task]:
-    """Capture a call without making it: ``delayed(f)(x, y=1)`` is ``(f, (x,), {"y": 1})``."""
+def _format(error: BaseException) -> str:
+    import traceback
 
-    @functools.wraps(function)
-    def capture(*args: P.args, **kwargs: P.kwargs) -> Task:
-        return function, args, kwargs
-
-    return capture
+    return "".join(traceback.format_exception(error))
 
 
 def run_tasks(
-    tasks: list[Task], on_task_start: Callable[[], None] | None = None
+    tasks: list[Task], on_task_start: Callable[[int], None] | None = None
 ) -> tuple[list[Any], BaseException | None]:
-    """Run tasks in order; stop at the first exception, which is returned, not raised."""
+    """Run tasks in order; stop at the first exception, which is returned, not raised.
+    ``on_task_start(offset)`` is called before each task."""
     values: list[Any] = []
     append = values.append
-    for function, args, kwargs in tasks:
+    for offset, (function, args, kwargs) in enumerate(tasks):
         if on_task_start is not None:
-            on_task_start()
+            on_task_start(offset)
         try:
             append(function(*args, **kwargs))
         except BaseException as error:  # SystemExit too: a task must not end its worker
@@ -47,8 +50,8 @@ def run_batch_payload(payload: bytes | memoryview) -> tuple[bytes, int]:
     started = time.perf_counter()
     try:
         tasks: list[Task] = pickle.loads(payload)
-    except BaseException as error:
-        return encode_outcome([], error, 0.0), 1
+    except BaseException as load_error:
+        return encode_outcome([], load_error, 0.0), 1
     values, error = run_tasks(tasks)
     return encode_outcome(values, error, time.perf_counter() - started), len(tasks)
 
@@ -57,7 +60,7 @@ def encode_outcome(values: list[Any], error: BaseException | None, duration_s: f
     """Serialize what a batch produced; an error travels with its formatted traceback."""
     error_part: tuple[BaseException, str] | None = None
     if error is not None:
-        error_part = (error, "".join(traceback.format_exception(error)))
+        error_part = (error, _format(error))
     try:
         return pickle.dumps((values, error_part, duration_s), pickle.HIGHEST_PROTOCOL)
     except Exception:
@@ -84,7 +87,7 @@ def _encode_with_fallback(
                 f"the result of task {index} of its batch could not be sent back to the "
                 f"caller: {type(problem).__name__}: {problem}"
             )
-            error_part = (replacement, "".join(traceback.format_exception(replacement)))
+            error_part = (replacement, _format(replacement))
             break
         kept.append(value)
     if error_part is not None:
@@ -100,7 +103,7 @@ def _encode_with_fallback(
     return bytes(cloudpickle.dumps((kept, error_part, duration_s)))
 
 
-def decode_outcome(payload: bytes) -> tuple[list[Any], BaseException | None, float]:
+def decode_outcome(payload: bytes | memoryview) -> tuple[list[Any], BaseException | None, float]:
     values, error_part, duration_s = pickle.loads(payload)
     error: BaseException | None = None
     if error_part is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import engine_tasks as tasks
 import psutil
 import pytest
-from conftest import spy_backend
+from spies import spy_backend
 
 from pytest_parproc import (
     Parallel,
@@ -105,7 +105,11 @@ def test_the_pool_works_after_an_error(backend: str) -> None:
     with pytest.raises(ValueError):
         Parallel(n_jobs=2, backend=backend)(delayed(tasks.fail_on)(i, 0) for i in range(10))
     assert Parallel(n_jobs=2, backend=backend)(delayed(tasks.square)(i) for i in range(5)) == [
-        0, 1, 4, 9, 16
+        0,
+        1,
+        4,
+        9,
+        16,
     ]
 
 
@@ -204,9 +208,7 @@ def test_items_that_are_not_delayed_calls_are_refused(backend: str) -> None:
 
 def test_an_argument_that_cannot_be_pickled_is_named(process_backend: str) -> None:
     with pytest.raises(UnpicklableTaskError, match=r"task 0 \(identity\)"):
-        Parallel(n_jobs=2, backend=process_backend)(
-            [delayed(tasks.identity)(x for x in range(3))]
-        )
+        Parallel(n_jobs=2, backend=process_backend)([delayed(tasks.identity)(x for x in range(3))])
 
 
 def test_a_result_that_cannot_be_pickled_is_reported(process_backend: str) -> None:

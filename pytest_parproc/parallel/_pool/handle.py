@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
 from .process_tree import kill_process_tree
+from .wire import receive_message, send_message
 
 if TYPE_CHECKING:
     from ..backends.base import Batch, DoneCallback
@@ -38,8 +38,13 @@ class WorkerHandle:
             env = {**os.environ, **environment}
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", _BOOT.format(root=_PACKAGE_ROOT),
-                 str(child_read), str(child_write)],
+                [
+                    sys.executable,
+                    "-c",
+                    _BOOT.format(root=_PACKAGE_ROOT),
+                    str(child_read),
+                    str(child_write),
+                ],
                 pass_fds=(child_read, child_write),
                 stdin=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
@@ -51,8 +56,8 @@ class WorkerHandle:
             os.close(child_write)
         self.name = name
         self.pid = self.process.pid
-        self.inbox = Connection(parent_read, writable=False)
-        self.outbox = Connection(parent_write, readable=False)
+        self.inbox_fd = parent_read
+        self.outbox_fd = parent_write
         assert self.process.stderr is not None
         self.stderr_fd = self.process.stderr.fileno()
         os.set_blocking(self.stderr_fd, False)
@@ -79,10 +84,13 @@ class WorkerHandle:
 
     def send(self, message: bytes) -> bool:
         try:
-            self.outbox.send_bytes(message)
+            send_message(self.outbox_fd, message)
         except OSError:
             return False
         return True
+
+    def receive(self) -> bytearray:
+        return receive_message(self.inbox_fd)
 
     def read_stderr(self, forward: bool = True) -> bool:
         """Read what is available; forward it to our stderr. False at end of file."""
@@ -123,9 +131,9 @@ class WorkerHandle:
                 return None
 
     def close(self) -> None:
-        for closer in (self.inbox.close, self.outbox.close):
+        for fd in (self.inbox_fd, self.outbox_fd):
             try:
-                closer()
+                os.close(fd)
             except OSError:
                 pass
         if self.process.stderr is not None:

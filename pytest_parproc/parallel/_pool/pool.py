@@ -55,10 +55,7 @@ def thread_limits(n_workers: int, per_worker: int | None = None) -> dict[str, st
     from ..cpu import cpu_count
 
     threads = per_worker if per_worker is not None else max(1, cpu_count() // max(1, n_workers))
-    return {
-        name: os.environ.get(name, str(threads))
-        for name in THREAD_LIMIT_VARIABLES
-    }
+    return {name: os.environ.get(name, str(threads)) for name in THREAD_LIMIT_VARIABLES}
 
 
 @dataclass(frozen=True)
@@ -145,7 +142,6 @@ class ProcessPool:
                     stopping = self._shutting_down
                     drop, self._drop = self._drop, set()
                 if stopping:
-                    self._stop_all()
                     return
                 if drop:
                     self._kill_running(drop)
@@ -154,6 +150,11 @@ class ProcessPool:
                     self._handle(key.data, key.fd)
                 self._retire_idle()
         finally:
+            # Also after an unexpected error in this thread: no caller may wait forever, and
+            # no worker may outlive the pool.
+            with self._lock:
+                self._shutting_down = True
+            self._stop_all()
             self._fail_pending(RuntimeError("the process pool was shut down"))
             self._selector.close()
             os.close(self._wake_read)
@@ -177,13 +178,13 @@ class ProcessPool:
             self._worker_gone(worker)
         else:
             try:
-                message = worker.inbox.recv_bytes()
+                message = worker.receive()
             except (EOFError, OSError):
                 self._worker_gone(worker)
                 return
             self._on_message(worker, message)
 
-    def _on_message(self, worker: WorkerHandle, message: bytes) -> None:
+    def _on_message(self, worker: WorkerHandle, message: bytearray) -> None:
         tag = message[:1]
         if tag == b"D":
             batch, on_done = worker.batch, worker.on_done
@@ -193,7 +194,7 @@ class ProcessPool:
                 worker.send(b"S")
             if batch is not None and on_done is not None:
                 outcome = BatchOutcome(
-                    payload=memoryview(message)[1:],  # type: ignore[arg-type]
+                    payload=memoryview(message)[1:],
                     decoder=decode_outcome,
                     worker=worker.label,
                 )
@@ -220,7 +221,7 @@ class ProcessPool:
             max_memory_bytes=settings.max_worker_memory,
         )
         worker.send(b"I" + cloudpickle.dumps(setup))
-        self._selector.register(worker.inbox.fileno(), selectors.EVENT_READ, ("msg", worker))
+        self._selector.register(worker.inbox_fd, selectors.EVENT_READ, ("msg", worker))
         self._selector.register(worker.stderr_fd, selectors.EVENT_READ, ("stderr", worker))
         if worker.pidfd is not None:
             self._selector.register(worker.pidfd, selectors.EVENT_READ, ("pid", worker))
@@ -265,7 +266,7 @@ class ProcessPool:
 
     def _worker_gone(self, worker: WorkerHandle) -> None:
         worker.gone = True
-        for fd in (worker.inbox.fileno(), worker.stderr_fd, worker.pidfd):
+        for fd in (worker.inbox_fd, worker.stderr_fd, worker.pidfd):
             if fd is not None:
                 try:
                     self._selector.unregister(fd)
@@ -322,6 +323,11 @@ class ProcessPool:
                     worker.send(b"S")
 
     def _stop_all(self) -> None:
+        running = [
+            (worker.batch, worker.on_done)
+            for worker in self._workers
+            if worker.batch is not None and worker.on_done is not None
+        ]
         for worker in self._workers:
             worker.dropped = True
             worker.send(b"S")
@@ -332,3 +338,6 @@ class ProcessPool:
             except Exception:
                 worker.kill()
             self._worker_gone(worker)
+        error = RuntimeError("the process pool was shut down while this task was running")
+        for batch, on_done in running:
+            on_done(batch, BatchOutcome(error=error))

@@ -1,13 +1,15 @@
 """The worker process: boot, run the initializer, then run batches until told to stop.
 
 Started as ``python -c <boot line> READ_FD WRITE_FD`` (fork+exec, so it is safe whatever
-threads the parent has). Messages are bytes with a one-letter tag:
+threads the parent has). Messages (see ``wire``) are bytes with a one-letter tag:
 
     parent -> worker   I<pickled WorkerSetup>   B<batch payload>   S (stop)
     worker -> parent   R (ready)   E<traceback> (initializer failed)   D<outcome>   X<reason>
 
 One batch at a time: the parent sends a batch only to a worker that is idle, so it always
-knows which task a dead worker was running.
+knows which task a dead worker was running. Start-up time is time before the first task, so
+this module and what it imports stay small (no ``typing``, ``dataclasses`` or
+``multiprocessing`` at run time).
 """
 
 from __future__ import annotations
@@ -19,26 +21,40 @@ import signal
 import sys
 import threading
 import time
-import traceback
-from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from typing import Any
+
+from .wire import receive_message, send_message
+
+# Not ``typing.TYPE_CHECKING``: importing typing costs a worker ~10 ms at start-up, and
+# type checkers honour any constant of this name.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 PARENT_CHECK_S = 1.0
 
 
-@dataclass(frozen=True)
 class WorkerSetup:
     """Everything a worker needs before its first batch; pickled with cloudpickle."""
 
-    name: str
-    parent_pid: int
-    sys_path: list[str]
-    initializer: Any = None
-    initargs: tuple[Any, ...] = ()
-    finalizer: Any = None
-    max_tasks: int | None = None
-    max_memory_bytes: int | None = None
+    def __init__(
+        self,
+        name: str,
+        parent_pid: int,
+        sys_path: list[str],
+        initializer: Any = None,
+        initargs: tuple[Any, ...] = (),
+        finalizer: Any = None,
+        max_tasks: int | None = None,
+        max_memory_bytes: int | None = None,
+    ) -> None:
+        self.name = name
+        self.parent_pid = parent_pid
+        self.sys_path = sys_path
+        self.initializer = initializer
+        self.initargs = initargs
+        self.finalizer = finalizer
+        self.max_tasks = max_tasks
+        self.max_memory_bytes = max_memory_bytes
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -66,15 +82,12 @@ def main(read_fd: int, write_fd: int) -> None:
     # Ctrl-C in a terminal reaches the whole process group; the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     faulthandler.enable(all_threads=True)
-    inbox = Connection(read_fd, writable=False)
-    outbox = Connection(write_fd, readable=False)
-    message = inbox.recv_bytes()
+    message = receive_message(read_fd)
     setup: WorkerSetup = pickle.loads(memoryview(message)[1:])
     sys.path[:] = setup.sys_path
-    os.environ["PYTEST_PARPROC_WORKER_NAME"] = setup.name
     threading.Thread(target=_watch_parent, args=(setup.parent_pid,), daemon=True).start()
 
-    from ..config import set_nested_fallback
+    from ..nesting import set_nested_fallback
     from ..tasks import run_batch_payload
 
     set_nested_fallback("threading", 1)
@@ -82,24 +95,26 @@ def main(read_fd: int, write_fd: int) -> None:
         try:
             setup.initializer(*setup.initargs)
         except BaseException:
-            outbox.send_bytes(b"E" + traceback.format_exc().encode("utf-8", "replace"))
+            import traceback
+
+            send_message(write_fd, b"E" + traceback.format_exc().encode("utf-8", "replace"))
             sys.exit(1)
-    outbox.send_bytes(b"R")
+    send_message(write_fd, b"R")
     tasks_done = 0
     try:
         while True:
             try:
-                message = inbox.recv_bytes()
+                message = receive_message(read_fd)
             except EOFError:
                 return  # the parent closed the pipe: it is gone or shutting down
             if message[:1] != b"B":
                 return
             result, n_tasks = run_batch_payload(memoryview(message)[1:])
-            outbox.send_bytes(b"D" + result)
+            send_message(write_fd, b"D" + result)
             tasks_done += n_tasks
             reason = _limit_reached(setup, tasks_done)
             if reason:
-                outbox.send_bytes(b"X" + reason.encode())
+                send_message(write_fd, b"X" + reason.encode())
                 return
     finally:
         if setup.finalizer is not None:

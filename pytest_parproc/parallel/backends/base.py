@@ -20,7 +20,15 @@ class Batch:
     by backends that can tell (``reports_task_start``); ``Parallel`` uses it for timeouts.
     """
 
-    __slots__ = ("call_id", "first_index", "key", "started_at", "task_started_at", "tasks")
+    __slots__ = (
+        "call_id",
+        "first_index",
+        "key",
+        "running_offset",
+        "started_at",
+        "task_started_at",
+        "tasks",
+    )
 
     _keys = itertools.count()
 
@@ -33,6 +41,7 @@ class Batch:
         self.tasks = tasks
         self.started_at: float | None = None
         self.task_started_at: float | None = None
+        self.running_offset = 0  # which task of the batch runs now, where the backend can tell
 
     def __len__(self) -> int:
         return len(self.tasks)
@@ -42,11 +51,19 @@ class Batch:
         self.started_at = now
         self.task_started_at = now
 
+    def mark_task_started(self, offset: int) -> None:
+        self.running_offset = offset
+        self.task_started_at = time.monotonic()
+
     def describe(self, offset: int = 0) -> str:
         """Name the task at ``offset`` the way error messages do: function and call index."""
         function = self.tasks[offset][0] if offset < len(self.tasks) else None
         name = getattr(function, "__qualname__", None) or repr(function)
         return f"task {self.first_index + offset} ({name})"
+
+
+#: Turns a serialized outcome back into (values, error, duration_s).
+OutcomeDecoder = Callable[[bytes | memoryview], tuple[list[Any], BaseException | None, float]]
 
 
 @dataclass
@@ -63,8 +80,8 @@ class BatchOutcome:
     error: BaseException | None = None
     duration_s: float = 0.0
     worker: str = ""
-    payload: bytes | None = None
-    decoder: Callable[[bytes], tuple[list[Any], BaseException | None, float]] | None = None
+    payload: bytes | memoryview | None = None
+    decoder: OutcomeDecoder | None = None
 
     def resolve(self) -> BatchOutcome:
         if self.payload is not None and self.decoder is not None:
@@ -142,5 +159,5 @@ class ParallelBackendBase(ABC):
         ``on_done`` is not called for batches aborted this way.
         """
 
-    def stop(self) -> None:
+    def stop(self) -> None:  # noqa: B027 - optional: most backends have nothing to release
         """End of a call (or of a ``with Parallel`` block): release what is not reused."""

@@ -79,9 +79,10 @@ class LokyBackend(ParallelBackendBase):
         if options.inner_max_num_threads is not None:
             limits = {name: str(options.inner_max_num_threads) for name in THREAD_LIMIT_VARIABLES}
             settings = PoolSettings(
-                **{**settings.__dict__, "environment": tuple(
-                    sorted({**limits, **dict(settings.environment)}.items())
-                )}
+                **{
+                    **settings.__dict__,
+                    "environment": tuple(sorted({**limits, **dict(settings.environment)}.items())),
+                }
             )
         self._pool = get_reusable_pool(n_jobs, settings)
         self._memmapper = ArrayMemmapper(options.temp_folder, options.max_nbytes, options.mmap_mode)

@@ -22,7 +22,7 @@ def _initialize_worker(sys_path: list[str], initializer: bytes | None) -> None:
     import sys
 
     sys.path[:] = sys_path
-    from ..config import set_nested_fallback
+    from ..nesting import set_nested_fallback
 
     set_nested_fallback("sequential", 1)
     if initializer is not None:
@@ -136,7 +136,9 @@ class MultiprocessingBackend(ParallelBackendBase):
             maxtasksperchild=self._maxtasksperchild,
         )
         self._watcher = threading.Thread(
-            target=self._watch, args=(self._pool, self._stopping), daemon=True,
+            target=self._watch,
+            args=(self._pool, self._stopping),
+            daemon=True,
             name="parproc-mp-watch",
         )
         self._watcher.start()

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..config import reset_nested_fallback, set_nested_fallback
+from ..nesting import reset_nested_fallback, set_nested_fallback
 from ..tasks import run_tasks
 from .base import Batch, BatchOutcome, CallOptions, DoneCallback, ParallelBackendBase
 
@@ -74,12 +74,8 @@ class ThreadingBackend(ParallelBackendBase):
                         self._cancelled.discard(batch.key)
                         continue
                 batch.mark_started()
-
-                def note_start(batch: Batch = batch) -> None:
-                    batch.task_started_at = time.monotonic()
-
                 started = time.perf_counter()
-                values, error = run_tasks(batch.tasks, note_start)
+                values, error = run_tasks(batch.tasks, batch.mark_task_started)
                 on_done(batch, BatchOutcome(values, error, time.perf_counter() - started))
         finally:
             reset_nested_fallback(token)
