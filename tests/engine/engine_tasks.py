@@ -140,3 +140,16 @@ def array_info(array: Any) -> tuple[str, str | None, float]:
 def hold_memory(megabytes: int) -> int:
     _initialized.append(bytearray(megabytes * 1024 * 1024))
     return os.getpid()
+
+
+def write_raises(array: Any) -> bool:
+    """Try to write into ``array``; True if it refused (a read-only memmap)."""
+    try:
+        array[0] = -1.0
+    except ValueError:
+        return True
+    return False
+
+
+def object_id(value: object) -> int:
+    return id(value)

@@ -159,10 +159,11 @@ def test_nested_calls_fall_back_to_a_safe_backend(backend: str) -> None:
 
 def test_context_manager_reuses_the_same_workers(parallel_backend_name: str) -> None:
     with Parallel(n_jobs=2, backend=parallel_backend_name, batch_size=1) as parallel:
-        first = set(parallel(delayed(tasks.worker_identity)(i) for i in range(20)))
-        second = set(parallel(delayed(tasks.worker_identity)(i) for i in range(20)))
+        first = parallel(delayed(tasks.worker_identity)(i) for i in range(20))
+        second = parallel(delayed(tasks.worker_identity)(i) for i in range(20))
     index = 1 if parallel_backend_name == "threading" else 0
-    assert {ident[index] for ident in second} <= {ident[index] for ident in first}
+    # Two workers served both calls: no worker was started for the second one.
+    assert len({ident[index] for ident in first + second}) <= 2
 
 
 def test_fixed_batch_size_keeps_a_batch_on_one_worker(backend: str) -> None:

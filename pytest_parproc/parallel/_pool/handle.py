@@ -72,6 +72,7 @@ class WorkerHandle:
         self.ready = False
         self.batch: Batch | None = None
         self.on_done: DoneCallback | None = None
+        self.payload = b""  # the running batch's payload, to resubmit it if need be
         self.idle_since = 0.0
         self.retiring = False  # finishing its batch, then stopping (resize, limits)
         self.dropped = False  # killed on purpose: its death is not a crash

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import pickle
 import selectors
 import sys
 import threading
@@ -189,6 +190,7 @@ class ProcessPool:
         if tag == b"D":
             batch, on_done = worker.batch, worker.on_done
             worker.batch = worker.on_done = None
+            worker.payload = b""
             worker.idle_since = time.monotonic()
             if worker.retiring:
                 worker.send(b"S")
@@ -213,14 +215,13 @@ class ProcessPool:
         setup = WorkerSetup(
             name=worker.name,
             parent_pid=self.pid,
-            sys_path=list(sys.path),
             initializer=settings.initializer,
             initargs=settings.initargs,
             finalizer=settings.finalizer,
             max_tasks=settings.max_tasks_per_worker,
             max_memory_bytes=settings.max_worker_memory,
         )
-        worker.send(b"I" + cloudpickle.dumps(setup))
+        worker.send(b"I" + pickle.dumps((list(sys.path), cloudpickle.dumps(setup))))
         self._selector.register(worker.inbox_fd, selectors.EVENT_READ, ("msg", worker))
         self._selector.register(worker.stderr_fd, selectors.EVENT_READ, ("stderr", worker))
         if worker.pidfd is not None:
@@ -251,7 +252,7 @@ class ProcessPool:
     def _start_batch(
         self, worker: WorkerHandle, batch: Batch, payload: bytes, on_done: DoneCallback
     ) -> None:
-        worker.batch, worker.on_done = batch, on_done
+        worker.batch, worker.on_done, worker.payload = batch, on_done, payload
         batch.mark_started()
         if not worker.send(b"B" + payload):
             pass  # the worker is dying; its death is reported through its pidfd or pipe
@@ -279,6 +280,11 @@ class ProcessPool:
         if worker.dropped:
             return
         batch, on_done = worker.batch, worker.on_done
+        if batch is not None and on_done is not None and worker.retiring and exitcode == 0:
+            # It left on purpose (a limit, a resize) before taking this batch: run it elsewhere.
+            with self._lock:
+                self._pending.appendleft((batch, worker.payload, on_done))
+            return
         if batch is not None and on_done is not None:
             error = WorkerCrashedError(
                 exitcode=exitcode,

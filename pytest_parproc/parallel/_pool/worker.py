@@ -40,7 +40,6 @@ class WorkerSetup:
         self,
         name: str,
         parent_pid: int,
-        sys_path: list[str],
         initializer: Any = None,
         initargs: tuple[Any, ...] = (),
         finalizer: Any = None,
@@ -49,7 +48,6 @@ class WorkerSetup:
     ) -> None:
         self.name = name
         self.parent_pid = parent_pid
-        self.sys_path = sys_path
         self.initializer = initializer
         self.initargs = initargs
         self.finalizer = finalizer
@@ -82,9 +80,12 @@ def main(read_fd: int, write_fd: int) -> None:
     # Ctrl-C in a terminal reaches the whole process group; the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     faulthandler.enable(all_threads=True)
+    # The setup comes in two layers: the caller's sys.path first, in plain pickle, because the
+    # initializer and finalizer may live in modules only that path can find.
     message = receive_message(read_fd)
-    setup: WorkerSetup = pickle.loads(memoryview(message)[1:])
-    sys.path[:] = setup.sys_path
+    sys_path, setup_bytes = pickle.loads(memoryview(message)[1:])
+    sys.path[:] = sys_path
+    setup: WorkerSetup = pickle.loads(setup_bytes)
     threading.Thread(target=_watch_parent, args=(setup.parent_pid,), daemon=True).start()
 
     from ..nesting import set_nested_fallback
@@ -110,11 +111,13 @@ def main(read_fd: int, write_fd: int) -> None:
             if message[:1] != b"B":
                 return
             result, n_tasks = run_batch_payload(memoryview(message)[1:])
-            send_message(write_fd, b"D" + result)
             tasks_done += n_tasks
             reason = _limit_reached(setup, tasks_done)
             if reason:
+                # Before the result: once the parent has the result it may send a new batch.
                 send_message(write_fd, b"X" + reason.encode())
+            send_message(write_fd, b"D" + result)
+            if reason:
                 return
     finally:
         if setup.finalizer is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.pool
 import threading
+import time
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import wait
 from typing import Any
@@ -39,6 +40,24 @@ def _pool_processes(pool: multiprocessing.pool.Pool) -> list[Any]:
     # Python 2.6. It is read in this one place, to notice a worker that dies mid-task (the Pool
     # would replace it and wait forever for the lost result).
     return list(getattr(pool, "_pool", []))
+
+
+def _exit_code_once_reaped(
+    pool: multiprocessing.pool.Pool, process: Any, stopping: threading.Event
+) -> int | None:
+    """The exit code of a dead pool worker, read without racing the pool for it.
+
+    The pool's own thread reaps dead workers (``waitpid``, or the fork server's status pipe)
+    and drops them from its list. Reaping here too would race it: the loser of ``waitpid``
+    sees no exit code, and the loser of the status pipe reads 255. So wait until the pool has
+    dropped the worker, then read the code it stored.
+    """
+    deadline = time.monotonic() + 5.0
+    while any(p is process for p in _pool_processes(pool)) and time.monotonic() < deadline:
+        if stopping.wait(0.01):
+            return None
+    code: int | None = process.exitcode
+    return code
 
 
 def _descendants(pool: multiprocessing.pool.Pool) -> list[int]:
@@ -137,7 +156,8 @@ class MultiprocessingBackend(ParallelBackendBase):
         )
         self._watcher = threading.Thread(
             target=self._watch,
-            args=(self._pool, self._stopping),
+            # Taken now, before any task is sent, so no worker can die unseen.
+            args=(self._pool, _pool_processes(self._pool), self._stopping),
             daemon=True,
             name="parproc-mp-watch",
         )
@@ -167,20 +187,28 @@ class MultiprocessingBackend(ParallelBackendBase):
 
         self._pool.apply_async(_run_in_pool, (payload,), callback=done, error_callback=failed)
 
-    def _watch(self, pool: multiprocessing.pool.Pool, stopping: threading.Event) -> None:
-        # Wait on the workers' sentinels; the list is refreshed every second because the pool
-        # replaces workers that reach maxtasksperchild.
+    def _watch(
+        self, pool: multiprocessing.pool.Pool, known: list[Any], stopping: threading.Event
+    ) -> None:
+        # Wait on the sentinels of every worker the pool ever had; the list is refreshed each
+        # second because the pool replaces workers (maxtasksperchild, or after a death).
+        watched = {process.pid: process for process in known}
         while not stopping.is_set():
-            processes = _pool_processes(pool)
-            ready = wait([process.sentinel for process in processes], timeout=1.0)
+            for process in _pool_processes(pool):
+                watched.setdefault(process.pid, process)
+            ready = set(wait([p.sentinel for p in watched.values()], timeout=1.0))
             if stopping.is_set():
                 return
-            for process in processes:
-                if process.sentinel in ready and process.exitcode not in (None, 0):
-                    self._crashed(process.exitcode, process.pid)
+            for pid, process in list(watched.items()):
+                if process.sentinel not in ready:
+                    continue
+                del watched[pid]
+                exitcode = _exit_code_once_reaped(pool, process, stopping)
+                if exitcode != 0 and not stopping.is_set():
+                    self._crashed(exitcode, pid)
                     return
 
-    def _crashed(self, exitcode: int, pid: int) -> None:
+    def _crashed(self, exitcode: int | None, pid: int) -> None:
         with self._lock:
             entries, self._in_flight = list(self._in_flight.values()), {}
         for batch, on_done in entries:
