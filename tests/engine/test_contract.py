@@ -8,8 +8,8 @@ import traceback
 from pathlib import Path
 
 import engine_tasks as tasks
-import psutil
 import pytest
+from processes import still_running
 from spies import spy_backend
 
 from pytest_parproc import (
@@ -60,10 +60,9 @@ def test_generator_yields_in_submission_order(backend: str, tmp_path: Path) -> N
 def test_generator_unordered_yields_in_completion_order(
     parallel_backend_name: str, tmp_path: Path
 ) -> None:
-    flag = str(tmp_path / "flag")
-    calls = [delayed(tasks.wait_for_file)(0, flag)]
-    calls += [delayed(tasks.identity)(i) for i in (1, 2)]
-    calls += [delayed(tasks.create_file)(3, flag)]
+    flag = tmp_path / "flag"
+    calls = [delayed(tasks.wait_for_file)(0, str(flag))]
+    calls += [delayed(tasks.identity)(i) for i in (1, 2, 3)]
     output = Parallel(
         n_jobs=2,
         backend=parallel_backend_name,
@@ -71,10 +70,13 @@ def test_generator_unordered_yields_in_completion_order(
         batch_size=1,
         pre_dispatch="all",
     )(calls)
-    results = list(output)
-    # Task 0 cannot finish before task 3 has run, so it comes last whatever the timing.
-    assert sorted(results) == [0, 1, 2, 3]
+    results = []
+    for value in output:
+        results.append(value)
+        if len(results) == 3:
+            flag.write_text("x")  # only now can task 0 finish: it must come last
     assert results[-1] == 0
+    assert sorted(results) == [0, 1, 2, 3]
 
 
 def test_task_error_keeps_its_type_and_worker_traceback(backend: str) -> None:
@@ -133,15 +135,7 @@ def test_timeout_stops_the_running_process_and_its_children(
             [delayed(tasks.record_pid_and_sleep)(str(record), 60)]
         )
     worker_pid, child_pid = map(int, record.read_text().split())
-    processes = []
-    for pid in (worker_pid, child_pid):
-        try:
-            processes.append(psutil.Process(pid))
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(processes, timeout=10)
-    alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
-    assert not alive, "the timed-out worker or its child is still running"
+    assert not still_running([worker_pid, child_pid]), "the timed-out worker or its child runs"
 
 
 def test_nested_calls_fall_back_to_a_safe_backend(backend: str) -> None:

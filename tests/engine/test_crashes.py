@@ -12,6 +12,7 @@ from typing import Any
 
 import engine_tasks as tasks
 import pytest
+from processes import wait_until
 
 from pytest_parproc import (
     Parallel,
@@ -40,15 +41,6 @@ def fresh_pool() -> Iterator[None]:
     """For tests that change pool settings: later tests start from a new pool."""
     yield
     shutdown_reusable_pool()
-
-
-def wait_until(condition: Any, limit_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + limit_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def assert_healthy(backend: str = "loky") -> None:

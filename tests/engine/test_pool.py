@@ -8,14 +8,14 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import engine_tasks as tasks
 import psutil
 import pytest
+from processes import still_running, wait_until
 
 from pytest_parproc import (
     Parallel,
@@ -36,15 +36,6 @@ def fresh_pool() -> Iterator[None]:
     shutdown_reusable_pool()
     yield
     shutdown_reusable_pool()
-
-
-def wait_until(condition: Callable[[], bool], limit_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + limit_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def worker_pids_of(results: list[tuple[int, int]]) -> set[int]:
@@ -84,14 +75,7 @@ def test_idle_workers_exit_after_the_idle_timeout() -> None:
         pids = worker_pids_of(identities(6))
     assert pids and os.getpid() not in pids
     assert wait_until(lambda: not current_worker_pids()), current_worker_pids()
-    processes = []
-    for pid in pids:
-        try:
-            processes.append(psutil.Process(pid))
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(processes, timeout=10)
-    assert not [process for process in alive if process.status() != psutil.STATUS_ZOMBIE]
+    assert not still_running(pids)
 
 
 def test_max_tasks_per_worker_recycles_workers() -> None:
@@ -269,20 +253,10 @@ def test_workers_exit_when_their_parent_is_killed() -> None:
     assert parent.returncode == -signal.SIGKILL
     pids = [int(word) for word in output.split()]
     assert len(pids) == 2
-    processes = []
-    for pid in pids:
-        try:
-            processes.append(psutil.Process(pid))
-        except psutil.NoSuchProcess:
-            pass
-    try:
-        _, alive = psutil.wait_procs(processes, timeout=15)
-        left = [process for process in alive if is_worker(process)]
-        assert not left, f"orphaned workers still running: {left}"
-    finally:
-        for process in processes:
-            if is_worker(process):
-                process.kill()
+    left = [process for process in still_running(pids, limit_s=15) if is_worker(process)]
+    for process in left:
+        process.kill()
+    assert not left, f"orphaned workers still running: {left}"
 
 
 def test_workers_are_fresh_interpreters_not_forks() -> None:
