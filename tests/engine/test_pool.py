@@ -271,3 +271,20 @@ def test_workers_are_fresh_interpreters_not_forks() -> None:
         assert os.path.realpath(command[0]) == os.path.realpath(sys.executable)
         assert any(WORKER_MODULE in part for part in command), command
         assert process.ppid() == os.getpid()
+
+
+def test_what_a_task_prints_reaches_stdout_without_waiting_for_the_worker_to_exit(
+    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers share the caller's stdout and flush it after each batch, so printed lines show
+    up while the pool is still alive (stdout is block-buffered when it is not a terminal)."""
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)  # workers inherit the environment
+    Parallel(n_jobs=2)(delayed(tasks.print_line)(f"line-{i}") for i in range(4))
+    seen: list[str] = []
+
+    def all_lines_seen() -> bool:
+        seen.append(capfd.readouterr().out)
+        return all(f"line-{i}" in "".join(seen) for i in range(4))
+
+    assert wait_until(all_lines_seen)
+    assert current_worker_pids(), "the pool is still warm: nothing waited for an exit"

@@ -111,6 +111,9 @@ def main(read_fd: int, write_fd: int) -> None:
             if message[:1] != b"B":
                 return
             result, n_tasks = run_batch_payload(memoryview(message)[1:])
+            # What the tasks printed reaches the terminal batch by batch, not at exit (stdout
+            # is block-buffered when it is not a terminal).
+            sys.stdout.flush()
             tasks_done += n_tasks
             reason = _limit_reached(setup, tasks_done)
             if reason:
