@@ -114,8 +114,9 @@ class Parallel:
         ):
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         verbose_value = _pick(verbose, state.verbose)
-        if isinstance(verbose_value, bool) or not isinstance(verbose_value, int):
+        if not isinstance(verbose_value, int):  # True counts as 1, as in joblib
             raise TypeError(f"verbose must be an int, got {verbose_value!r}")
+        verbose_value = int(verbose_value)
         backend_value = _pick(backend, None)
         self._backend = choose_backend(backend_value, prefer_value, require_value)
         if (

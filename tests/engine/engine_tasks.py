@@ -158,3 +158,25 @@ def object_id(value: object) -> int:
 def print_line(text: str) -> int:
     print(text)
     return 0
+
+
+def mark_and_return(value: int, folder: str, big: bool) -> bytes:
+    """Leave one file per execution (so a task run twice is seen), return a large or small
+    result (a large one keeps the pool's manager busy reading it)."""
+    Path(folder, f"{value}.{os.getpid()}.{time.monotonic_ns()}").write_text("")
+    return b"x" * (20_000_000 if big else 10)
+
+
+def kill_self_on(value: int, when: int) -> int:
+    if value == when:
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.05)
+    return value
+
+
+def record_start(value: int, started: list[int], bad: int) -> int:
+    started.append(value)
+    if value == bad:
+        raise ValueError("stop here")
+    time.sleep(0.01)
+    return value

@@ -148,14 +148,14 @@ def test_multiprocessing_reports_a_sigkill_even_when_its_watcher_runs_late(
     """
     original_watch = mp_pool.MultiprocessingBackend._watch
 
-    def late_watch(self: Any, pool: Any, known: list[Any], stopping: threading.Event) -> None:
+    def late_watch(self: Any, pool: Any, stopping: threading.Event) -> None:
         first = {process.pid for process in mp_pool._pool_processes(pool)}
         deadline = time.monotonic() + 10.0
         while time.monotonic() < deadline and not stopping.is_set():
             if {process.pid for process in mp_pool._pool_processes(pool)} - first:
                 break
             time.sleep(0.01)
-        original_watch(self, pool, known, stopping)
+        original_watch(self, pool, stopping)
 
     monkeypatch.setattr(mp_pool.MultiprocessingBackend, "_watch", late_watch)
     with pytest.raises(WorkerCrashedError) as caught:

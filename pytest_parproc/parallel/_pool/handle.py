@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -72,7 +73,6 @@ class WorkerHandle:
         self.ready = False
         self.batch: Batch | None = None
         self.on_done: DoneCallback | None = None
-        self.payload = b""  # the running batch's payload, to resubmit it if need be
         self.idle_since = 0.0
         self.retiring = False  # finishing its batch, then stopping (resize, limits)
         self.dropped = False  # killed on purpose: its death is not a crash
@@ -92,6 +92,16 @@ class WorkerHandle:
 
     def receive(self) -> bytearray:
         return receive_message(self.inbox_fd)
+
+    def receive_remaining(self) -> list[bytearray]:
+        """The whole messages still in the pipe of a worker that has exited."""
+        messages = []
+        while select.select([self.inbox_fd], [], [], 0)[0]:
+            try:
+                messages.append(receive_message(self.inbox_fd))
+            except (EOFError, OSError):
+                break
+        return messages
 
     def read_stderr(self, forward: bool = True) -> bool:
         """Read what is available; forward it to our stderr. False at end of file."""

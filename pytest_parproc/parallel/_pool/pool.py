@@ -33,7 +33,7 @@ from typing import Any
 import cloudpickle
 
 from ..backends.base import Batch, BatchOutcome, DoneCallback
-from ..errors import WorkerCrashedError, WorkerStartError
+from ..errors import UnpicklableTaskError, WorkerCrashedError, WorkerStartError
 from ..tasks import decode_outcome
 from .handle import WorkerHandle
 from .worker import WorkerSetup
@@ -74,6 +74,26 @@ class PoolSettings:
 
 class ProcessPool:
     def __init__(self, max_workers: int, settings: PoolSettings) -> None:
+        # Serialized first, in the caller, so a setting that cannot travel (an initializer
+        # argument that does not pickle) is the caller's error, not the manager thread's.
+        try:
+            self._setup = cloudpickle.dumps(
+                WorkerSetup(
+                    name="",
+                    parent_pid=os.getpid(),
+                    initializer=settings.initializer,
+                    initargs=settings.initargs,
+                    finalizer=settings.finalizer,
+                    max_tasks=settings.max_tasks_per_worker,
+                    max_memory_bytes=settings.max_worker_memory,
+                )
+            )
+        except Exception as error:
+            raise UnpicklableTaskError(
+                "the pool's initializer, initargs or finalizer cannot be sent to worker "
+                f"processes: {type(error).__name__}: {error}"
+            ) from error
+        self._environment = {**thread_limits(max_workers), **dict(settings.environment)}
         self.max_workers = max_workers
         self.settings = settings
         self.pid = os.getpid()
@@ -81,6 +101,7 @@ class ProcessPool:
         self._pending: deque[tuple[Batch, bytes, DoneCallback]] = deque()
         self._drop: set[int] = set()
         self._shutting_down = False
+        self._closed = False  # the wake pipe is closed: nothing may be written to its number
         self._workers: list[WorkerHandle] = []
         self._names = itertools.count()
         self._wake_read, self._wake_write = os.pipe()
@@ -88,7 +109,6 @@ class ProcessPool:
         os.set_blocking(self._wake_write, False)
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._wake_read, selectors.EVENT_READ, None)
-        self._environment = {**thread_limits(max_workers), **dict(settings.environment)}
         self._thread = threading.Thread(target=self._manage, name="parproc-pool", daemon=True)
         self._thread.start()
 
@@ -129,10 +149,13 @@ class ProcessPool:
         return [worker.pid for worker in list(self._workers)]
 
     def _wake(self) -> None:
-        try:
-            os.write(self._wake_write, b"x")
-        except BlockingIOError:
-            pass  # the pipe is full of wake-ups already
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                os.write(self._wake_write, b"x")
+            except BlockingIOError:
+                pass  # the pipe is full of wake-ups already
 
     # ----- the manager thread -----------------------------------------------------------
 
@@ -158,8 +181,10 @@ class ProcessPool:
             self._stop_all()
             self._fail_pending(RuntimeError("the process pool was shut down"))
             self._selector.close()
-            os.close(self._wake_read)
-            os.close(self._wake_write)
+            with self._lock:
+                self._closed = True
+                os.close(self._wake_read)
+                os.close(self._wake_write)
 
     def _handle(self, data: tuple[str, WorkerHandle] | None, fd: int) -> None:
         if data is None:
@@ -190,7 +215,6 @@ class ProcessPool:
         if tag == b"D":
             batch, on_done = worker.batch, worker.on_done
             worker.batch = worker.on_done = None
-            worker.payload = b""
             worker.idle_since = time.monotonic()
             if worker.retiring:
                 worker.send(b"S")
@@ -210,18 +234,13 @@ class ProcessPool:
             worker.start_error = message[1:].decode("utf-8", "replace")
 
     def _spawn(self) -> WorkerHandle:
-        settings = self.settings
         worker = WorkerHandle(f"w{next(self._names)}", self._environment)
-        setup = WorkerSetup(
-            name=worker.name,
-            parent_pid=self.pid,
-            initializer=settings.initializer,
-            initargs=settings.initargs,
-            finalizer=settings.finalizer,
-            max_tasks=settings.max_tasks_per_worker,
-            max_memory_bytes=settings.max_worker_memory,
-        )
-        worker.send(b"I" + pickle.dumps((list(sys.path), cloudpickle.dumps(setup))))
+        setup = pickle.dumps((list(sys.path), worker.name, self._setup))
+        if not worker.send(b"I" + setup):
+            worker.kill()
+            worker.reap()
+            worker.close()
+            raise OSError(f"worker {worker.label} died before it got its setup")
         self._selector.register(worker.inbox_fd, selectors.EVENT_READ, ("msg", worker))
         self._selector.register(worker.stderr_fd, selectors.EVENT_READ, ("stderr", worker))
         if worker.pidfd is not None:
@@ -252,7 +271,7 @@ class ProcessPool:
     def _start_batch(
         self, worker: WorkerHandle, batch: Batch, payload: bytes, on_done: DoneCallback
     ) -> None:
-        worker.batch, worker.on_done, worker.payload = batch, on_done, payload
+        worker.batch, worker.on_done = batch, on_done
         batch.mark_started()
         if not worker.send(b"B" + payload):
             pass  # the worker is dying; its death is reported through its pidfd or pipe
@@ -274,17 +293,16 @@ class ProcessPool:
                 except (KeyError, ValueError):
                     pass
         exitcode = worker.reap()
+        # What it wrote before it exited counts: a result (D) or its notice of leaving (X) may
+        # still be in the pipe when its pidfd reports the exit.
+        for message in worker.receive_remaining():
+            self._on_message(worker, message)
         worker.read_stderr()
         self._workers.remove(worker)
         worker.close()
         if worker.dropped:
             return
         batch, on_done = worker.batch, worker.on_done
-        if batch is not None and on_done is not None and worker.retiring and exitcode == 0:
-            # It left on purpose (a limit, a resize) before taking this batch: run it elsewhere.
-            with self._lock:
-                self._pending.appendleft((batch, worker.payload, on_done))
-            return
         if batch is not None and on_done is not None:
             error = WorkerCrashedError(
                 exitcode=exitcode,
@@ -310,7 +328,9 @@ class ProcessPool:
             on_done(batch, BatchOutcome(error=error))
 
     def _idle_deadline(self) -> float | None:
-        idle = [w.idle_since for w in self._workers if w.ready and w.batch is None]
+        idle = [
+            w.idle_since for w in self._workers if w.ready and w.batch is None and not w.retiring
+        ]
         if not idle:
             return None
         return max(0.0, min(idle) + self.settings.idle_timeout_s - time.monotonic())

@@ -83,9 +83,10 @@ def main(read_fd: int, write_fd: int) -> None:
     # The setup comes in two layers: the caller's sys.path first, in plain pickle, because the
     # initializer and finalizer may live in modules only that path can find.
     message = receive_message(read_fd)
-    sys_path, setup_bytes = pickle.loads(memoryview(message)[1:])
+    sys_path, name, setup_bytes = pickle.loads(memoryview(message)[1:])
     sys.path[:] = sys_path
     setup: WorkerSetup = pickle.loads(setup_bytes)
+    setup.name = name
     threading.Thread(target=_watch_parent, args=(setup.parent_pid,), daemon=True).start()
 
     from ..nesting import set_nested_fallback

@@ -72,6 +72,7 @@ class LokyBackend(ParallelBackendBase):
             environment=tuple(sorted((env or {}).items())),
         )
         self._pool: ProcessPool | None = None
+        self._call_settings = self._settings
         self._memmapper: ArrayMemmapper | None = None
 
     def start(self, n_jobs: int, options: CallOptions) -> int:
@@ -84,6 +85,7 @@ class LokyBackend(ParallelBackendBase):
                     "environment": tuple(sorted({**limits, **dict(settings.environment)}.items())),
                 }
             )
+        self._call_settings = settings
         self._pool = get_reusable_pool(n_jobs, settings)
         self._memmapper = ArrayMemmapper(options.temp_folder, options.max_nbytes, options.mmap_mode)
         self.n_jobs = n_jobs
@@ -91,6 +93,10 @@ class LokyBackend(ParallelBackendBase):
 
     def submit(self, batch: Batch, on_done: DoneCallback) -> None:
         assert self._pool is not None and self._memmapper is not None, "start() was not called"
+        if not self._pool.alive:
+            # The shared pool was replaced since start() (another call with other settings, or
+            # an explicit shutdown): take the current one, as a new call would.
+            self._pool = get_reusable_pool(self.n_jobs, self._call_settings)
         self._pool.submit(batch, encode_batch(self._memmapper, batch), on_done)
 
     def abort(self, batches: Sequence[Batch]) -> None:

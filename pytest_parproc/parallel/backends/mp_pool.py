@@ -42,6 +42,22 @@ def _pool_processes(pool: multiprocessing.pool.Pool) -> list[Any]:
     return list(getattr(pool, "_pool", []))
 
 
+class _RecordingPool(multiprocessing.pool.Pool):
+    """A Pool that remembers every worker process it starts, replacements included, so a
+    worker that dies right after it was started is still seen."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.started: list[Any] = []
+        super().__init__(*args, **kwargs)
+
+    # ``Pool.Process(ctx, *args, **kwds)`` is the factory the pool calls for every worker it
+    # starts (a static method of Pool since Python 3.8); a bound method works the same way.
+    def Process(self, ctx: Any, *args: Any, **kwds: Any) -> Any:  # type: ignore[override]
+        process = ctx.Process(*args, **kwds)
+        self.started.append(process)
+        return process
+
+
 def _exit_code_once_reaped(
     pool: multiprocessing.pool.Pool, process: Any, stopping: threading.Event
 ) -> int | None:
@@ -148,16 +164,17 @@ class MultiprocessingBackend(ParallelBackendBase):
         if self._initializer is not None:
             initializer = cloudpickle.dumps((self._initializer, self._initargs))
         self._stopping = threading.Event()
-        self._pool = context.Pool(
+        self._pool = _RecordingPool(
             self.n_jobs,
             initializer=_initialize_worker,
             initargs=(list(sys.path), initializer),
             maxtasksperchild=self._maxtasksperchild,
+            context=context,
         )
         self._watcher = threading.Thread(
             target=self._watch,
             # Taken now, before any task is sent, so no worker can die unseen.
-            args=(self._pool, _pool_processes(self._pool), self._stopping),
+            args=(self._pool, self._stopping),
             daemon=True,
             name="parproc-mp-watch",
         )
@@ -187,25 +204,28 @@ class MultiprocessingBackend(ParallelBackendBase):
 
         self._pool.apply_async(_run_in_pool, (payload,), callback=done, error_callback=failed)
 
-    def _watch(
-        self, pool: multiprocessing.pool.Pool, known: list[Any], stopping: threading.Event
-    ) -> None:
-        # Wait on the sentinels of every worker the pool ever had; the list is refreshed each
-        # second because the pool replaces workers (maxtasksperchild, or after a death).
-        watched = {process.pid: process for process in known}
+    def _watch(self, pool: _RecordingPool, stopping: threading.Event) -> None:
+        # Wait on the sentinels of every worker the pool ever started; new ones (the pool
+        # replaces workers: maxtasksperchild, or after a death) join at the next wake-up, and
+        # a sentinel stays ready once its process is dead, so a quick death is not missed.
+        watched: dict[int, Any] = {}
+        seen = 0
         while not stopping.is_set():
-            for process in _pool_processes(pool):
-                watched.setdefault(process.pid, process)
+            for process in pool.started[seen:]:
+                if process.pid is None:
+                    break  # created but not started yet: look again at the next wake-up
+                watched[id(process)] = process
+                seen += 1
             ready = set(wait([p.sentinel for p in watched.values()], timeout=1.0))
             if stopping.is_set():
                 return
-            for pid, process in list(watched.items()):
+            for key, process in list(watched.items()):
                 if process.sentinel not in ready:
                     continue
-                del watched[pid]
+                del watched[key]
                 exitcode = _exit_code_once_reaped(pool, process, stopping)
                 if exitcode != 0 and not stopping.is_set():
-                    self._crashed(exitcode, pid)
+                    self._crashed(exitcode, process.pid)
                     return
 
     def _crashed(self, exitcode: int | None, pid: int) -> None:

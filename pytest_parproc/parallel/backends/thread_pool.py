@@ -55,8 +55,14 @@ class ThreadingBackend(ParallelBackendBase):
             self._cancelled.update(batch.key for batch in batches)
 
     def stop(self) -> None:
-        # Threads still busy with an abandoned task are left to finish on their own (daemon
-        # threads); idle ones exit at once.
+        # Batches still queued belong to a call that is over (finished, failed or abandoned):
+        # drop them, so the stop markers are seen next. Threads still busy with an abandoned
+        # task are left to finish on their own (daemon threads); idle ones exit at once.
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
         for _ in self._threads:
             self._queue.put(_STOP)
         self._threads = []
