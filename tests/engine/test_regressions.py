@@ -16,6 +16,7 @@ from pytest_parproc import (
     Parallel,
     UnpicklableTaskError,
     WorkerCrashedError,
+    WorkerStartError,
     delayed,
     parallel_config,
 )
@@ -110,3 +111,18 @@ def test_threading_starts_no_queued_task_after_the_call_failed() -> None:
 def test_verbose_true_counts_as_one() -> None:
     """joblib accepts ``verbose=True``."""
     assert Parallel(n_jobs=2, verbose=True).verbose == 1
+
+
+def test_a_worker_that_never_gets_ready_fails_the_call(fresh_pool: None) -> None:
+    """A hung initializer must not keep the caller waiting forever, with or without a task
+    timeout: after ``worker_start_timeout`` the call fails with WorkerStartError."""
+
+    def hang() -> None:
+        time.sleep(60)
+
+    with (
+        parallel_config(backend="loky", initializer=hang, worker_start_timeout=1),
+        pytest.raises(WorkerStartError, match="did not become ready within 1 s"),
+    ):
+        Parallel(n_jobs=2, timeout=1)(delayed(tasks.square)(i) for i in range(4))
+    assert Parallel(n_jobs=2)(delayed(tasks.square)(i) for i in range(4)) == [0, 1, 4, 9]

@@ -6,6 +6,7 @@ import os
 import select
 import subprocess
 import sys
+import time
 from typing import TYPE_CHECKING
 
 from .process_tree import kill_process_tree
@@ -71,6 +72,7 @@ class WorkerHandle:
             except OSError:
                 self.pidfd = None
         self.ready = False
+        self.started_at = time.monotonic()
         self.batch: Batch | None = None
         self.on_done: DoneCallback | None = None
         self.idle_since = 0.0

@@ -67,6 +67,7 @@ class PoolSettings:
     initargs: tuple[Any, ...] = ()
     finalizer: Any = None
     idle_timeout_s: float = 300.0
+    start_timeout_s: float = 60.0
     max_tasks_per_worker: int | None = None
     max_worker_memory: int | None = None
     environment: tuple[tuple[str, str], ...] = field(default_factory=tuple)
@@ -170,9 +171,10 @@ class ProcessPool:
                 if drop:
                     self._kill_running(drop)
                 self._dispatch()
-                for key, _ in self._selector.select(self._idle_deadline()):
+                for key, _ in self._selector.select(self._next_deadline()):
                     self._handle(key.data, key.fd)
                 self._retire_idle()
+                self._give_up_on_slow_starts()
         finally:
             # Also after an unexpected error in this thread: no caller may wait forever, and
             # no worker may outlive the pool.
@@ -327,13 +329,42 @@ class ProcessPool:
         for batch, _, on_done in failed:
             on_done(batch, BatchOutcome(error=error))
 
-    def _idle_deadline(self) -> float | None:
-        idle = [
-            w.idle_since for w in self._workers if w.ready and w.batch is None and not w.retiring
+    def _next_deadline(self) -> float | None:
+        """Seconds until an idle worker expires or a starting one is given up on."""
+        settings = self.settings
+        deadlines = [
+            w.idle_since + settings.idle_timeout_s
+            for w in self._workers
+            if w.ready and w.batch is None and not w.retiring
         ]
-        if not idle:
+        deadlines += [
+            w.started_at + settings.start_timeout_s
+            for w in self._workers
+            if not w.ready and not w.dropped
+        ]
+        if not deadlines:
             return None
-        return max(0.0, min(idle) + self.settings.idle_timeout_s - time.monotonic())
+        return max(0.0, min(deadlines) - time.monotonic())
+
+    def _give_up_on_slow_starts(self) -> None:
+        # A worker that never gets ready (an initializer that hangs, an import that blocks)
+        # would otherwise keep every pending batch, and the caller, waiting forever.
+        limit_s = self.settings.start_timeout_s
+        now = time.monotonic()
+        for worker in self._workers:
+            if worker.ready or worker.dropped or now - worker.started_at < limit_s:
+                continue
+            worker.dropped = worker.retiring = True
+            worker.kill()
+            worker.read_stderr()
+            detail = worker.tail_text()
+            self._fail_pending(
+                WorkerStartError(
+                    f"worker {worker.label} did not become ready within {limit_s:g} s "
+                    "(worker_start_timeout); is its initializer stuck?"
+                    + (f"\n{detail}" if detail else "")
+                )
+            )
 
     def _retire_idle(self) -> None:
         now = time.monotonic()

@@ -29,7 +29,9 @@ class LokyBackend(ParallelBackendBase):
     calls, callables shipped with cloudpickle, dead workers detected and named.
 
     Parameters (give them to ``parallel_config(backend="loky", ...)`` or to the constructor):
-    ``idle_worker_timeout`` seconds before an idle worker exits; ``max_tasks_per_worker`` and
+    ``idle_worker_timeout`` seconds before an idle worker exits; ``worker_start_timeout``
+    seconds a new worker may take to get ready (its initializer included) before the call
+    fails with ``WorkerStartError``; ``max_tasks_per_worker`` and
     ``max_worker_memory`` (bytes, or '500M') recycle a worker between batches once it has run
     that many tasks or grown that large; ``initializer(*initargs)`` runs once in each worker,
     ``finalizer()`` when it stops normally; ``env`` adds environment variables for workers.
@@ -46,6 +48,7 @@ class LokyBackend(ParallelBackendBase):
         nesting_level: int | None = None,
         *,
         idle_worker_timeout: float = 300.0,
+        worker_start_timeout: float = 60.0,
         max_tasks_per_worker: int | None = None,
         max_worker_memory: int | str | None = None,
         initializer: Callable[..., Any] | None = None,
@@ -55,8 +58,12 @@ class LokyBackend(ParallelBackendBase):
         **backend_params: Any,
     ) -> None:
         super().__init__(nesting_level, **backend_params)
-        if idle_worker_timeout <= 0:
-            raise ValueError(f"idle_worker_timeout must be positive, got {idle_worker_timeout}")
+        for name, value in (
+            ("idle_worker_timeout", idle_worker_timeout),
+            ("worker_start_timeout", worker_start_timeout),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
         if max_tasks_per_worker is not None and max_tasks_per_worker < 1:
             raise ValueError(f"max_tasks_per_worker must be at least 1, got {max_tasks_per_worker}")
         for name, function in (("initializer", initializer), ("finalizer", finalizer)):
@@ -67,6 +74,7 @@ class LokyBackend(ParallelBackendBase):
             initargs=tuple(initargs),
             finalizer=finalizer,
             idle_timeout_s=float(idle_worker_timeout),
+            start_timeout_s=float(worker_start_timeout),
             max_tasks_per_worker=max_tasks_per_worker,
             max_worker_memory=parse_nbytes(max_worker_memory),
             environment=tuple(sorted((env or {}).items())),
