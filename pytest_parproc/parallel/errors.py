@@ -41,14 +41,12 @@ class WorkerCrashedError(ParallelError):
         worker: str = "",
         task: str = "",
         stderr_tail: str = "",
-        reason: str = "",
     ) -> None:
         self.exitcode = exitcode
         self.pid = pid
         self.worker = worker
         self.task = task
         self.stderr_tail = stderr_tail
-        self.reason = reason
         super().__init__(self._message())
 
     @property
@@ -63,9 +61,7 @@ class WorkerCrashedError(ParallelError):
 
     def _message(self) -> str:
         who = f"worker {self.worker} (pid {self.pid})" if self.worker else f"worker pid {self.pid}"
-        if self.reason:
-            how = self.reason
-        elif self.signal_name is not None:
+        if self.signal_name is not None:
             how = f"was killed by {self.signal_name} (exit code {self.exitcode})"
         elif self.exitcode is None:
             how = "stopped answering"

@@ -23,8 +23,3 @@ def set_nested_fallback(backend_name: str, level: int) -> contextvars.Token[tupl
 
 def reset_nested_fallback(token: contextvars.Token[tuple[str, int] | None]) -> None:
     _nested.reset(token)
-
-
-def nesting_level() -> int:
-    nested = _nested.get()
-    return 0 if nested is None else nested[1]

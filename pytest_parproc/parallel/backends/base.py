@@ -16,6 +16,9 @@ Task = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 class Batch:
     """A run of consecutive tasks of one ``Parallel`` call, sent to a worker as one unit.
 
+    ``call_id`` names the call (a backend serving several calls at once may group by it),
+    ``first_index`` is the position of the first task in the call's input, ``key`` is unique.
+
     ``task_started_at`` is the ``time.monotonic()`` at which the task now running started, set
     by backends that can tell (``reports_task_start``); ``Parallel`` uses it for timeouts.
     """
