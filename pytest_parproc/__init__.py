@@ -1,7 +1,7 @@
 """pytest-parproc: a joblib-style parallel engine, and a pytest plugin that runs tests on it.
 
 The public names live in ``pytest_parproc.parallel`` and are re-exported here on first use
-(see that package for why the import is lazy).
+(see that package for why the import is lazy); its ``__all__`` is the one list of them.
 """
 
 from __future__ import annotations
@@ -11,50 +11,12 @@ from . import parallel
 # Not ``typing.TYPE_CHECKING``: see ``pytest_parproc.parallel``.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .parallel import (
-        Batch,
-        BatchOutcome,
-        CallOptions,
-        Parallel,
-        ParallelBackendBase,
-        ParallelError,
-        RemoteTraceback,
-        TaskTimeoutError,
-        TerminatedWorkerError,
-        UnpicklableTaskError,
-        WorkerCrashedError,
-        WorkerStartError,
-        cpu_count,
-        delayed,
-        effective_n_jobs,
-        parallel_backend,
-        parallel_config,
-        register_parallel_backend,
-    )
+    from .parallel import *  # noqa: F403 - the engine's public names, for type checkers
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Batch",
-    "BatchOutcome",
-    "CallOptions",
-    "Parallel",
-    "ParallelBackendBase",
-    "ParallelError",
-    "RemoteTraceback",
-    "TaskTimeoutError",
-    "TerminatedWorkerError",
-    "UnpicklableTaskError",
-    "WorkerCrashedError",
-    "WorkerStartError",
-    "__version__",
-    "cpu_count",
-    "delayed",
-    "effective_n_jobs",
-    "parallel_backend",
-    "parallel_config",
-    "register_parallel_backend",
-]
+__all__ = ["__version__"]
+__all__ += parallel.__all__
 
 
 def __getattr__(name: str) -> object:

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, ParamSpec
 
-from .backends.base import Batch, BatchOutcome, CallOptions, ParallelBackendBase, Task
+from .backends.base import (
+    Batch,
+    BatchOutcome,
+    CallOptions,
+    ParallelBackendBase,
+    Task,
+    describe_task,
+)
 from .batching import BatchSizer
 from .config import (
     UNSET,
@@ -40,10 +47,8 @@ _PRIMED = object()
 @dataclass(frozen=True)
 class _Settings:
     return_as: str
-    timeout_s: float | None
     pre_dispatch: int | str
     batch_size: int | str
-    crash_policy: str
     options: CallOptions
 
 
@@ -133,10 +138,8 @@ class Parallel:
         parse_pre_dispatch(pre_dispatch, self.n_jobs)  # validates pre_dispatch
         self._settings = _Settings(
             return_as=return_as,
-            timeout_s=None if timeout is None else float(timeout),
             pre_dispatch=pre_dispatch,
             batch_size=batch_size,
-            crash_policy=crash_policy,
             options=CallOptions(
                 timeout_s=None if timeout is None else float(timeout),
                 crash_policy=crash_policy,
@@ -204,7 +207,7 @@ class Parallel:
 
     def _run_sequential(self, iterable: Iterable[Task]) -> Iterator[Any]:
         progress = Progress(self.verbose, 1, "sequential")
-        timeout_s = self._settings.timeout_s
+        timeout_s = self._settings.options.timeout_s
         try:
             for position, task in enumerate(iterable):
                 function, args, kwargs = _check_task(task, position)
@@ -212,7 +215,7 @@ class Parallel:
                 value = function(*args, **kwargs)
                 if timeout_s is not None and time.monotonic() - started > timeout_s:
                     # A plain loop cannot interrupt a task; it reports the overrun afterwards.
-                    raise TaskTimeoutError(timeout_s, f"task {position} ({function.__qualname__})")
+                    raise TaskTimeoutError(timeout_s, describe_task(position, function))
                 progress.batch_done(1, None)
                 yield value
             progress.finished()
@@ -242,6 +245,7 @@ class _ParallelRun:
 
     def __init__(self, parallel: Parallel, tasks: Iterator[Task]) -> None:
         settings = parallel._settings
+        self.options = settings.options
         self.backend = parallel._backend
         self.n_jobs = parallel.n_jobs
         self.settings = settings
@@ -256,11 +260,11 @@ class _ParallelRun:
         # One task per batch where a task must be stopped or blamed alone: a process worker is
         # killed as a whole, and a dead one takes its whole batch with it.
         self.one_per_batch = self.backend.uses_processes and (
-            settings.timeout_s is not None or settings.crash_policy == "isolate"
+            self.options.timeout_s is not None or self.options.crash_policy == "isolate"
         )
         self.sizer = BatchSizer(1 if self.one_per_batch else settings.batch_size, self.n_jobs)
         limit = parse_pre_dispatch(settings.pre_dispatch, self.n_jobs)
-        if settings.timeout_s is not None and not self.backend.reports_task_start:
+        if self.options.timeout_s is not None and not self.backend.reports_task_start:
             # The backend cannot tell when a task starts, so keep no more in flight than there
             # are workers: then a batch starts when it is dispatched.
             limit = self.n_jobs if limit is None else min(limit, self.n_jobs)
@@ -305,7 +309,7 @@ class _ParallelRun:
                 raise
 
     def _next_completed(self) -> tuple[Batch, BatchOutcome]:
-        timeout_s = self.settings.timeout_s
+        timeout_s = self.options.timeout_s
         if timeout_s is None:
             return self.completed.get()
         while True:
@@ -322,14 +326,14 @@ class _ParallelRun:
                     return batch, self._timed_out(batch, started)
 
     def _timed_out(self, batch: Batch, started: float) -> BatchOutcome:
-        timeout_s = self.settings.timeout_s or 0.0
+        timeout_s = self.options.timeout_s or 0.0
         error = TaskTimeoutError(timeout_s, batch.describe(batch.running_offset))
         self.backend.abort([batch])
         return BatchOutcome([], error, time.monotonic() - started)
 
     def outputs(self) -> Iterator[Any]:
         ordered = self.settings.return_as != "generator_unordered"
-        isolate = self.settings.crash_policy == "isolate"
+        isolate = self.options.crash_policy == "isolate"
         waiting: dict[int, list[Any]] = {}
         next_index = 0
         while self.in_flight:

@@ -28,7 +28,6 @@ class Batch:
         "first_index",
         "key",
         "running_offset",
-        "started_at",
         "task_started_at",
         "tasks",
     )
@@ -42,7 +41,6 @@ class Batch:
         self.call_id = call_id
         self.first_index = first_index
         self.tasks = tasks
-        self.started_at: float | None = None
         self.task_started_at: float | None = None
         self.running_offset = 0  # which task of the batch runs now, where the backend can tell
 
@@ -50,9 +48,7 @@ class Batch:
         return len(self.tasks)
 
     def mark_started(self) -> None:
-        now = time.monotonic()
-        self.started_at = now
-        self.task_started_at = now
+        self.mark_task_started(0)
 
     def mark_task_started(self, offset: int) -> None:
         self.running_offset = offset
@@ -61,8 +57,13 @@ class Batch:
     def describe(self, offset: int = 0) -> str:
         """Name the task at ``offset`` the way error messages do: function and call index."""
         function = self.tasks[offset][0] if offset < len(self.tasks) else None
-        name = getattr(function, "__qualname__", None) or repr(function)
-        return f"task {self.first_index + offset} ({name})"
+        return describe_task(self.first_index + offset, function)
+
+
+def describe_task(index: int, function: object) -> str:
+    """``task 3 (square)``; objects without a ``__qualname__`` (a partial) show their repr."""
+    name = getattr(function, "__qualname__", None) or repr(function)
+    return f"task {index} ({name})"
 
 
 #: Turns a serialized outcome back into (values, error, duration_s).

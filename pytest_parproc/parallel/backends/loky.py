@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -87,12 +88,8 @@ class LokyBackend(ParallelBackendBase):
         settings = self._settings
         if options.inner_max_num_threads is not None:
             limits = {name: str(options.inner_max_num_threads) for name in THREAD_LIMIT_VARIABLES}
-            settings = PoolSettings(
-                **{
-                    **settings.__dict__,
-                    "environment": tuple(sorted({**limits, **dict(settings.environment)}.items())),
-                }
-            )
+            environment = {**limits, **dict(settings.environment)}
+            settings = dataclasses.replace(settings, environment=tuple(sorted(environment.items())))
         self._call_settings = settings
         self._pool = get_reusable_pool(n_jobs, settings)
         self._memmapper = ArrayMemmapper(options.temp_folder, options.max_nbytes, options.mmap_mode)

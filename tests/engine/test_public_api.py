@@ -1,0 +1,16 @@
+"""The public names: one list, every name importable from both packages."""
+
+from __future__ import annotations
+
+import pytest_parproc
+from pytest_parproc import parallel
+
+
+def test_the_lazy_table_and_all_agree() -> None:
+    assert sorted(parallel._WHERE) == sorted(parallel.__all__)
+
+
+def test_every_public_name_resolves_from_both_packages() -> None:
+    assert set(pytest_parproc.__all__) == {"__version__", *parallel.__all__}
+    for name in parallel.__all__:
+        assert getattr(pytest_parproc, name) is getattr(parallel, name)
