@@ -12,14 +12,23 @@ from . import parallel
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .parallel import *  # noqa: F403 - the engine's public names, for type checkers
+    from .workerinfo import is_worker as is_worker
+    from .workerinfo import worker_count as worker_count
+    from .workerinfo import worker_id as worker_id
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+_WORKER_INFO = ("is_worker", "worker_count", "worker_id")
+
+__all__ = ["__version__", *_WORKER_INFO]
 __all__ += parallel.__all__
 
 
 def __getattr__(name: str) -> object:
+    if name in _WORKER_INFO:
+        from . import workerinfo
+
+        return getattr(workerinfo, name)
     if name in parallel.__all__:
         value = getattr(parallel, name)
         globals()[name] = value
@@ -28,4 +37,4 @@ def __getattr__(name: str) -> object:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *parallel.__all__])
+    return sorted([*globals(), *parallel.__all__, *_WORKER_INFO])

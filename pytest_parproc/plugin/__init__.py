@@ -1,3 +1,65 @@
-"""The pytest plugin (entry point ``parproc``). Registered; it takes over nothing yet."""
+"""The pytest plugin (entry point ``parproc``): options, activation, the worker-id fixture.
+
+Hook wiring only: ``options`` resolves the settings, ``controller`` runs the tests of the main
+process through the engine, ``worker`` is what runs inside each worker process.
+"""
 
 from __future__ import annotations
+
+import pytest
+
+from .. import workerinfo
+from . import options
+
+#: Registered (under this name) in a worker's own pytest session; the plugin stays passive there.
+WORKER_PLUGIN_NAME = "parproc-worker"
+CONTROLLER_NAME = "parproc-controller"
+
+_serial_reason_key = pytest.StashKey[str]()
+
+#: Options that need the tests in this process, with why.
+_SERIAL_OPTIONS = (
+    ("usepdb", "--pdb needs the terminal"),
+    ("trace", "--trace needs the terminal"),
+    ("setuponly", "--setup-only prints from the process that runs the fixtures"),
+    ("setupplan", "--setup-plan prints from the process that runs the fixtures"),
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    options.add_options(parser)
+
+
+@pytest.hookimpl(trylast=True)  # after conftest files had their say (e.g. registered a backend)
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.has_plugin(WORKER_PLUGIN_NAME):
+        return  # this is a worker's own session
+    resolved = options.resolve(config)
+    if not resolved.active:
+        return
+    if getattr(config.option, "numprocesses", None):
+        raise pytest.UsageError(
+            f"{resolved.sources.get('n_jobs', '--n-jobs')} asks pytest-parproc to run tests in "
+            "parallel, and -n asks pytest-xdist to: use one of them"
+        )
+    for name, reason in _SERIAL_OPTIONS:
+        if getattr(config.option, name, False):
+            config.stash[_serial_reason_key] = reason
+            return
+    from .controller import Controller
+
+    config.pluginmanager.register(Controller(config, resolved), CONTROLLER_NAME)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    reason = config.stash.get(_serial_reason_key, None)
+    if reason is None:
+        return None
+    return f"parproc: tests run in this process ({reason})"
+
+
+@pytest.fixture(scope="session")
+def parproc_worker_id() -> str:
+    """The id of the worker running the test: ``w0``, ``w1``, ...; ``main`` when not
+    distributed."""
+    return workerinfo.worker_id()

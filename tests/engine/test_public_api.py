@@ -11,6 +11,9 @@ def test_the_lazy_table_and_all_agree() -> None:
 
 
 def test_every_public_name_resolves_from_both_packages() -> None:
-    assert set(pytest_parproc.__all__) == {"__version__", *parallel.__all__}
+    worker_info = {"is_worker", "worker_count", "worker_id"}
+    assert set(pytest_parproc.__all__) == {"__version__", *worker_info, *parallel.__all__}
+    assert pytest_parproc.worker_id() == "main"
+    assert not pytest_parproc.is_worker()
     for name in parallel.__all__:
         assert getattr(pytest_parproc, name) is getattr(parallel, name)

@@ -1,0 +1,236 @@
+"""The main process's side of a run: plan, drive the engine, replay, stop, survive crashes.
+
+A run is one or more rounds. A round is one ``Parallel`` call: the planned units, then one
+end-of-round task per worker (each worker ends its session there and reports its last test).
+Tests left over by a crash (those its worker had not started, or held for later) run in the
+next round, on fresh sessions.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ..parallel import Parallel, WorkerCrashedError, delayed, parallel_config
+from . import pytest_internals
+from .crashes import CrashReport, describe_crash, recover_log
+from .messages import RunSpec, StopRequest, TaskResult, Unit
+from .options import ParprocOptions
+from .replay import Replayer
+from .rundir import RunDirectory
+from .scheduling import PlannedItem, group_of, plan_units
+from .timing import RunTiming
+from .worker import end_round, run_unit
+
+
+class Controller:
+    """Registered in the main process when the plugin is active; owns the test loop."""
+
+    def __init__(self, config: pytest.Config, options: ParprocOptions) -> None:
+        self.config = config
+        self.options = options
+        self.timing: RunTiming | None = None
+        self.crashes: list[CrashReport] = []
+        self.finish_errors: list[tuple[str, str]] = []
+        self.stop_request: StopRequest | None = None
+        self.stopping = False
+        self.crash_limit_reached = False
+
+    # -- pytest hooks -----------------------------------------------------------------------
+    def pytest_report_header(self) -> str:
+        return f"parproc: {self.options.n_jobs} workers, backend {self.options.backend}"
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        # The checks of pytest's own pytest_runtestloop, which this one replaces.
+        if session.testsfailed and not session.config.option.continue_on_collection_errors:
+            count = session.testsfailed
+            raise session.Interrupted(f"{count} error{'s' if count != 1 else ''} during collection")
+        if session.config.option.collectonly:
+            return True
+        self._run(session)
+        if self.stop_request is not None:
+            if self.stop_request.kind == "exit":
+                pytest.exit(self.stop_request.message, self.stop_request.returncode)
+            raise KeyboardInterrupt(self.stop_request.message)
+        if session.shouldfail:
+            raise session.Failed(session.shouldfail)
+        if session.shouldstop:
+            raise session.Interrupted(session.shouldstop)
+        return True
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        writer = terminalreporter
+        for worker_id, text in self.finish_errors:
+            writer.write_sep("-", f"parproc: error while worker {worker_id} ended its session")
+            writer.write_line(text.rstrip())
+        if self.crash_limit_reached:
+            writer.write_line(
+                f"parproc: {len(self.crashes)} worker crashes, more than the "
+                f"{self.options.max_worker_restart} replacements allowed "
+                "(--par-max-worker-restart): no new test was started after that",
+                red=True,
+            )
+        if self.timing is None or not self.timing.workers:
+            return
+        verbosity = self.config.get_verbosity()
+        if verbosity < -1:
+            return
+        lines = self.timing.lines(verbosity, self.options.backend)
+        if verbosity >= 0:
+            writer.write_sep("=", f"parproc: {len(self.timing.workers)} workers", bold=True)
+        for line in lines:
+            writer.write_line(line)
+
+    # -- the run ------------------------------------------------------------------------------
+    def _run(self, session: pytest.Session) -> None:
+        items = session.items
+        if not items:
+            return
+        self.timing = RunTiming(time.time())
+        started = time.perf_counter()
+        replayer = Replayer(self.config, items)
+        run_dir = tempfile.mkdtemp(prefix="pytest-parproc-")
+        invocation = self.config.invocation_params
+        spec = RunSpec(
+            run_id=uuid.uuid4().hex,
+            run_dir=run_dir,
+            args=tuple(invocation.args),
+            invocation_dir=str(invocation.dir),
+            n_workers=self.options.n_jobs,
+            basetemp=str(pytest_internals.main_basetemp(self.config)),
+        )
+        remaining = list(range(len(items)))
+        try:
+            round_number = 0
+            while remaining and not self.stopping:
+                crashes_before = len(self.crashes)
+                planned = [
+                    PlannedItem(index, items[index].nodeid, group_of(items[index].nodeid))
+                    for index in remaining
+                ]
+                units = plan_units(planned, self.options.n_jobs)
+                self._round(session, spec, replayer, units, round_number)
+                left = [i for i in remaining if i not in replayer.finished]
+                if len(left) == len(remaining) and len(self.crashes) == crashes_before:
+                    session.shouldfail = "pytest-parproc: the workers ran none of the tests left"
+                    break
+                remaining = left
+                round_number += 1
+        finally:
+            self.timing.wall_s = time.perf_counter() - started
+            self.timing.test_time_s = replayer.test_time_s
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+    def _round(
+        self,
+        session: pytest.Session,
+        spec: RunSpec,
+        replayer: Replayer,
+        units: list[Unit],
+        round_number: int,
+    ) -> None:
+        queue = deque(units)
+        run_dir = RunDirectory(spec.run_dir)
+        params: dict[str, Any] = {}
+        if self.options.backend == "loky":
+            # Fresh workers for each run: a worker that ran another run's tests has their
+            # modules imported (its settings differ, so the engine starts a new pool).
+            params["env"] = {"PYTEST_PARPROC_RUN_ID": spec.run_id}
+        with parallel_config(backend=self.options.backend, **params):
+            isolates = parallel_backend_isolates(self.options.backend)
+            parallel = Parallel(
+                n_jobs=spec.n_workers,
+                return_as="generator_unordered",
+                batch_size=1,
+                crash_policy="isolate" if isolates else "abort",
+            )
+            n_workers = parallel.n_jobs
+
+            def tasks() -> Iterator[Any]:
+                while queue and not self.stopping:
+                    yield delayed(run_unit)(spec, queue.popleft())
+                for _ in range(n_workers):
+                    yield delayed(end_round)(spec, round_number)
+
+            outputs = parallel(tasks())
+        try:
+            for output in outputs:
+                if isinstance(output, WorkerCrashedError):
+                    self._crashed(session, output, run_dir, replayer, aborted=False)
+                elif isinstance(output, TaskResult):
+                    self._handle(session, output, replayer, run_dir)
+                else:
+                    raise TypeError(f"unexpected result from a worker: {output!r}")
+        except WorkerCrashedError as error:
+            # The backend cannot tell which task a dead worker ran: it stopped the whole call.
+            self._crashed(session, error, run_dir, replayer, aborted=True)
+        finally:
+            outputs.close()
+
+    def _handle(
+        self, session: pytest.Session, result: TaskResult, replayer: Replayer, run_dir: RunDirectory
+    ) -> None:
+        assert self.timing is not None
+        self.timing.add(result)
+        for record in result.records:
+            replayer.replay(record)
+        for index in result.missing:
+            nodeid = replayer.items[index].nodeid
+            replayer.fail(
+                index,
+                "setup",
+                f"pytest-parproc: worker {result.worker_id} did not collect {nodeid}. Every "
+                "process must collect the same test ids: are parameter ids built from "
+                "something that differs between processes (random values, object addresses)?",
+            )
+        if result.finish_error:
+            self.finish_errors.append((result.worker_id, result.finish_error))
+        if result.stop is not None and self.stop_request is None:
+            self.stop_request = result.stop
+        self._check_stop(session, run_dir)
+
+    def _check_stop(self, session: pytest.Session, run_dir: RunDirectory) -> None:
+        wanted = self.stop_request is not None or session.shouldfail or session.shouldstop
+        if wanted and not self.stopping:
+            self.stopping = True
+            run_dir.request_stop()
+
+    def _crashed(
+        self,
+        session: pytest.Session,
+        error: WorkerCrashedError,
+        run_dir: RunDirectory,
+        replayer: Replayer,
+        aborted: bool,
+    ) -> None:
+        worker_ids = run_dir.worker_ids_by_pid()
+        crashed_id = worker_ids.get(error.pid or -1, "")
+        # After an abort every worker was stopped: keep what each one finished.
+        for worker_id in sorted(set(worker_ids.values()) if aborted else {crashed_id} - {""}):
+            victim = recover_log(run_dir, worker_id, replayer, blame=worker_id == crashed_id)
+            if worker_id == crashed_id and victim is not None:
+                index, when = victim
+                nodeid = replayer.items[index].nodeid
+                text = describe_crash(error, crashed_id, nodeid, when, run_dir)
+                replayer.fail(index, when, text)
+        self.crashes.append(CrashReport(crashed_id, error.pid, error.exitcode))
+        if len(self.crashes) > self.options.max_worker_restart:
+            self.crash_limit_reached = True
+            session.shouldfail = (
+                f"pytest-parproc: {len(self.crashes)} worker crashes "
+                f"(--par-max-worker-restart={self.options.max_worker_restart})"
+            )
+        self._check_stop(session, run_dir)
+
+
+def parallel_backend_isolates(name: str) -> bool:
+    """Whether the backend can lose one task to a dead worker and go on with the others."""
+    return bool(Parallel(n_jobs=2, backend=name).backend.isolates_crashes)

@@ -1,0 +1,87 @@
+"""What travels between the main process and its workers: plain, picklable value objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: A report as ``pytest_report_to_serializable`` makes it.
+SerializedReport = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything a worker needs to build its own session like the main process's."""
+
+    run_id: str
+    run_dir: str
+    args: tuple[str, ...]
+    invocation_dir: str
+    n_workers: int
+    basetemp: str
+    #: seconds a worker waits at the end of a round for the others before it gives up waiting
+    finish_wait_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Consecutive tests for one worker: ``(index in the main session's items, node id)``."""
+
+    items: tuple[tuple[int, str], ...]
+
+
+@dataclass(frozen=True)
+class WarningRecord:
+    """A warning raised while a test ran, enough to rebuild ``warnings.WarningMessage``."""
+
+    message: str
+    category_module: str
+    category_name: str
+    filename: str
+    lineno: int
+    line: str | None
+    nodeid: str
+
+
+@dataclass
+class ItemRecord:
+    """The reports of one test, in the order pytest produced them."""
+
+    index: int
+    reports: list[SerializedReport] = field(default_factory=list)
+    warnings: list[WarningRecord] = field(default_factory=list)
+    #: the protocol ran to its end (False when pytest.exit or KeyboardInterrupt cut it short)
+    complete: bool = False
+
+
+@dataclass(frozen=True)
+class StopRequest:
+    """A test asked the whole run to stop: ``pytest.exit`` or KeyboardInterrupt."""
+
+    kind: str  # "exit" or "interrupt"
+    message: str
+    returncode: int | None = None
+
+
+@dataclass
+class TaskResult:
+    """What one task (a unit, or the end of a round) brings back from a worker."""
+
+    worker_id: str
+    pid: int
+    records: list[ItemRecord] = field(default_factory=list)
+    #: the last test of the unit, kept to run first in this worker's next task, once its
+    #: ``nextitem`` is known (pytest tears fixtures down according to ``nextitem``)
+    held: int | None = None
+    #: tests the worker's own collection does not have (different parametrization ids)
+    missing: list[int] = field(default_factory=list)
+    busy_s: float = 0.0
+    #: when the worker built its session in this task: how long that took, and when it ended
+    startup_s: float | None = None
+    ready_at: float | None = None
+    #: when this worker process started (``time.time()`` scale), for the start-up column
+    process_started_at: float | None = None
+    stop: StopRequest | None = None
+    #: set by the task that ends a worker's session
+    finished: bool = False
+    finish_error: str | None = None

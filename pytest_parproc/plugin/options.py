@@ -1,0 +1,148 @@
+"""The plugin's options: declared once, resolved once (command line, environment, ini file,
+default) into a frozen object, with usage errors that name where a bad value came from."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One option: its command-line flag, ini key and environment variable."""
+
+    flag: str
+    ini: str
+    env: str
+    help: str
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+N_JOBS = Setting(
+    "--n-jobs",
+    "n_jobs",
+    "PYTEST_PARPROC_N_JOBS",
+    "number of workers: N, -1 for every CPU, -2 for all but one, ... or 'auto' (every CPU). "
+    "Unset or 1: tests run as usual, in this process.",
+)
+BACKEND = Setting(
+    "--par-backend",
+    "par_backend",
+    "PYTEST_PARPROC_BACKEND",
+    "engine backend that runs the tests: loky (default), multiprocessing, threading, "
+    "sequential, or a backend registered with register_parallel_backend.",
+)
+MAX_WORKER_RESTART = Setting(
+    "--par-max-worker-restart",
+    "par_max_worker_restart",
+    "PYTEST_PARPROC_MAX_WORKER_RESTART",
+    "how many crashed workers may be replaced before the run stops (0: stop at the first "
+    "crash). Default: 4 per worker.",
+)
+SETTINGS = (N_JOBS, BACKEND, MAX_WORKER_RESTART)
+
+#: Backends that run tests in worker processes; "sequential" means no distribution at all.
+SERIAL_BACKENDS = ("sequential",)
+
+
+@dataclass(frozen=True)
+class ParprocOptions:
+    """The resolved options. ``n_jobs`` is a worker count (1: the plugin stays out of the way)."""
+
+    n_jobs: int
+    backend: str
+    max_worker_restart: int
+    sources: dict[str, str]
+
+    @property
+    def active(self) -> bool:
+        return self.n_jobs > 1 and self.backend not in SERIAL_BACKENDS
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("parproc", "parallel test runs (pytest-parproc)")
+    for setting in SETTINGS:
+        help_text = f"{setting.help} [ini: {setting.ini}; env: {setting.env}]"
+        group.addoption(setting.flag, dest=setting.dest, default=None, help=help_text)
+        parser.addini(setting.ini, setting.help, default=None)
+
+
+def _lookup(config: pytest.Config, setting: Setting) -> tuple[str, str] | None:
+    """The raw value and a description of where it came from, by precedence."""
+    value = config.getoption(setting.dest)
+    if value is not None:
+        return str(value), f"option {setting.flag}"
+    value = os.environ.get(setting.env, "")
+    if value.strip():
+        return value, f"environment variable {setting.env}"
+    value = config.getini(setting.ini)
+    if value is not None and str(value).strip() != "":
+        where = f" in {config.inipath}" if config.inipath else ""
+        return str(value), f"ini option {setting.ini}{where}"
+    return None
+
+
+def _parse_int(raw: str, source: str, what: str) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise pytest.UsageError(f"{source}: {what}, got {raw!r}") from None
+
+
+def parse_n_jobs(raw: str, source: str) -> int:
+    from ..parallel import cpu_count
+
+    text = raw.strip().lower()
+    if text == "auto":
+        return cpu_count()
+    expected = "expected an integer (N, -1 for every CPU, -2 for all but one, ...) or 'auto'"
+    n_jobs = _parse_int(raw, source, expected)
+    if n_jobs == 0:
+        raise pytest.UsageError(f"{source}: n_jobs=0 is not allowed; {expected}")
+    return n_jobs if n_jobs > 0 else max(1, cpu_count() + 1 + n_jobs)
+
+
+def check_backend(name: str, source: str) -> None:
+    from ..parallel import Parallel
+
+    try:
+        backend = Parallel(n_jobs=2, backend=name).backend
+    except (ValueError, TypeError) as error:
+        raise pytest.UsageError(f"{source}: {error}") from None
+    if name == "threading" or (not backend.uses_processes and name not in SERIAL_BACKENDS):
+        raise pytest.UsageError(
+            f"{source}: backend {name!r} runs tasks in threads; the plugin runs tests on "
+            "process backends only for now (loky, multiprocessing) or serially (sequential)"
+        )
+
+
+def resolve(config: pytest.Config) -> ParprocOptions:
+    sources: dict[str, str] = {}
+    n_jobs, backend, max_restart = 1, "loky", None
+    found = _lookup(config, N_JOBS)
+    if found is not None:
+        sources["n_jobs"] = found[1]
+        n_jobs = parse_n_jobs(*found)
+    found = _lookup(config, BACKEND)
+    if found is not None:
+        sources["backend"] = found[1]
+        backend = found[0].strip()
+        check_backend(backend, found[1])
+    found = _lookup(config, MAX_WORKER_RESTART)
+    if found is not None:
+        sources["max_worker_restart"] = found[1]
+        expected = "expected a whole number of restarts (0 or more)"
+        max_restart = _parse_int(found[0], found[1], expected)
+        if max_restart < 0:
+            raise pytest.UsageError(f"{found[1]}: {expected}, got {found[0]!r}")
+    return ParprocOptions(
+        n_jobs=n_jobs,
+        backend=backend,
+        max_worker_restart=4 * n_jobs if max_restart is None else max_restart,
+        sources=sources,
+    )

@@ -1,0 +1,48 @@
+"""The only place that touches private pytest API; each use says why it cannot be avoided.
+
+``tests/plugin/test_pytest_internals.py`` checks every name used here, so a pytest release that
+changes one fails that test loudly instead of breaking runs in subtle ways.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+
+def prepare_config(args: Sequence[str], plugins: Sequence[object]) -> pytest.Config:
+    """A config built from command-line arguments exactly as ``pytest.main(args)`` builds it
+    (ini file, ``addopts``, ``PYTEST_ADDOPTS``, entry-point plugins, initial conftests).
+
+    pytest has no public constructor that does all of this: ``Config.fromdictargs`` skips
+    ``addopts``. A worker process needs the same configuration as the main process, so it takes
+    the path ``pytest.main`` takes: ``_pytest.config._prepareconfig``.
+    """
+    from _pytest.config import _prepareconfig
+
+    return _prepareconfig(list(args), list(plugins))
+
+
+def configure(config: pytest.Config) -> None:
+    """Run ``pytest_configure`` as ``pytest.main`` does (``Config._do_configure``): a worker
+    drives its session's stages itself, because its tests run between engine tasks rather than
+    inside one ``pytest_cmdline_main`` call."""
+    config._do_configure()
+
+
+def unconfigure(config: pytest.Config) -> None:
+    """Run ``pytest_unconfigure`` and the config's cleanups (``Config._ensure_unconfigure``)."""
+    config._ensure_unconfigure()
+
+
+def main_basetemp(config: pytest.Config) -> Path:
+    """The main process's base temporary directory, created now if needed.
+
+    Workers get one subdirectory each, as pytest-xdist does, so ``tmp_path`` stays distinct and
+    sits where users look for it. The factory is only public as a fixture; the config holds it as
+    ``_tmp_path_factory`` (set by pytest's ``tmpdir`` plugin in ``pytest_configure``).
+    """
+    factory: pytest.TempPathFactory = config._tmp_path_factory  # type: ignore[attr-defined]
+    return factory.getbasetemp()

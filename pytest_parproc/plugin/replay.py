@@ -1,0 +1,117 @@
+"""Replaying workers' reports in the main process, through the hooks pytest itself calls, so
+the terminal, junitxml, ``--lf``, ``--durations`` and every other plugin see a normal run."""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from collections.abc import Sequence
+
+import pytest
+
+from .messages import ItemRecord, WarningRecord
+
+
+class Replayer:
+    """Turns item records (possibly arriving in pieces) into hook calls, each exactly once."""
+
+    def __init__(self, config: pytest.Config, items: Sequence[pytest.Item]) -> None:
+        self.config = config
+        self.items = items
+        self._started: set[int] = set()
+        self._reports_done: dict[int, int] = {}
+        self._warnings_done: dict[int, int] = {}
+        self.finished: set[int] = set()
+        #: the summed duration of every replayed report (setup, call and teardown)
+        self.test_time_s = 0.0
+
+    def replay(self, record: ItemRecord) -> None:
+        index = record.index
+        if index in self.finished:
+            return
+        item = self.items[index]
+        self._start(index)
+        done = self._reports_done.get(index, 0)
+        for data in record.reports[done:]:
+            report = self.config.hook.pytest_report_from_serializable(config=self.config, data=data)
+            self._log(item, report)
+        self._reports_done[index] = max(done, len(record.reports))
+        if record.complete:
+            self._finish(index)
+        # pytest records a test's warnings after its protocol ended (catch_warnings_for_item
+        # wraps pytest_runtest_protocol), so they come after logfinish here too.
+        done = self._warnings_done.get(index, 0)
+        for warning in record.warnings[done:]:
+            self._warn(warning)
+        self._warnings_done[index] = max(done, len(record.warnings))
+
+    def fail(self, index: int, when: str, text: str) -> None:
+        """Report a test that produced no result of its own (its worker died while running it,
+        or the worker could not find it) as failed in phase ``when``."""
+        if index in self.finished:
+            return
+        item = self.items[index]
+        self._start(index)
+        self._log(item, self._make_report(item, when, "failed", text))
+        if when != "teardown":
+            self._log(item, self._make_report(item, "teardown", "passed", None))
+        self._finish(index)
+
+    def _start(self, index: int) -> None:
+        if index not in self._started:
+            self._started.add(index)
+            item = self.items[index]
+            item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+
+    def _finish(self, index: int) -> None:
+        self.finished.add(index)
+        item = self.items[index]
+        item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+
+    def _log(self, item: pytest.Item, report: pytest.TestReport) -> None:
+        self.test_time_s += report.duration
+        item.ihook.pytest_runtest_logreport(report=report)
+
+    @staticmethod
+    def _make_report(
+        item: pytest.Item, when: str, outcome: str, text: str | None
+    ) -> pytest.TestReport:
+        return pytest.TestReport(
+            nodeid=item.nodeid,
+            location=item.location,
+            keywords=dict.fromkeys(item.keywords, 1),
+            outcome=outcome,  # type: ignore[arg-type]
+            longrepr=text,
+            when=when,  # type: ignore[arg-type]
+        )
+
+    def _warn(self, record: WarningRecord) -> None:
+        category = _warning_category(record.category_module, record.category_name)
+        try:
+            message: Warning = category(record.message)
+        except Exception:
+            message = UserWarning(record.message)
+        warning_message = warnings.WarningMessage(
+            message, category, record.filename, record.lineno, None, record.line
+        )
+        # pytest_warning_recorded is a historic hook; pytest itself calls it this way.
+        self.config.hook.pytest_warning_recorded.call_historic(
+            kwargs={
+                "warning_message": warning_message,
+                "when": "runtest",
+                "nodeid": record.nodeid,
+                "location": None,
+            }
+        )
+
+
+def _warning_category(module_name: str, qualified_name: str) -> type[Warning]:
+    try:
+        found: object = importlib.import_module(module_name)
+        for part in qualified_name.split("."):
+            found = getattr(found, part)
+    except Exception:
+        return UserWarning
+    if isinstance(found, type) and issubclass(found, Warning):
+        return found
+    return UserWarning

@@ -1,0 +1,122 @@
+"""The run directory shared by the main process and its workers: worker ids, the stop flag,
+the end-of-round barrier and each worker's progress log (read back after a crash)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+_LENGTH = 4
+
+
+class RunDirectory:
+    """Files under one directory that every process of a run can see.
+
+    - ``w<k>``: claimed with ``O_EXCL`` by the worker that takes id ``w<k>``; holds its pid.
+    - ``stop``: exists once no new test may start (``-x``, ``--maxfail``, a stop request).
+    - ``round-<n>/<pid>``: one per worker that reached the end of round ``n``.
+    - ``<id>.log``: a worker's progress, one record per event, appended as it happens.
+    - ``<id>.faulthandler``: where a worker's faulthandler writes a fatal signal's traceback.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    # -- worker ids ---------------------------------------------------------------------
+    def claim_worker_id(self) -> str:
+        """The lowest free id ``w0``, ``w1``, ...: replacement workers get new ids."""
+        for number in range(100_000):
+            name = f"w{number}"
+            try:
+                fd = os.open(self.path / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                continue
+            with os.fdopen(fd, "w") as file:
+                file.write(str(os.getpid()))
+            return name
+        raise RuntimeError(f"no free worker id left in {self.path}")
+
+    def worker_ids_by_pid(self) -> dict[int, str]:
+        found = {}
+        for entry in self.path.glob("w*"):
+            if entry.name[1:].isdigit():
+                try:
+                    found[int(entry.read_text() or "0")] = entry.name
+                except (OSError, ValueError):
+                    continue
+        return found
+
+    # -- stopping -----------------------------------------------------------------------
+    @property
+    def stop_file(self) -> Path:
+        return self.path / "stop"
+
+    def request_stop(self) -> None:
+        self.stop_file.touch()
+
+    def stop_requested(self) -> bool:
+        return self.stop_file.exists()
+
+    # -- the end of a round ---------------------------------------------------------------
+    def arrive(self, round_id: str) -> None:
+        folder = self.path / f"round-{round_id}"
+        folder.mkdir(exist_ok=True)
+        (folder / str(os.getpid())).touch()
+
+    def wait_for_all(self, round_id: str, count: int, timeout_s: float) -> bool:
+        """Wait until ``count`` workers have arrived; a worker that waits takes no other task,
+        so each worker of the pool gets exactly one end-of-round task."""
+        folder = self.path / f"round-{round_id}"
+        deadline = time.monotonic() + timeout_s
+        while len(os.listdir(folder)) < count:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    # -- progress logs ------------------------------------------------------------------
+    def log_path(self, worker_id: str) -> Path:
+        return self.path / f"{worker_id}.log"
+
+    def fault_path(self, worker_id: str) -> Path:
+        return self.path / f"{worker_id}.faulthandler"
+
+
+class ProgressLog:
+    """Append-only records of what a worker is doing, written before and after each step, so
+    that the reports of a worker that dies are not lost with it and the test it was running
+    can be named."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+
+    def write(self, *record: Any) -> None:
+        data = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+        os.write(self._fd, len(data).to_bytes(_LENGTH, "little") + data)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def read_progress_log(path: Path) -> Iterator[tuple[Any, ...]]:
+    """The records of a log; a record cut short by the worker's death is dropped."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    position = 0
+    while position + _LENGTH <= len(data):
+        size = int.from_bytes(data[position : position + _LENGTH], "little")
+        start = position + _LENGTH
+        if start + size > len(data):
+            return
+        try:
+            record = pickle.loads(data[start : start + size])
+        except Exception:
+            return
+        yield tuple(record)
+        position = start + size

@@ -1,0 +1,72 @@
+"""Where the time went: per-worker busy, idle and start-up seconds, and the terminal table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .messages import TaskResult
+
+
+@dataclass
+class WorkerTiming:
+    worker_id: str
+    pid: int
+    tests: int = 0
+    busy_s: float = 0.0
+    startup_s: float = 0.0
+
+
+class RunTiming:
+    """Collects what task results say about each worker, and the run's own clock."""
+
+    def __init__(self, started_at: float) -> None:
+        self.started_at = started_at  # time.time() when the run began
+        self.workers: dict[str, WorkerTiming] = {}
+        self.wall_s = 0.0
+        self.test_time_s = 0.0
+
+    def add(self, result: TaskResult) -> None:
+        if not result.worker_id:
+            return
+        worker = self.workers.get(result.worker_id)
+        if worker is None:
+            worker = self.workers[result.worker_id] = WorkerTiming(result.worker_id, result.pid)
+        worker.tests += len(result.records)
+        worker.busy_s += result.busy_s
+        if result.ready_at is not None:
+            # From the run's start (or the worker's own, for a replacement started later) to
+            # a session ready to run tests: process start, pytest configuration, collection.
+            since = max(self.started_at, result.process_started_at or self.started_at)
+            worker.startup_s = max(result.startup_s or 0.0, result.ready_at - since)
+
+    def lines(self, verbosity: int, backend: str) -> list[str]:
+        speedup = self.test_time_s / self.wall_s if self.wall_s > 0 else 0.0
+        total = (
+            f"wall {self.wall_s:.2f} s, summed test time {self.test_time_s:.2f} s, "
+            f"speed-up {speedup:.2f}x over running the tests one after another"
+        )
+        if verbosity < 0:
+            return [f"parproc: {len(self.workers)} workers ({backend}): {total}"]
+        header = ("worker", "pid", "tests", "busy s", "idle s", "start-up s", "utilization")
+        rows = [header]
+        for worker in sorted(self.workers.values(), key=lambda w: int(w.worker_id[1:] or 0)):
+            idle_s = max(0.0, self.wall_s - worker.startup_s - worker.busy_s)
+            utilization = worker.busy_s / self.wall_s if self.wall_s > 0 else 0.0
+            rows.append(
+                (
+                    worker.worker_id,
+                    str(worker.pid),
+                    str(worker.tests),
+                    f"{worker.busy_s:.2f}",
+                    f"{idle_s:.2f}",
+                    f"{worker.startup_s:.2f}",
+                    f"{utilization:.0%}",
+                )
+            )
+        widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+        lines = [
+            "  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
+            for row in rows
+        ]
+        lines.append(f"total: {total}")
+        return lines

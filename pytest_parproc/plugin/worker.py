@@ -1,0 +1,276 @@
+"""What runs inside a process worker: one pytest session per worker, units of tests, reports.
+
+The engine calls ``run_unit`` and ``end_round`` as ordinary tasks. The worker's session lives
+in this module between tasks, so session, package and module fixtures stay set up while the
+worker still has tests that need them. Each test runs through ``pytest_runtest_protocol`` with
+its true ``nextitem``: the last test of a unit is kept and run first in the worker's next task,
+when its successor is known (pytest-xdist keeps one test back for the same reason).
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import sys
+import time
+import traceback
+from typing import Any
+
+import pytest
+
+from .. import workerinfo
+from . import WORKER_PLUGIN_NAME, pytest_internals
+from .messages import ItemRecord, RunSpec, StopRequest, TaskResult, Unit, WarningRecord
+from .rundir import ProgressLog, RunDirectory
+
+#: Selection is the main process's job; a worker collects everything its arguments name and
+#: looks tests up by node id, so a stale ``--lf`` cache or ``-k`` cannot make them disagree.
+_SELECTION_OFF = {
+    "keyword": "",
+    "markexpr": "",
+    "deselect": [],
+    "lf": False,
+    "failedfirst": False,
+    "newfirst": False,
+    "stepwise": False,
+    "stepwise_skip": False,
+}
+
+_session: WorkerSession | None = None
+_identity: tuple[str, str] | None = None  # (run id, worker id) of this process
+
+
+def run_unit(spec: RunSpec, unit: Unit) -> TaskResult:
+    """Engine task: run a unit's tests in this worker's session (built on first use)."""
+    global _session
+    if _session is None or _session.spec.run_id != spec.run_id:
+        _session = WorkerSession(spec, _worker_id(spec))
+    return _session.run_unit(unit)
+
+
+def end_round(spec: RunSpec, round_number: int) -> TaskResult:
+    """Engine task: finish this worker's session, then wait until every worker of the pool has
+    an end-of-round task (so no worker takes two and none is left out)."""
+    global _session
+    run_dir = RunDirectory(spec.run_dir)
+    round_id = str(round_number)
+    run_dir.arrive(round_id)
+    session, _session = _session, None
+    if session is not None and session.spec.run_id == spec.run_id:
+        result = session.finish()
+    else:
+        result = TaskResult(worker_id=_worker_id(spec), pid=os.getpid(), finished=True)
+    run_dir.wait_for_all(round_id, spec.n_workers, spec.finish_wait_s)
+    return result
+
+
+def _worker_id(spec: RunSpec) -> str:
+    global _identity
+    if _identity is None or _identity[0] != spec.run_id:
+        _identity = (spec.run_id, RunDirectory(spec.run_dir).claim_worker_id())
+        workerinfo.enter_worker(_identity[1], spec.n_workers)
+    return _identity[1]
+
+
+def _process_started_at() -> float | None:
+    import psutil
+
+    try:
+        return float(psutil.Process().create_time())
+    except psutil.Error:
+        return None
+
+
+class ReportCollector:
+    """The worker-side plugin: keeps the serialized reports and warnings of the running test,
+    and writes each one to the progress log as it happens."""
+
+    def __init__(self, log: ProgressLog) -> None:
+        self.log = log
+        self.config: pytest.Config | None = None
+        self.current: ItemRecord | None = None
+
+    def begin(self, index: int) -> ItemRecord:
+        self.current = ItemRecord(index)
+        self.log.write("start", index)
+        return self.current
+
+    def end(self, complete: bool) -> None:
+        record = self.current
+        if record is not None:
+            record.complete = complete
+            self.log.write("end", record.index, complete)
+        self.current = None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        record = self.current
+        if record is None or self.config is None:
+            return
+        data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
+        record.reports.append(data)
+        self.log.write("report", record.index, data)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_warning_recorded(
+        self, warning_message: Any, when: str, nodeid: str, location: object
+    ) -> None:
+        record = self.current
+        if record is None or when != "runtest":
+            return
+        category = warning_message.category
+        warning = WarningRecord(
+            message=str(warning_message.message),
+            category_module=category.__module__,
+            category_name=category.__qualname__,
+            filename=str(warning_message.filename),
+            lineno=int(warning_message.lineno or 0),
+            line=warning_message.line,
+            nodeid=nodeid,
+        )
+        record.warnings.append(warning)
+        self.log.write("warning", record.index, warning)
+
+
+class WorkerSession:
+    """A pytest session built in this worker from the main process's arguments."""
+
+    def __init__(self, spec: RunSpec, worker_id: str) -> None:
+        started = time.perf_counter()
+        self.spec = spec
+        self.worker_id = worker_id
+        self.run_dir = RunDirectory(spec.run_dir)
+        self.collector = ReportCollector(ProgressLog(self.run_dir.log_path(worker_id)))
+        self.stop: StopRequest | None = None
+        self.held: tuple[int, pytest.Item] | None = None
+        os.chdir(spec.invocation_dir)
+        self.config = self._make_config()
+        self.session = self._start_session()
+        # A fatal signal's traceback goes to a file the main process reads when this worker
+        # dies, whatever the backend does with the worker's stderr.
+        self._fault_file = open(self.run_dir.fault_path(worker_id), "w")  # noqa: SIM115
+        faulthandler.enable(file=self._fault_file, all_threads=True)
+        self.items: dict[str, pytest.Item] = {}
+        for item in self.session.items:
+            self.items.setdefault(item.nodeid, item)
+        self.startup_s = time.perf_counter() - started
+        self.ready_at = time.time()
+        self._startup_reported = False
+
+    def _make_config(self) -> pytest.Config:
+        config = pytest_internals.prepare_config(self.spec.args, [])
+        config.pluginmanager.register(self.collector, WORKER_PLUGIN_NAME)
+        self.collector.config = config
+        option = config.option
+        option.basetemp = os.path.join(self.spec.basetemp, self.worker_id)
+        option.xmlpath = None  # the main process writes --junitxml from the replayed reports
+        for name, value in _SELECTION_OFF.items():
+            if hasattr(option, name):
+                setattr(option, name, value)
+        return config
+
+    def _start_session(self) -> pytest.Session:
+        # The order of pytest's own wrap_session: session, configure, sessionstart, collect.
+        session = pytest.Session.from_config(self.config)
+        session.exitstatus = pytest.ExitCode.OK
+        # The terminal reporter is created in pytest_configure and writes to sys.stdout as it
+        # is then; the main process does all the reporting, so a worker's goes to devnull.
+        # Tests still print to the real stdout (it reaches the terminal under -s).
+        real_stdout = sys.stdout
+        self._devnull = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the session
+        sys.stdout = self._devnull
+        try:
+            pytest_internals.configure(self.config)
+        finally:
+            sys.stdout = real_stdout
+        self.config.hook.pytest_sessionstart(session=session)
+        self.config.hook.pytest_collection(session=session)
+        return session
+
+    def _result(self) -> TaskResult:
+        result = TaskResult(worker_id=self.worker_id, pid=os.getpid())
+        if not self._startup_reported:
+            self._startup_reported = True
+            result.startup_s = self.startup_s
+            result.ready_at = self.ready_at
+            result.process_started_at = _process_started_at()
+        return result
+
+    def stopping(self) -> bool:
+        session = self.session
+        return bool(
+            self.stop is not None
+            or session.shouldfail
+            or session.shouldstop
+            or self.run_dir.stop_requested()
+        )
+
+    def run_unit(self, unit: Unit) -> TaskResult:
+        started = time.perf_counter()
+        result = self._result()
+        todo: list[tuple[int, pytest.Item]] = []
+        if self.held is not None:
+            todo.append(self.held)
+            self.held = None
+        for index, nodeid in unit.items:
+            item = self.items.get(nodeid)
+            if item is None:
+                result.missing.append(index)
+            else:
+                todo.append((index, item))
+        for position, (index, item) in enumerate(todo):
+            if self.stopping():
+                break
+            if position == len(todo) - 1:
+                self.held = (index, item)
+                result.held = index
+                break
+            self._run(index, item, todo[position + 1][1], result)
+        result.busy_s = time.perf_counter() - started
+        return result
+
+    def _run(
+        self, index: int, item: pytest.Item, nextitem: pytest.Item | None, result: TaskResult
+    ) -> None:
+        record = self.collector.begin(index)
+        complete = False
+        try:
+            self.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+            complete = True
+        except pytest.exit.Exception as stop:
+            self.stop = StopRequest("exit", stop.msg, stop.returncode)
+        except KeyboardInterrupt:
+            self.stop = StopRequest("interrupt", traceback.format_exc())
+        finally:
+            self.collector.end(complete)
+        result.records.append(record)
+        if self.stop is not None:
+            result.stop = self.stop
+        if self.stop is not None or self.session.shouldfail or self.session.shouldstop:
+            # Tell the other workers at once, not only once the main process hears of it.
+            self.run_dir.request_stop()
+
+    def finish(self) -> TaskResult:
+        """Run the kept test (now known to be this worker's last), end the session."""
+        started = time.perf_counter()
+        result = self._result()
+        held, self.held = self.held, None
+        if held is not None and not self.stopping():
+            self._run(held[0], held[1], None, result)
+        try:
+            failed = self.session.testsfailed
+            status = pytest.ExitCode.TESTS_FAILED if failed else pytest.ExitCode.OK
+            self.config.hook.pytest_sessionfinish(session=self.session, exitstatus=status)
+        except BaseException:
+            result.finish_error = traceback.format_exc()
+        finally:
+            try:
+                pytest_internals.unconfigure(self.config)
+            except BaseException:
+                result.finish_error = (result.finish_error or "") + traceback.format_exc()
+            self.collector.log.close()
+            self._fault_file.close()
+            self._devnull.close()
+        result.finished = True
+        result.busy_s = time.perf_counter() - started
+        return result
