@@ -11,12 +11,14 @@ import pytest
 
 @dataclass(frozen=True)
 class Setting:
-    """One option: its command-line flag, ini key and environment variable."""
+    """One option: its command-line flag, ini key and environment variable. ``numeric``: a
+    TOML configuration may give it as a number (``n_jobs = 4``) as well as a string."""
 
     flag: str
     ini: str
     env: str
     help: str
+    numeric: bool = False
 
     @property
     def dest(self) -> str:
@@ -29,6 +31,7 @@ N_JOBS = Setting(
     "PYTEST_PARPROC_N_JOBS",
     "number of workers: N, -1 for every CPU, -2 for all but one, ... or 'auto' (every CPU). "
     "Unset or 1: tests run as usual, in this process.",
+    numeric=True,
 )
 BACKEND = Setting(
     "--par-backend",
@@ -43,6 +46,7 @@ MAX_WORKER_RESTART = Setting(
     "PYTEST_PARPROC_MAX_WORKER_RESTART",
     "how many crashed workers may be replaced before the run stops (0: stop at the first "
     "crash). Default: 4 per worker.",
+    numeric=True,
 )
 SETTINGS = (N_JOBS, BACKEND, MAX_WORKER_RESTART)
 
@@ -69,7 +73,19 @@ def add_options(parser: pytest.Parser) -> None:
     for setting in SETTINGS:
         help_text = f"{setting.help} [ini: {setting.ini}; env: {setting.env}]"
         group.addoption(setting.flag, dest=setting.dest, default=None, help=help_text)
-        parser.addini(setting.ini, setting.help, default=None)
+        _add_ini(parser, setting)
+
+
+def _add_ini(parser: pytest.Parser, setting: Setting) -> None:
+    if setting.numeric:
+        # pytest 9 reads TOML natively and checks value types: ``n_jobs = 4`` needs ``int``
+        # accepted beside ``str`` ("auto"). Older pytest knows no such union and says so.
+        try:
+            parser.addini(setting.ini, setting.help, type=int | str, default=None)  # type: ignore[arg-type, unused-ignore]
+            return
+        except (ValueError, TypeError, AssertionError):
+            pass
+    parser.addini(setting.ini, setting.help, default=None)
 
 
 def _lookup(config: pytest.Config, setting: Setting) -> tuple[str, str] | None:

@@ -1,0 +1,1 @@
+collect_ignore = ["ignored_by_conftest.py"]

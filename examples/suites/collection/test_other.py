@@ -1,0 +1,6 @@
+def test_other_one():
+    pass
+
+
+def test_other_two():
+    pass

@@ -1,0 +1,35 @@
+"""tmp_path and tmp_path_factory (distinct per worker), capsys, capfd, caplog, monkeypatch,
+recwarn, the warnings summary, record_property and user_properties in --junitxml."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ElementTree
+
+import pytest
+from compare import PROCESS_BACKENDS, assert_same_results, copy_suite, run_suite, serial_run
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+def test_builtin_fixture_suite_matches_serial(pytester: pytest.Pytester, backend: str) -> None:
+    copy_suite(pytester, "builtins")
+    serial = serial_run(pytester, "builtins")
+    basetemp = pytester.path / "base"
+    parallel = run_suite(pytester, f"--basetemp={basetemp}", n_jobs=2, backend=backend)
+    assert_same_results(serial, parallel)
+    output = parallel.output
+    # The warnings summary lists what the workers' tests warned about.
+    assert "shown in the warnings summary" in output
+    assert "a warning class defined in a test" in output
+    assert "DeprecationWarning" in output
+    # Captured output and log records are attached to the failing test's report.
+    assert "printed before failing" in output
+    assert "logged before failing" in output
+    # Each worker has its own directory under the base temporary directory.
+    workers = sorted(path.name for path in basetemp.iterdir() if path.is_dir())
+    assert workers and set(workers) <= {"w0", "w1"}
+    # record_property and user_properties reach --junitxml.
+    junit = ElementTree.parse(pytester.path / f".junit-{backend}-2.xml").getroot()
+    properties = {(prop.get("name"), prop.get("value")) for prop in junit.iter("property")}
+    assert {("answer", "42"), ("worker_pid_is_int", "True"), ("custom", "value")} <= properties

@@ -1,0 +1,73 @@
+"""-v, -q, -rA, --durations, captured output, -s, and the per-worker timing table."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from compare import PROCESS_BACKENDS, assert_same_results, copy_suite, run_suite, serial_run
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+def test_verbose_report_lines_and_durations(pytester: pytest.Pytester, backend: str) -> None:
+    copy_suite(pytester, "reporting")
+    args = ("-v", "-rA", "--durations=3")
+    serial = serial_run(pytester, "reporting", *args)
+    parallel = run_suite(pytester, *args, n_jobs=2, backend=backend)
+    assert_same_results(serial, parallel)
+    output = parallel.output
+    for nodeid in serial.tests:
+        assert re.search(rf"{re.escape(nodeid)} (PASSED|FAILED)", output), nodeid
+    assert "PASSED test_reporting.py::test_prints" in output  # -rA lists passes
+    assert "PRINTED-BY-TEST" in output  # -rA shows captured output of passing tests
+    assert "output of a failing test" in output
+    durations = output.split("slowest 3 durations")[1]
+    assert "test_reporting.py::test_slowest" in durations.splitlines()[1]
+
+
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+def test_dash_s_lets_test_output_through(pytester: pytest.Pytester, backend: str) -> None:
+    copy_suite(pytester, "reporting")
+    parallel = run_suite(pytester, "-s", "-k", "prints", n_jobs=2, backend=backend)
+    assert parallel.exitstatus == 0
+    assert "PRINTED-BY-TEST" in parallel.result.stdout.str()
+
+
+def test_timing_table(pytester: pytest.Pytester) -> None:
+    copy_suite(pytester, "reporting")
+    parallel = run_suite(pytester, n_jobs=2, backend="loky")
+    lines = parallel.result.stdout.lines
+    header = next(i for i, line in enumerate(lines) if "parproc: 2 workers" in line and "=" in line)
+    assert lines[header + 1].split() == [
+        "worker",
+        "pid",
+        "tests",
+        "busy",
+        "s",
+        "idle",
+        "s",
+        "start-up",
+        "s",
+        "utilization",
+    ]
+    rows = [lines[header + 2].split(), lines[header + 3].split()]
+    assert sorted(row[0] for row in rows) == ["w0", "w1"]
+    assert sum(int(row[2]) for row in rows) == 11  # every test counted once
+    for row in rows:
+        assert int(row[1]) > 0
+        assert all(float(value) >= 0 for value in row[3:6])
+        assert row[6].endswith("%")
+    total = lines[header + 4]
+    assert re.match(r"total: wall [\d.]+ s, summed test time [\d.]+ s, speed-up [\d.]+x", total)
+
+
+def test_timing_summary_is_one_line_under_quiet(pytester: pytest.Pytester) -> None:
+    copy_suite(pytester, "reporting")
+    parallel = run_suite(pytester, "-q", n_jobs=2, backend="loky")
+    matching = [line for line in parallel.result.stdout.lines if "parproc" in line]
+    assert len(matching) == 1
+    assert re.match(r"parproc: 2 workers \(loky\): wall [\d.]+ s", matching[0])
+    quieter = run_suite(pytester, "-qq", n_jobs=2, backend="loky")
+    assert not [line for line in quieter.result.stdout.lines if "parproc" in line]

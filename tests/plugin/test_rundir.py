@@ -1,0 +1,40 @@
+"""The run directory: worker ids, the stop flag, the end-of-round barrier, progress logs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pytest_parproc.plugin.rundir import ProgressLog, RunDirectory, read_progress_log
+
+
+def test_worker_ids_are_claimed_once_each(tmp_path: Path) -> None:
+    run_dir = RunDirectory(tmp_path)
+    assert [run_dir.claim_worker_id() for _ in range(3)] == ["w0", "w1", "w2"]
+    assert run_dir.worker_ids_by_pid() == {os.getpid(): "w2"}  # one pid claimed all three
+
+
+def test_stop_flag(tmp_path: Path) -> None:
+    run_dir = RunDirectory(tmp_path)
+    assert not run_dir.stop_requested()
+    run_dir.request_stop()
+    assert run_dir.stop_requested()
+
+
+def test_barrier_counts_arrivals(tmp_path: Path) -> None:
+    run_dir = RunDirectory(tmp_path)
+    run_dir.arrive("0")
+    assert run_dir.wait_for_all("0", 1, timeout_s=5)
+    assert not run_dir.wait_for_all("0", 2, timeout_s=0.05)
+
+
+def test_progress_log_round_trip_drops_a_torn_record(tmp_path: Path) -> None:
+    path = tmp_path / "w0.log"
+    log = ProgressLog(path)
+    log.write("start", 3)
+    log.write("report", 3, {"when": "setup"})
+    log.close()
+    with path.open("ab") as file:
+        file.write(b"\x40\x00\x00\x00partial")  # a record cut short by the worker's death
+    assert list(read_progress_log(path)) == [("start", 3), ("report", 3, {"when": "setup"})]
+    assert list(read_progress_log(tmp_path / "missing.log")) == []

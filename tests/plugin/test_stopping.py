@@ -1,0 +1,166 @@
+"""-x and --maxfail (no new test starts once the stop condition is met), pytest.exit in a
+test, and Ctrl-C (pytest's KeyboardInterrupt summary, no worker process left behind)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+from compare import PROCESS_BACKENDS, run_suite
+
+pytest_plugins = ["pytester"]
+
+# test_b_waits runs on the other worker and holds it until the run is stopping (the main
+# process's run directory under TMPDIR has its stop file), so whether test_b_after starts does
+# not depend on timing.
+STOP_SUITE = {
+    "test_a.py": """
+import os, pathlib
+
+def test_a_fails():
+    pathlib.Path(os.environ["MARKERS"], "failed").touch()
+    assert False
+
+def test_a_after():
+    pass
+""",
+    "test_b.py": """
+import glob, os, pathlib, time
+
+def test_b_waits():
+    deadline = time.monotonic() + 120
+    while not glob.glob(os.path.join(os.environ["TMPDIR"], "pytest-parproc-*", "stop")):
+        assert time.monotonic() < deadline, "the run never stopped"
+        time.sleep(0.01)
+
+def test_b_after():
+    pass
+""",
+    "test_c.py": "def test_c_never():\n    pass\n",
+}
+
+
+def _write(pytester: pytest.Pytester, files: dict[str, str]) -> None:
+    for name, source in files.items():
+        pytester.path.joinpath(name).write_text(source.lstrip())
+
+
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.parametrize("stop_option", ["-x", "--maxfail=1"])
+def test_no_new_test_starts_after_the_stop_condition(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, backend: str, stop_option: str
+) -> None:
+    _write(pytester, STOP_SUITE)
+    for folder in ("markers", "tmp"):
+        pytester.path.joinpath(folder).mkdir()
+    monkeypatch.setenv("MARKERS", str(pytester.path / "markers"))
+    monkeypatch.setenv("TMPDIR", str(pytester.path / "tmp"))
+    parallel = run_suite(pytester, stop_option, n_jobs=2, backend=backend)
+    assert parallel.exitstatus == pytest.ExitCode.TESTS_FAILED
+    assert "stopping after 1 failures" in parallel.output
+    ran = set(parallel.tests)
+    assert "test_a.py::test_a_fails" in ran
+    never = {"test_a.py::test_a_after", "test_b.py::test_b_after", "test_c.py::test_c_never"}
+    assert not ran & never
+
+
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+def test_maxfail_counts_failures_of_every_worker(pytester: pytest.Pytester, backend: str) -> None:
+    pytester.makepyfile(
+        test_many="""
+        import pytest
+
+        @pytest.mark.parametrize("n", range(6))
+        def test_fails(n):
+            assert False
+        """
+    )
+    serial = run_suite(pytester, "--maxfail=3")
+    parallel = run_suite(pytester, "--maxfail=3", n_jobs=2, backend=backend)
+    assert parallel.exitstatus == serial.exitstatus == pytest.ExitCode.TESTS_FAILED
+    assert len(serial.tests) == 3
+    assert 3 <= len(parallel.tests) < 6  # stops; a test already running may still finish
+    # pytest's own message counts the failures replayed when the run stopped (3 or more).
+    assert re.search(r"stopping after [3-5] failures", parallel.output)
+
+
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+def test_pytest_exit_in_a_test(pytester: pytest.Pytester, backend: str) -> None:
+    pytester.makepyfile(
+        test_exit="""
+        import pytest
+
+        def test_exits():
+            pytest.exit("leaving now", returncode=7)
+
+        def test_after():
+            pass
+        """,
+        test_other="""
+        def test_other_one():
+            pass
+
+        def test_other_two():
+            pass
+        """,
+    )
+    serial = run_suite(pytester, "-p", "no:cacheprovider")
+    parallel = run_suite(pytester, "-p", "no:cacheprovider", n_jobs=2, backend=backend)
+    assert serial.exitstatus == parallel.exitstatus == 7
+    assert "leaving now" in parallel.output
+    assert parallel.tests["test_exit.py::test_exits"] == serial.tests["test_exit.py::test_exits"]
+    assert "test_exit.py::test_after" not in parallel.tests  # same worker, after the exit
+    assert "test_exit.py::test_after" not in parallel.tests
+
+
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+def test_ctrl_c(pytester: pytest.Pytester, backend: str) -> None:
+    markers = pytester.path / "markers"
+    markers.mkdir()
+    pytester.makepyfile(
+        test_sleepy="""
+        import os, pathlib, time
+        import pytest
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_sleeps(n):
+            pathlib.Path(os.environ["MARKERS"], str(os.getpid())).touch()
+            time.sleep(120)
+        """
+    )
+    env = {**os.environ, "MARKERS": str(markers)}
+    env.pop("PYTEST_ADDOPTS", None)
+    command = [sys.executable, "-m", "pytest", "--n-jobs=2", f"--par-backend={backend}"]
+    process = subprocess.Popen(
+        command, cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(markers.iterdir())) < 2:
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
+        workers = [int(path.name) for path in markers.iterdir()]
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    text = output.decode(errors="replace")
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, text
+    assert "KeyboardInterrupt" in text
+    still_there = [process for process in map(_process, workers) if process is not None]
+    _, alive = psutil.wait_procs(still_there, timeout=10)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], text
+
+
+def _process(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None

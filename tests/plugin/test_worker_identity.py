@@ -1,0 +1,71 @@
+"""Inside a worker: the parproc_worker_id fixture, PYTEST_PARPROC_WORKER and
+PYTEST_PARPROC_WORKER_COUNT, and pytest_parproc.is_worker(); ``main`` when not distributed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from compare import PROCESS_BACKENDS, run_suite
+
+pytest_plugins = ["pytester"]
+
+SUITE = """
+import json, os, pathlib
+import pytest
+import pytest_parproc
+
+@pytest.mark.parametrize("n", range(6))
+def test_where(n, parproc_worker_id, tmp_path):
+    seen = {
+        "fixture": parproc_worker_id,
+        "env": os.environ.get("PYTEST_PARPROC_WORKER"),
+        "count": os.environ.get("PYTEST_PARPROC_WORKER_COUNT"),
+        "is_worker": pytest_parproc.is_worker(),
+        "helper_id": pytest_parproc.worker_id(),
+        "helper_count": pytest_parproc.worker_count(),
+        "pid": os.getpid(),
+        "tmp_path": str(tmp_path),
+    }
+    pathlib.Path(os.environ["SEEN"], f"{n}.json").write_text(json.dumps(seen))
+"""
+
+
+def _seen(pytester: pytest.Pytester) -> list[dict[str, object]]:
+    folder = pytester.path / "seen"
+    return [json.loads(path.read_text()) for path in sorted(folder.iterdir())]
+
+
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+def test_in_workers(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    pytester.makepyfile(test_where=SUITE)
+    (pytester.path / "seen").mkdir()
+    monkeypatch.setenv("SEEN", str(pytester.path / "seen"))
+    run = run_suite(pytester, n_jobs=2, backend=backend)
+    assert run.exitstatus == 0, run.output
+    seen = _seen(pytester)
+    assert len(seen) == 6
+    ids_by_pid: dict[object, set[object]] = {}
+    for entry in seen:
+        assert entry["fixture"] == entry["env"] == entry["helper_id"]
+        assert entry["fixture"] in ("w0", "w1")
+        assert entry["count"] == "2" and entry["helper_count"] == 2
+        assert entry["is_worker"] is True
+        assert f"/{entry['fixture']}/" in str(entry["tmp_path"])  # tmp_path under its worker
+        ids_by_pid.setdefault(entry["pid"], set()).add(entry["fixture"])
+    assert all(len(ids) == 1 for ids in ids_by_pid.values())  # one id per process
+
+
+def test_without_distribution(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(test_where=SUITE)
+    (pytester.path / "seen").mkdir()
+    monkeypatch.setenv("SEEN", str(pytester.path / "seen"))
+    monkeypatch.delenv("PYTEST_PARPROC_WORKER", raising=False)
+    run = run_suite(pytester)
+    assert run.exitstatus == 0, run.output
+    for entry in _seen(pytester):
+        assert entry["fixture"] == entry["helper_id"] == "main"
+        assert entry["env"] is None and entry["is_worker"] is False
+        assert entry["helper_count"] == 1
