@@ -108,8 +108,14 @@ class ReportCollector:
         if record is None or self.config is None:
             return
         data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
+        try:
+            self.log.write("report", record.index, data)
+        except Exception:
+            # record_property accepts any object; one that cannot be pickled travels as repr.
+            properties = data.get("user_properties") or []
+            data["user_properties"] = [(name, repr(value)) for name, value in properties]
+            self.log.write("report", record.index, data)
         record.reports.append(data)
-        self.log.write("report", record.index, data)
 
     @pytest.hookimpl(trylast=True)
     def pytest_warning_recorded(

@@ -81,3 +81,9 @@ def test_output_is_captured_on_failure():
     print("printed before failing")
     logging.getLogger("example").warning("logged before failing")
     assert False
+
+
+def test_record_property_with_an_unpicklable_value(record_property):
+    import threading
+
+    record_property("lock", threading.Lock())
