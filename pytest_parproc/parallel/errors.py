@@ -59,15 +59,18 @@ class WorkerCrashedError(ParallelError):
         except ValueError:
             return f"signal {-self.exitcode}"
 
+    @property
+    def how_it_ended(self) -> str:
+        """``was killed by SIGSEGV (exit code -11)``, ``exited unexpectedly with exit code 3``."""
+        if self.signal_name is not None:
+            return f"was killed by {self.signal_name} (exit code {self.exitcode})"
+        if self.exitcode is None:
+            return "stopped answering"
+        return f"exited unexpectedly with exit code {self.exitcode}"
+
     def _message(self) -> str:
         who = f"worker {self.worker} (pid {self.pid})" if self.worker else f"worker pid {self.pid}"
-        if self.signal_name is not None:
-            how = f"was killed by {self.signal_name} (exit code {self.exitcode})"
-        elif self.exitcode is None:
-            how = "stopped answering"
-        else:
-            how = f"exited unexpectedly with exit code {self.exitcode}"
-        text = f"A {who} {how}"
+        text = f"A {who} {self.how_it_ended}"
         if self.task:
             text += f" while running {self.task}"
         text += "."

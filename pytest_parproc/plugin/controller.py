@@ -99,24 +99,23 @@ class Controller:
         replayer = Replayer(self.config, items)
         run_dir = tempfile.mkdtemp(prefix="pytest-parproc-")
         invocation = self.config.invocation_params
+        remaining = list(range(len(items)))
+        first_plan = plan_units(_planned(items, remaining), self.options.n_jobs)
+        # No more workers than units of work: each worker costs a process and a collection.
+        n_workers = max(2, min(self.options.n_jobs, len(first_plan)))
         spec = RunSpec(
             run_id=uuid.uuid4().hex,
             run_dir=run_dir,
             args=tuple(invocation.args),
             invocation_dir=str(invocation.dir),
-            n_workers=self.options.n_jobs,
+            n_workers=n_workers,
             basetemp=str(pytest_internals.main_basetemp(self.config)),
         )
-        remaining = list(range(len(items)))
         try:
             round_number = 0
             while remaining and not self.stopping:
                 crashes_before = len(self.crashes)
-                planned = [
-                    PlannedItem(index, items[index].nodeid, group_of(items[index].nodeid))
-                    for index in remaining
-                ]
-                units = plan_units(planned, self.options.n_jobs)
+                units = plan_units(_planned(items, remaining), spec.n_workers)
                 self._round(session, spec, replayer, units, round_number)
                 left = [i for i in remaining if i not in replayer.finished]
                 if len(left) == len(remaining) and len(self.crashes) == crashes_before:
@@ -147,7 +146,7 @@ class Controller:
         with parallel_config(backend=self.options.backend, **params):
             isolates = parallel_backend_isolates(self.options.backend)
             parallel = Parallel(
-                n_jobs=spec.n_workers,
+                n_jobs=max(2, min(spec.n_workers, len(units))),
                 return_as="generator_unordered",
                 batch_size=1,
                 crash_policy="isolate" if isolates else "abort",
@@ -158,7 +157,7 @@ class Controller:
                 while queue and not self.stopping:
                     yield delayed(run_unit)(spec, queue.popleft())
                 for _ in range(n_workers):
-                    yield delayed(end_round)(spec, round_number)
+                    yield delayed(end_round)(spec, round_number, n_workers)
 
             outputs = parallel(tasks())
         try:
@@ -229,6 +228,14 @@ class Controller:
                 f"(--par-max-worker-restart={self.options.max_worker_restart})"
             )
         self._check_stop(session, run_dir)
+
+
+def _planned(items: list[pytest.Item], indices: list[int]) -> list[PlannedItem]:
+    planned = []
+    for index in indices:
+        nodeid = items[index].nodeid
+        planned.append(PlannedItem(index, nodeid, group_of(nodeid)))
+    return planned
 
 
 def parallel_backend_isolates(name: str) -> bool:

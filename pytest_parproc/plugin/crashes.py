@@ -62,12 +62,7 @@ def _phase_after(record: ItemRecord) -> str:
 def describe_crash(
     error: WorkerCrashedError, worker_id: str, nodeid: str, when: str, run_dir: RunDirectory
 ) -> str:
-    if error.signal_name is not None:
-        how = f"was killed by {error.signal_name} (exit code {error.exitcode})"
-    elif error.exitcode is None:
-        how = "stopped answering"
-    else:
-        how = f"exited with code {error.exitcode}"
+    how = error.how_it_ended
     text = f"pytest-parproc: worker {worker_id} (pid {error.pid}) {how} while running {nodeid} "
     text += f"({when}). The other tests go on in a replacement worker."
     try:

@@ -48,7 +48,7 @@ def run_unit(spec: RunSpec, unit: Unit) -> TaskResult:
     return _session.run_unit(unit)
 
 
-def end_round(spec: RunSpec, round_number: int) -> TaskResult:
+def end_round(spec: RunSpec, round_number: int, n_workers: int) -> TaskResult:
     """Engine task: finish this worker's session, then wait until every worker of the pool has
     an end-of-round task (so no worker takes two and none is left out)."""
     global _session
@@ -60,7 +60,7 @@ def end_round(spec: RunSpec, round_number: int) -> TaskResult:
         result = session.finish()
     else:
         result = TaskResult(worker_id=_worker_id(spec), pid=os.getpid(), finished=True)
-    run_dir.wait_for_all(round_id, spec.n_workers, spec.finish_wait_s)
+    run_dir.wait_for_all(round_id, n_workers, spec.finish_wait_s)
     return result
 
 

@@ -70,7 +70,7 @@ def test_a_dying_test_fails_alone(pytester: pytest.Pytester, backend: str, death
     if death == "SIGKILL":
         assert "killed by SIGKILL" in output
     if death == "os._exit":
-        assert "exited with code 3" in output
+        assert "exited unexpectedly with exit code 3" in output
     if backend == "loky":  # multiprocessing workers write straight to the terminal
         assert "last lines the worker wrote to stderr ---\nlast words on stderr" in output
     assert run.junit["test_dies::test_dies"] == "failure"
