@@ -32,9 +32,12 @@ class Replayer:
         item = self.items[index]
         self._start(index)
         done = self._reports_done.get(index, 0)
+        from_serializable = self.config.hook.pytest_report_from_serializable
+        ihook = item.ihook  # computed on each access; once per test is enough
         for data in record.reports[done:]:
-            report = self.config.hook.pytest_report_from_serializable(config=self.config, data=data)
-            self._log(item, report)
+            report = from_serializable(config=self.config, data=data)
+            self.test_time_s += report.duration
+            ihook.pytest_runtest_logreport(report=report)
         self._reports_done[index] = max(done, len(record.reports))
         if record.complete:
             self._finish(index)
