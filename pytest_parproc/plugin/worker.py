@@ -25,7 +25,7 @@ from .rundir import ProgressLog, RunDirectory
 
 #: Selection is the main process's job; a worker collects everything its arguments name and
 #: looks tests up by node id, so a stale ``--lf`` cache or ``-k`` cannot make them disagree.
-_SELECTION_OFF = {
+_SELECTION_OFF: dict[str, object] = {
     "keyword": "",
     "markexpr": "",
     "deselect": [],
@@ -34,6 +34,16 @@ _SELECTION_OFF = {
     "newfirst": False,
     "stepwise": False,
     "stepwise_skip": False,
+}
+
+#: Report files the main process writes from the replayed reports; a worker writing them too
+#: would overwrite them with its share (--junitxml, pytest-html, pytest-reportlog,
+#: pytest-json-report).
+_MAIN_PROCESS_OUTPUTS: dict[str, object] = {
+    "xmlpath": None,
+    "htmlpath": None,
+    "report_log": None,
+    "json_report": False,
 }
 
 _session: WorkerSession | None = None
@@ -169,8 +179,7 @@ class WorkerSession:
         self.collector.config = config
         option = config.option
         option.basetemp = os.path.join(self.spec.basetemp, self.worker_id)
-        option.xmlpath = None  # the main process writes --junitxml from the replayed reports
-        for name, value in _SELECTION_OFF.items():
+        for name, value in {**_MAIN_PROCESS_OUTPUTS, **_SELECTION_OFF}.items():
             if hasattr(option, name):
                 setattr(option, name, value)
         return config
