@@ -109,7 +109,7 @@ class Controller:
             args=tuple(invocation.args),
             invocation_dir=str(invocation.dir),
             n_workers=n_workers,
-            basetemp=str(pytest_internals.main_basetemp(self.config)),
+            basetemp=_optional_str(pytest_internals.main_basetemp(self.config)),
         )
         try:
             round_number = 0
@@ -228,6 +228,10 @@ class Controller:
                 f"(--par-max-worker-restart={self.options.max_worker_restart})"
             )
         self._check_stop(session, run_dir)
+
+
+def _optional_str(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _planned(items: list[pytest.Item], indices: list[int]) -> list[PlannedItem]:

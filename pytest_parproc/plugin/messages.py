@@ -18,7 +18,7 @@ class RunSpec:
     args: tuple[str, ...]
     invocation_dir: str
     n_workers: int
-    basetemp: str
+    basetemp: str | None
     #: seconds a worker waits at the end of a round for the others before it gives up waiting
     finish_wait_s: float = 600.0
 

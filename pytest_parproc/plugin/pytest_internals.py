@@ -37,12 +37,13 @@ def unconfigure(config: pytest.Config) -> None:
     config._ensure_unconfigure()
 
 
-def main_basetemp(config: pytest.Config) -> Path:
-    """The main process's base temporary directory, created now if needed.
+def main_basetemp(config: pytest.Config) -> Path | None:
+    """The main process's base temporary directory, created now if needed (None when the
+    ``tmpdir`` plugin is disabled with ``-p no:tmpdir``: then no test has ``tmp_path``).
 
     Workers get one subdirectory each, as pytest-xdist does, so ``tmp_path`` stays distinct and
     sits where users look for it. The factory is only public as a fixture; the config holds it as
     ``_tmp_path_factory`` (set by pytest's ``tmpdir`` plugin in ``pytest_configure``).
     """
-    factory: pytest.TempPathFactory = config._tmp_path_factory  # type: ignore[attr-defined]
-    return factory.getbasetemp()
+    factory: pytest.TempPathFactory | None = getattr(config, "_tmp_path_factory", None)
+    return None if factory is None else factory.getbasetemp()

@@ -178,7 +178,8 @@ class WorkerSession:
         config.pluginmanager.register(self.collector, WORKER_PLUGIN_NAME)
         self.collector.config = config
         option = config.option
-        option.basetemp = os.path.join(self.spec.basetemp, self.worker_id)
+        if self.spec.basetemp is not None:
+            option.basetemp = os.path.join(self.spec.basetemp, self.worker_id)
         for name, value in {**_MAIN_PROCESS_OUTPUTS, **_SELECTION_OFF}.items():
             if hasattr(option, name):
                 setattr(option, name, value)

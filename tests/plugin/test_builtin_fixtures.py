@@ -33,3 +33,9 @@ def test_builtin_fixture_suite_matches_serial(pytester: pytest.Pytester, backend
     junit = ElementTree.parse(pytester.path / f".junit-{backend}-2.xml").getroot()
     properties = {(prop.get("name"), prop.get("value")) for prop in junit.iter("property")}
     assert {("answer", "42"), ("worker_pid_is_int", "True"), ("custom", "value")} <= properties
+
+
+def test_without_the_tmpdir_plugin(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    run = run_suite(pytester, "-p", "no:tmpdir", n_jobs=2, backend="loky")
+    assert run.exitstatus == 0, run.output
