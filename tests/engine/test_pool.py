@@ -52,9 +52,10 @@ def identities(n_tasks: int, n_jobs: int = 2) -> list[tuple[int, int]]:
 def test_workers_are_reused_across_calls() -> None:
     """A second call runs on the workers the first one started."""
     first = worker_pids_of(identities(20))
+    pool = set(current_worker_pids())  # a loaded machine may run all 20 on one worker
     second = worker_pids_of(identities(20))
     assert os.getpid() not in first
-    assert second <= first
+    assert first <= pool and second <= pool
 
 
 def test_a_smaller_call_shrinks_the_pool() -> None:
