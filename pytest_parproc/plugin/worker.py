@@ -273,6 +273,11 @@ class WorkerSession:
         held, self.held = self.held, None
         if held is not None and not self.stopping():
             self._run(held[0], held[1], None, result)
+        # The worker's terminal summary would go to devnull, and -rA or --durations over many
+        # tests costs seconds: the main process prints the real one.
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            self.config.pluginmanager.unregister(reporter)
         try:
             failed = self.session.testsfailed
             status = pytest.ExitCode.TESTS_FAILED if failed else pytest.ExitCode.OK
