@@ -93,8 +93,9 @@ def main() -> None:
     parser.add_argument("--suites", default=",".join(SUITES))
     args = parser.parse_args()
     tools = {
-        "serial": ["-p", "no:parproc", "-p", "no:xdist"],
-        "xdist": ["-p", "no:parproc", "-n", str(args.jobs)],
+        # pytest-parproc stays loaded but inactive (no --n-jobs): the demo suite uses its fixture.
+        "serial": ["-p", "no:xdist"],
+        "xdist": ["-n", str(args.jobs)],
         "parproc": ["-p", "no:xdist", f"--n-jobs={args.jobs}"],
     }
     print(f"# {args.jobs} jobs, {args.repeat} repetitions, median wall seconds of whole runs")
