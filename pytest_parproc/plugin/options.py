@@ -18,6 +18,7 @@ class Setting:
     ini: str
     env: str
     help: str
+    metavar: str
     numeric: bool = False
 
     @property
@@ -31,14 +32,16 @@ N_JOBS = Setting(
     "PYTEST_PARPROC_N_JOBS",
     "number of workers: N, -1 for every CPU, -2 for all but one, ... or 'auto' (every CPU). "
     "Unset or 1: tests run as usual, in this process.",
+    metavar="N",
     numeric=True,
 )
 BACKEND = Setting(
     "--par-backend",
     "par_backend",
     "PYTEST_PARPROC_BACKEND",
-    "engine backend that runs the tests: loky (default), multiprocessing, threading, "
-    "sequential, or a backend registered with register_parallel_backend.",
+    "engine backend that runs the tests: loky (default), multiprocessing, sequential (no "
+    "distribution), or a process backend registered with register_parallel_backend.",
+    metavar="NAME",
 )
 MAX_WORKER_RESTART = Setting(
     "--par-max-worker-restart",
@@ -46,6 +49,7 @@ MAX_WORKER_RESTART = Setting(
     "PYTEST_PARPROC_MAX_WORKER_RESTART",
     "how many crashed workers may be replaced before the run stops (0: stop at the first "
     "crash). Default: 4 per worker.",
+    metavar="K",
     numeric=True,
 )
 SETTINGS = (N_JOBS, BACKEND, MAX_WORKER_RESTART)
@@ -72,7 +76,9 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("parproc", "parallel test runs (pytest-parproc)")
     for setting in SETTINGS:
         help_text = f"{setting.help} [ini: {setting.ini}; env: {setting.env}]"
-        group.addoption(setting.flag, dest=setting.dest, default=None, help=help_text)
+        group.addoption(
+            setting.flag, dest=setting.dest, default=None, metavar=setting.metavar, help=help_text
+        )
         _add_ini(parser, setting)
 
 
