@@ -256,7 +256,8 @@ class WorkerSession:
         except pytest.exit.Exception as stop:
             self.stop = StopRequest("exit", stop.msg, stop.returncode)
         except KeyboardInterrupt:
-            self.stop = StopRequest("interrupt", traceback.format_exc())
+            where = f"{item.nodeid} on worker {self.worker_id}"
+            self.stop = StopRequest("interrupt", f"KeyboardInterrupt raised by {where}")
         finally:
             self.collector.end(complete)
         result.records.append(record)

@@ -164,3 +164,15 @@ def _process(pid: int) -> psutil.Process | None:
         return psutil.Process(pid)
     except psutil.NoSuchProcess:
         return None
+
+
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+def test_keyboard_interrupt_raised_by_a_test(pytester: pytest.Pytester, backend: str) -> None:
+    pytester.makepyfile(
+        test_k="def test_a():\n    pass\n\ndef test_interrupts():\n    raise KeyboardInterrupt\n",
+        test_other="def test_x():\n    pass\n\ndef test_y():\n    pass\n",
+    )
+    serial = run_suite(pytester, "-p", "no:cacheprovider")
+    parallel = run_suite(pytester, "-p", "no:cacheprovider", n_jobs=2, backend=backend)
+    assert serial.exitstatus == parallel.exitstatus == pytest.ExitCode.INTERRUPTED
+    assert "KeyboardInterrupt raised by test_k.py::test_interrupts on worker w" in parallel.output
