@@ -8,6 +8,7 @@ next round, on fresh sessions.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -110,6 +111,7 @@ class Controller:
             invocation_dir=str(invocation.dir),
             n_workers=n_workers,
             basetemp=_optional_str(pytest_internals.main_basetemp(self.config)),
+            environment=tuple(os.environ.items()),
         )
         try:
             round_number = 0

@@ -19,6 +19,9 @@ class RunSpec:
     invocation_dir: str
     n_workers: int
     basetemp: str | None
+    #: the main process's environment: tests see it as in a serial run (the engine sets
+    #: thread limits such as OMP_NUM_THREADS for its workers, and its own variables)
+    environment: tuple[tuple[str, str], ...] = ()
     #: seconds a worker waits at the end of a round for the others before it gives up waiting
     finish_wait_s: float = 600.0
 

@@ -77,6 +77,8 @@ def end_round(spec: RunSpec, round_number: int, n_workers: int) -> TaskResult:
 def _worker_id(spec: RunSpec) -> str:
     global _identity
     if _identity is None or _identity[0] != spec.run_id:
+        os.environ.clear()
+        os.environ.update(spec.environment)
         _identity = (spec.run_id, RunDirectory(spec.run_dir).claim_worker_id())
         workerinfo.enter_worker(_identity[1], spec.n_workers)
     return _identity[1]

@@ -69,3 +69,35 @@ def test_without_distribution(pytester: pytest.Pytester, monkeypatch: pytest.Mon
         assert entry["fixture"] == entry["helper_id"] == "main"
         assert entry["env"] is None and entry["is_worker"] is False
         assert entry["helper_count"] == 1
+
+
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+def test_tests_see_the_environment_of_a_serial_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    pytester.makepyfile(
+        test_env="""
+        import json, os, pathlib
+
+        def test_env():
+            environment = dict(os.environ)
+            for name in ("PYTEST_CURRENT_TEST", "PARPROC_OUTCOMES", "PARPROC_EVENTS"):
+                environment.pop(name, None)
+            pathlib.Path(os.environ["SEEN"], os.environ.get("PYTEST_PARPROC_WORKER", "main")
+                         + ".json").write_text(json.dumps(environment))
+
+        def test_other():
+            pass
+        """
+    )
+    seen = pytester.path / "seen"
+    seen.mkdir()
+    monkeypatch.setenv("SEEN", str(seen))
+    assert run_suite(pytester).exitstatus == 0
+    serial = json.loads((seen / "main.json").read_text())
+    assert run_suite(pytester, n_jobs=2, backend=backend).exitstatus == 0
+    (parallel_file,) = [path for path in seen.iterdir() if path.name != "main.json"]
+    parallel = json.loads(parallel_file.read_text())
+    assert parallel.pop("PYTEST_PARPROC_WORKER") in ("w0", "w1")
+    assert parallel.pop("PYTEST_PARPROC_WORKER_COUNT") == "2"
+    assert parallel == serial  # no OMP_NUM_THREADS and friends, no engine variables
