@@ -14,7 +14,7 @@ import tempfile
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -40,6 +40,7 @@ class Controller:
         self.timing: RunTiming | None = None
         self.crashes: list[CrashReport] = []
         self.finish_errors: list[tuple[str, str]] = []
+        self.crash_notes: list[str] = []
         self.stop_request: StopRequest | None = None
         self.stopping = False
         self.crash_limit_reached = False
@@ -72,6 +73,9 @@ class Controller:
         for worker_id, text in self.finish_errors:
             writer.write_sep("-", f"parproc: error while worker {worker_id} ended its session")
             writer.write_line(text.rstrip())
+        for text in self.crash_notes:
+            writer.write_sep("-", "parproc: a worker died outside of any test", red=True)
+            writer.write_line(text.rstrip())
         if self.crash_limit_reached:
             writer.write_line(
                 f"parproc: {len(self.crashes)} worker crashes, more than the "
@@ -99,36 +103,50 @@ class Controller:
         started = time.perf_counter()
         replayer = Replayer(self.config, items)
         run_dir = tempfile.mkdtemp(prefix="pytest-parproc-")
-        invocation = self.config.invocation_params
-        remaining = list(range(len(items)))
-        first_plan = plan_units(_planned(items, remaining), self.options.n_jobs)
-        # No more workers than units of work: each worker costs a process and a collection.
-        n_workers = max(2, min(self.options.n_jobs, len(first_plan)))
-        spec = RunSpec(
-            run_id=uuid.uuid4().hex,
-            run_dir=run_dir,
-            args=tuple(invocation.args),
-            invocation_dir=str(invocation.dir),
-            n_workers=n_workers,
-            basetemp=_optional_str(pytest_internals.main_basetemp(self.config)),
-            environment=tuple(os.environ.items()),
-        )
         try:
-            round_number = 0
-            while remaining and not self.stopping:
-                crashes_before = len(self.crashes)
-                units = plan_units(_planned(items, remaining), spec.n_workers)
-                self._round(session, spec, replayer, units, round_number)
-                left = [i for i in remaining if i not in replayer.finished]
-                if len(left) == len(remaining) and len(self.crashes) == crashes_before:
-                    session.shouldfail = "pytest-parproc: the workers ran none of the tests left"
-                    break
-                remaining = left
-                round_number += 1
+            self._rounds(session, self._spec(items, run_dir), replayer)
         finally:
             self.timing.wall_s = time.perf_counter() - started
             self.timing.test_time_s = replayer.test_time_s
             shutil.rmtree(run_dir, ignore_errors=True)
+
+    def _spec(self, items: Sequence[pytest.Item], run_dir: str) -> RunSpec:
+        first_plan = plan_units(_planned(items, list(range(len(items)))), self.options.n_jobs)
+        invocation = self.config.invocation_params
+        return RunSpec(
+            run_id=uuid.uuid4().hex,
+            run_dir=run_dir,
+            args=tuple(invocation.args),
+            invocation_dir=str(invocation.dir),
+            # No more workers than units of work: each costs a process and a collection.
+            n_workers=max(2, min(self.options.n_jobs, len(first_plan))),
+            basetemp=_optional_str(pytest_internals.main_basetemp(self.config)),
+            environment=tuple(os.environ.items()),
+        )
+
+    def _rounds(self, session: pytest.Session, spec: RunSpec, replayer: Replayer) -> None:
+        items = replayer.items
+        remaining = list(range(len(items)))
+        n_jobs = spec.n_workers
+        round_number = 0
+        unfinished: set[str] = set()
+        while (remaining and not self.stopping) or unfinished:
+            crashes_before = len(self.crashes)
+            units: list[Unit] = []
+            if remaining and not self.stopping:
+                units = plan_units(_planned(items, remaining), spec.n_workers)
+                n_jobs = max(2, min(spec.n_workers, len(units)))
+            # A round without units only ends the sessions a crash left unfinished.
+            closing = not units
+            unfinished = self._round(session, spec, replayer, units, round_number, n_jobs)
+            round_number += 1
+            if closing:
+                break
+            left = [index for index in remaining if index not in replayer.finished]
+            if len(left) == len(remaining) and len(self.crashes) == crashes_before:
+                session.shouldfail = "pytest-parproc: the workers ran none of the tests left"
+                break
+            remaining = left
 
     def _round(
         self,
@@ -137,18 +155,22 @@ class Controller:
         replayer: Replayer,
         units: list[Unit],
         round_number: int,
-    ) -> None:
+        n_jobs: int,
+    ) -> set[str]:
+        """One Parallel call: the units, then an end-of-round task per worker. Returns the
+        workers whose session did not end (a crash let another worker take their task)."""
         queue = deque(units)
         run_dir = RunDirectory(spec.run_dir)
         params: dict[str, Any] = {}
         if self.options.backend == "loky":
             # Fresh workers for each run: a worker that ran another run's tests has their
-            # modules imported (its settings differ, so the engine starts a new pool).
-            params["env"] = {"PYTEST_PARPROC_RUN_ID": spec.run_id}
+            # modules imported (its settings differ, so the engine starts a new pool). Idle
+            # workers leave soon after the run; during it, there is always a task to take.
+            params = {"env": {"PYTEST_PARPROC_RUN_ID": spec.run_id}, "idle_worker_timeout": 10}
+        isolates = parallel_backend_isolates(self.options.backend)
         with parallel_config(backend=self.options.backend, **params):
-            isolates = parallel_backend_isolates(self.options.backend)
             parallel = Parallel(
-                n_jobs=max(2, min(spec.n_workers, len(units))),
+                n_jobs=n_jobs,
                 return_as="generator_unordered",
                 batch_size=1,
                 crash_policy="isolate" if isolates else "abort",
@@ -157,24 +179,35 @@ class Controller:
 
             def tasks() -> Iterator[Any]:
                 while queue and not self.stopping:
-                    yield delayed(run_unit)(spec, queue.popleft())
+                    yield delayed(run_unit)(spec, round_number, queue.popleft())
                 for _ in range(n_workers):
                     yield delayed(end_round)(spec, round_number, n_workers)
 
             outputs = parallel(tasks())
+        ran: set[str] = set()
+        ended: set[str] = set()
+        crashed: set[str] = set()
         try:
             for output in outputs:
                 if isinstance(output, WorkerCrashedError):
-                    self._crashed(session, output, run_dir, replayer, aborted=False)
+                    crashed.add(self._crashed(session, output, run_dir, replayer, aborted=False))
                 elif isinstance(output, TaskResult):
+                    (ended if output.finished else ran).add(output.worker_id)
                     self._handle(session, output, replayer, run_dir)
                 else:
                     raise TypeError(f"unexpected result from a worker: {output!r}")
         except WorkerCrashedError as error:
-            # The backend cannot tell which task a dead worker ran: it stopped the whole call.
+            # The backend cannot tell which task a dead worker ran: it stopped the whole call,
+            # and every worker with it.
             self._crashed(session, error, run_dir, replayer, aborted=True)
+            return set()
         finally:
             outputs.close()
+        if run_dir.stop_requested() and not self.stopping:
+            # A safety net: every stop a worker asks for should have reached us by now.
+            session.shouldstop = session.shouldstop or "pytest-parproc: a worker stopped the run"
+            self._check_stop(session, run_dir)
+        return ran - ended - crashed if isolates else set()
 
     def _handle(
         self, session: pytest.Session, result: TaskResult, replayer: Replayer, run_dir: RunDirectory
@@ -196,6 +229,8 @@ class Controller:
             self.finish_errors.append((result.worker_id, result.finish_error))
         if result.stop is not None and self.stop_request is None:
             self.stop_request = result.stop
+        if result.shouldstop and not session.shouldstop:
+            session.shouldstop = result.shouldstop  # set by a test or a plugin in the worker
         self._check_stop(session, run_dir)
 
     def _check_stop(self, session: pytest.Session, run_dir: RunDirectory) -> None:
@@ -211,17 +246,26 @@ class Controller:
         run_dir: RunDirectory,
         replayer: Replayer,
         aborted: bool,
-    ) -> None:
+    ) -> str:
+        """Account for a dead worker; returns its id ("" if it died before taking one)."""
         worker_ids = run_dir.worker_ids_by_pid()
         crashed_id = worker_ids.get(error.pid or -1, "")
+        victim = None
         # After an abort every worker was stopped: keep what each one finished.
         for worker_id in sorted(set(worker_ids.values()) if aborted else {crashed_id} - {""}):
-            victim = recover_log(run_dir, worker_id, replayer, blame=worker_id == crashed_id)
-            if worker_id == crashed_id and victim is not None:
-                index, when = victim
-                nodeid = replayer.items[index].nodeid
-                text = describe_crash(error, crashed_id, nodeid, when, run_dir)
-                replayer.fail(index, when, text)
+            blamed = recover_log(run_dir, worker_id, replayer, blame=worker_id == crashed_id)
+            victim = blamed if worker_id == crashed_id else victim
+        if victim is not None:
+            index, when = victim
+            doing = f"while running {replayer.items[index].nodeid} ({when})"
+            text = describe_crash(error, crashed_id, doing, run_dir)
+            replayer.fail(index, when, text + " The other tests go on in a replacement worker.")
+        else:
+            # Dead outside any test (building its session, importing a conftest, ending its
+            # session): retrying would most likely die the same way.
+            doing = "while it was not running a test (starting, collecting or ending its session)"
+            self.crash_notes.append(describe_crash(error, crashed_id, doing, run_dir))
+            session.shouldfail = "pytest-parproc: a worker died outside of any test"
         self.crashes.append(CrashReport(crashed_id, error.pid, error.exitcode))
         if len(self.crashes) > self.options.max_worker_restart:
             self.crash_limit_reached = True
@@ -230,13 +274,14 @@ class Controller:
                 f"(--par-max-worker-restart={self.options.max_worker_restart})"
             )
         self._check_stop(session, run_dir)
+        return crashed_id
 
 
 def _optional_str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _planned(items: list[pytest.Item], indices: list[int]) -> list[PlannedItem]:
+def _planned(items: Sequence[pytest.Item], indices: list[int]) -> list[PlannedItem]:
     planned = []
     for index in indices:
         nodeid = items[index].nodeid

@@ -60,14 +60,14 @@ def _phase_after(record: ItemRecord) -> str:
 
 
 def describe_crash(
-    error: WorkerCrashedError, worker_id: str, nodeid: str, when: str, run_dir: RunDirectory
+    error: WorkerCrashedError, worker_id: str, doing: str, run_dir: RunDirectory
 ) -> str:
-    how = error.how_it_ended
-    text = f"pytest-parproc: worker {worker_id} (pid {error.pid}) {how} while running {nodeid} "
-    text += f"({when}). The other tests go on in a replacement worker."
+    """``doing`` says what the worker was at: ``while running <test> (call)``, ..."""
+    who = f"worker {worker_id} (pid {error.pid})" if worker_id else f"a worker (pid {error.pid})"
+    text = f"pytest-parproc: {who} {error.how_it_ended} {doing}."
     try:
         fault = run_dir.fault_path(worker_id).read_text(errors="replace").strip()
-    except OSError:
+    except OSError:  # no id, or died before its session enabled faulthandler
         fault = ""
     if fault:
         text += "\n\n--- faulthandler traceback ---\n" + fault

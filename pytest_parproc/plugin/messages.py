@@ -22,8 +22,6 @@ class RunSpec:
     #: the main process's environment: tests see it as in a serial run (the engine sets
     #: thread limits such as OMP_NUM_THREADS for its workers, and its own variables)
     environment: tuple[tuple[str, str], ...] = ()
-    #: seconds a worker waits at the end of a round for the others before it gives up waiting
-    finish_wait_s: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +83,8 @@ class TaskResult:
     #: when this worker process started (``time.time()`` scale), for the start-up column
     process_started_at: float | None = None
     stop: StopRequest | None = None
+    #: why the worker's session wants the run to stop (a test or plugin set shouldstop)
+    shouldstop: str | None = None
     #: set by the task that ends a worker's session
     finished: bool = False
     finish_error: str | None = None

@@ -61,19 +61,34 @@ class RunDirectory:
     def stop_requested(self) -> bool:
         return self.stop_file.exists()
 
+    # -- failures of every worker, for --maxfail ---------------------------------------------
+    def count_failure(self) -> None:
+        fd = os.open(self.path / "failures", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, b"F")
+        finally:
+            os.close(fd)
+
+    def failure_count(self) -> int:
+        try:
+            return (self.path / "failures").stat().st_size
+        except FileNotFoundError:
+            return 0
+
     # -- the end of a round ---------------------------------------------------------------
     def arrive(self, round_id: str) -> None:
         folder = self.path / f"round-{round_id}"
         folder.mkdir(exist_ok=True)
         (folder / str(os.getpid())).touch()
 
-    def wait_for_all(self, round_id: str, count: int, timeout_s: float) -> bool:
+    def wait_for_all(self, round_id: str, count: int, timeout_s: float | None = None) -> bool:
         """Wait until ``count`` workers have arrived; a worker that waits takes no other task,
-        so each worker of the pool gets exactly one end-of-round task."""
+        so each worker of the pool gets exactly one end-of-round task. No timeout by default:
+        a worker that waits long is one whose peers still run tests."""
         folder = self.path / f"round-{round_id}"
-        deadline = time.monotonic() + timeout_s
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while len(os.listdir(folder)) < count:
-            if time.monotonic() > deadline:
+            if deadline is not None and time.monotonic() > deadline:
                 return False
             time.sleep(0.005)
         return True

@@ -36,26 +36,31 @@ _SELECTION_OFF: dict[str, object] = {
     "stepwise_skip": False,
 }
 
-#: Report files the main process writes from the replayed reports; a worker writing them too
-#: would overwrite them with its share (--junitxml, pytest-html, pytest-reportlog,
-#: pytest-json-report).
-_MAIN_PROCESS_OUTPUTS: dict[str, object] = {
+#: What only the main process does: write the report files from the replayed reports (a worker
+#: would overwrite them with its share: --junitxml, pytest-html, pytest-reportlog,
+#: pytest-json-report, --log-file), and clear the cache once, before the run (--cache-clear).
+_MAIN_PROCESS_ONLY: dict[str, object] = {
     "xmlpath": None,
     "htmlpath": None,
     "report_log": None,
     "json_report": False,
+    "log_file": os.devnull,
+    "cacheclear": False,
 }
 
 _session: WorkerSession | None = None
 _identity: tuple[str, str] | None = None  # (run id, worker id) of this process
 
 
-def run_unit(spec: RunSpec, unit: Unit) -> TaskResult:
+def run_unit(spec: RunSpec, round_number: int, unit: Unit) -> TaskResult:
     """Engine task: run a unit's tests in this worker's session (built on first use)."""
     global _session
-    if _session is None or _session.spec.run_id != spec.run_id:
-        _session = WorkerSession(spec, _worker_id(spec))
-    return _session.run_unit(unit)
+    stale = _end_stale_session(spec, round_number)
+    if _session is None:
+        _session = WorkerSession(spec, _worker_id(spec), round_number)
+    result = _session.run_unit(unit)
+    result.finish_error = stale
+    return result
 
 
 def end_round(spec: RunSpec, round_number: int, n_workers: int) -> TaskResult:
@@ -65,13 +70,30 @@ def end_round(spec: RunSpec, round_number: int, n_workers: int) -> TaskResult:
     run_dir = RunDirectory(spec.run_dir)
     round_id = str(round_number)
     run_dir.arrive(round_id)
+    stale = _end_stale_session(spec, round_number)
     session, _session = _session, None
-    if session is not None and session.spec.run_id == spec.run_id:
+    if session is not None:
         result = session.finish()
     else:
         result = TaskResult(worker_id=_worker_id(spec), pid=os.getpid(), finished=True)
-    run_dir.wait_for_all(round_id, n_workers, spec.finish_wait_s)
+        result.finish_error = stale
+    run_dir.wait_for_all(round_id, n_workers)
     return result
+
+
+def _end_stale_session(spec: RunSpec, round_number: int) -> str | None:
+    """A session left from an earlier round (this worker got no end-of-round task: another
+    worker died in its own and the barrier let a replacement through) is ended now, without its
+    held test: the main process saw that test unfinished and runs it in a later round."""
+    global _session
+    session = _session
+    if session is None or (session.spec.run_id, session.round) == (spec.run_id, round_number):
+        return None
+    _session = None
+    if session.spec.run_id != spec.run_id:
+        return None  # another run's session: its main process is gone
+    session.held = None
+    return session.finish().finish_error
 
 
 def _worker_id(spec: RunSpec) -> str:
@@ -82,6 +104,25 @@ def _worker_id(spec: RunSpec) -> str:
         _identity = (spec.run_id, RunDirectory(spec.run_dir).claim_worker_id())
         workerinfo.enter_worker(_identity[1], spec.n_workers)
     return _identity[1]
+
+
+def _picklable(data: dict[str, Any]) -> dict[str, Any]:
+    """A serialized report whose values all pickle: record_property takes any object, and
+    plugins add attributes to reports; what cannot be pickled travels as its repr."""
+    import pickle
+
+    def clean(value: Any) -> Any:
+        try:
+            pickle.dumps(value)
+        except Exception:
+            if isinstance(value, list):
+                return [clean(member) for member in value]
+            if isinstance(value, tuple):
+                return tuple(clean(member) for member in value)
+            return repr(value)
+        return value
+
+    return {key: clean(value) for key, value in data.items()}
 
 
 def _process_started_at() -> float | None:
@@ -97,8 +138,9 @@ class ReportCollector:
     """The worker-side plugin: keeps the serialized reports and warnings of the running test,
     and writes each one to the progress log as it happens."""
 
-    def __init__(self, log: ProgressLog) -> None:
+    def __init__(self, log: ProgressLog, run_dir: RunDirectory) -> None:
         self.log = log
+        self.run_dir = run_dir
         self.config: pytest.Config | None = None
         self.current: ItemRecord | None = None
 
@@ -123,11 +165,11 @@ class ReportCollector:
         try:
             self.log.write("report", record.index, data)
         except Exception:
-            # record_property accepts any object; one that cannot be pickled travels as repr.
-            properties = data.get("user_properties") or []
-            data["user_properties"] = [(name, repr(value)) for name, value in properties]
+            data = _picklable(data)
             self.log.write("report", record.index, data)
         record.reports.append(data)
+        if report.failed and not hasattr(report, "wasxfail"):
+            self.run_dir.count_failure()  # --maxfail counts the failures of every worker
 
     @pytest.hookimpl(trylast=True)
     def pytest_warning_recorded(
@@ -153,12 +195,14 @@ class ReportCollector:
 class WorkerSession:
     """A pytest session built in this worker from the main process's arguments."""
 
-    def __init__(self, spec: RunSpec, worker_id: str) -> None:
+    def __init__(self, spec: RunSpec, worker_id: str, round_number: int) -> None:
         started = time.perf_counter()
         self.spec = spec
+        self.round = round_number
         self.worker_id = worker_id
         self.run_dir = RunDirectory(spec.run_dir)
-        self.collector = ReportCollector(ProgressLog(self.run_dir.log_path(worker_id)))
+        log = ProgressLog(self.run_dir.log_path(worker_id))
+        self.collector = ReportCollector(log, self.run_dir)
         self.stop: StopRequest | None = None
         self.held: tuple[int, pytest.Item] | None = None
         os.chdir(spec.invocation_dir)
@@ -171,6 +215,7 @@ class WorkerSession:
         self.items: dict[str, pytest.Item] = {}
         for item in self.session.items:
             self.items.setdefault(item.nodeid, item)
+        self.maxfail = int(self.config.getoption("maxfail", 0) or 0)
         self.startup_s = time.perf_counter() - started
         self.ready_at = time.time()
         self._startup_reported = False
@@ -181,8 +226,11 @@ class WorkerSession:
         self.collector.config = config
         option = config.option
         if self.spec.basetemp is not None:
-            option.basetemp = os.path.join(self.spec.basetemp, self.worker_id)
-        for name, value in {**_MAIN_PROCESS_OUTPUTS, **_SELECTION_OFF}.items():
+            # pytest empties a given basetemp: a session of a later round gets its own folder,
+            # so the tmp_path folders of the worker's earlier tests stay for inspection.
+            name = self.worker_id if self.round == 0 else f"{self.worker_id}-{self.round}"
+            option.basetemp = os.path.join(self.spec.basetemp, name)
+        for name, value in {**_MAIN_PROCESS_ONLY, **_SELECTION_OFF}.items():
             if hasattr(option, name):
                 setattr(option, name, value)
         return config
@@ -203,6 +251,11 @@ class WorkerSession:
             sys.stdout = real_stdout
         self.config.hook.pytest_sessionstart(session=session)
         self.config.hook.pytest_collection(session=session)
+        # Collection errors are the main process's to count (a worker may collect modules the
+        # main process left out, --lf say); the worker counts its tests' failures only.
+        session.testsfailed = 0
+        session.shouldfail = False
+        session.shouldstop = False
         return session
 
     def _result(self) -> TaskResult:
@@ -221,6 +274,7 @@ class WorkerSession:
             or session.shouldfail
             or session.shouldstop
             or self.run_dir.stop_requested()
+            or (self.maxfail and self.run_dir.failure_count() >= self.maxfail)
         )
 
     def run_unit(self, unit: Unit) -> TaskResult:
@@ -265,7 +319,9 @@ class WorkerSession:
         result.records.append(record)
         if self.stop is not None:
             result.stop = self.stop
-        if self.stop is not None or self.session.shouldfail or self.session.shouldstop:
+        if self.session.shouldstop:
+            result.shouldstop = str(self.session.shouldstop)
+        if self.stopping():
             # Tell the other workers at once, not only once the main process hears of it.
             self.run_dir.request_stop()
 

@@ -250,3 +250,13 @@ def test_a_real_crash_error_survives_pickling() -> None:
     assert copy.stderr_tail == caught.value.stderr_tail
     assert "worker about to die by exit" in copy.stderr_tail
     assert str(copy) == str(caught.value)
+
+
+@pytest.mark.parametrize("backend", ["loky", "multiprocessing"])
+def test_a_task_that_exits_with_status_zero_is_a_crash(backend: str) -> None:
+    """os._exit(0) in a task ends its worker without an error code; the call must still fail
+    (a multiprocessing.Pool would otherwise wait for the lost result forever)."""
+    with pytest.raises(WorkerCrashedError) as caught:
+        Parallel(n_jobs=2, backend=backend)(delayed(tasks.die)(i, "exit0", 3) for i in range(8))
+    assert caught.value.exitcode == 0
+    assert_healthy(backend)

@@ -39,3 +39,23 @@ def test_without_the_tmpdir_plugin(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_a():\n    pass\n\ndef test_b():\n    pass\n")
     run = run_suite(pytester, "-p", "no:tmpdir", n_jobs=2, backend="loky")
     assert run.exitstatus == 0, run.output
+
+
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+def test_report_attributes_that_cannot_be_pickled(pytester: pytest.Pytester, backend: str) -> None:
+    pytester.makeconftest(
+        """
+        import threading
+        import pytest
+
+        @pytest.hookimpl(wrapper=True)
+        def pytest_runtest_makereport(item, call):
+            report = yield
+            report.lock = threading.Lock()
+            return report
+        """
+    )
+    pytester.makepyfile("def test_a():\n    pass\n\ndef test_b():\n    assert 0\n")
+    serial = run_suite(pytester)
+    parallel = run_suite(pytester, n_jobs=2, backend=backend)
+    assert_same_results(serial, parallel)

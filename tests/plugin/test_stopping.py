@@ -176,3 +176,54 @@ def test_keyboard_interrupt_raised_by_a_test(pytester: pytest.Pytester, backend:
     parallel = run_suite(pytester, "-p", "no:cacheprovider", n_jobs=2, backend=backend)
     assert serial.exitstatus == parallel.exitstatus == pytest.ExitCode.INTERRUPTED
     assert "KeyboardInterrupt raised by test_k.py::test_interrupts on worker w" in parallel.output
+
+
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+def test_maxfail_stops_every_worker_once_the_total_is_reached(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    # Each module fails once, on a different worker; its next test waits until both failures
+    # are counted in the run directory, so neither module's last test may start.
+    pytester.path.joinpath("tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(pytester.path / "tmp"))
+    module = """
+import glob, os, time
+
+def test_fails():
+    assert False
+
+def test_waits():
+    deadline = time.monotonic() + 120
+    pattern = os.path.join(os.environ["TMPDIR"], "pytest-parproc-*", "failures")
+    while not [f for f in glob.glob(pattern) if os.path.getsize(f) >= 2]:
+        assert time.monotonic() < deadline, "the second failure never came"
+        time.sleep(0.01)
+
+def test_after():
+    pass
+"""
+    pytester.makepyfile(test_a=module, test_b=module)
+    run = run_suite(pytester, "--maxfail=2", n_jobs=2, backend=backend)
+    assert run.exitstatus == pytest.ExitCode.TESTS_FAILED
+    ran = set(run.tests)
+    assert {"test_a.py::test_fails", "test_b.py::test_fails"} <= ran
+    assert not ran & {"test_a.py::test_after", "test_b.py::test_after"}
+
+
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+def test_shouldstop_set_by_a_test(pytester: pytest.Pytester, backend: str) -> None:
+    pytester.makepyfile(
+        test_stop="""
+        def test_asks_to_stop(request):
+            request.session.shouldstop = "enough for today"
+
+        def test_after():
+            pass
+        """,
+        test_other="def test_x():\n    pass\n\ndef test_y():\n    pass\n",
+    )
+    serial = run_suite(pytester, "-p", "no:cacheprovider")
+    parallel = run_suite(pytester, "-p", "no:cacheprovider", n_jobs=2, backend=backend)
+    assert serial.exitstatus == parallel.exitstatus == pytest.ExitCode.INTERRUPTED
+    assert "enough for today" in parallel.output
+    assert "test_stop.py::test_after" not in parallel.tests

@@ -11,6 +11,7 @@ pytest_plugins = ["pytester"]
 
 DEATHS = {
     "os._exit": "os._exit(3)",
+    "os._exit(0)": "os._exit(0)",
     "segfault": "import ctypes; ctypes.string_at(0)",
     "SIGKILL": "os.kill(os.getpid(), signal.SIGKILL)",
 }
@@ -71,6 +72,8 @@ def test_a_dying_test_fails_alone(pytester: pytest.Pytester, backend: str, death
         assert "killed by SIGKILL" in output
     if death == "os._exit":
         assert "exited unexpectedly with exit code 3" in output
+    if death == "os._exit(0)":
+        assert "exited unexpectedly with exit code 0" in output
     if backend == "loky":  # multiprocessing workers write straight to the terminal
         assert "last lines the worker wrote to stderr ---\nlast words on stderr" in output
     assert run.junit["test_dies::test_dies"] == "failure"
@@ -98,13 +101,13 @@ def test_max_worker_restart_zero_stops_at_the_first_crash(
     assert "more than the 0 replacements allowed" in run.output
 
 
-def test_a_worker_that_cannot_start_does_not_hang_the_run(pytester: pytest.Pytester) -> None:
-    # conftest kills every worker while it builds its session: the run must end, fail, and say
-    # why, once the restarts allowed are used up.
+def test_a_worker_that_dies_outside_any_test_stops_the_run_and_says_why(
+    pytester: pytest.Pytester,
+) -> None:
+    # conftest kills every worker while it builds its session: retrying would die the same way.
     pytester.makeconftest(
         """
         import os
-        from pytest_parproc import is_worker
 
         def pytest_configure(config):
             if os.environ.get("PYTEST_PARPROC_WORKER"):
@@ -112,6 +115,67 @@ def test_a_worker_that_cannot_start_does_not_hang_the_run(pytester: pytest.Pytes
         """
     )
     pytester.makepyfile(test_one="def test_one():\n    pass\n")
-    run = run_suite(pytester, "--par-max-worker-restart=2", n_jobs=2, backend="loky")
+    run = run_suite(pytester, n_jobs=2, backend="loky")
     assert run.exitstatus == pytest.ExitCode.TESTS_FAILED
-    assert "worker crashes" in run.output
+    assert "a worker died outside of any test" in run.output
+    assert "exited unexpectedly with exit code 5" in run.output
+
+
+def test_a_crash_at_the_end_of_a_round_leaves_no_session_behind(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker dies in its end-of-round task (running its held test) while another still runs a
+    test. The other worker then gets no end-of-round task of its own: its session must still be
+    ended (module fixture torn down) and its held test run exactly once."""
+    events = pytester.path / "events.txt"
+    monkeypatch.setenv("EVENTS", str(events))
+    pytester.makepyfile(
+        test_a="""
+        import os, pathlib
+
+        def test_a1():
+            pass
+
+        def test_a2_kills_its_worker():
+            pathlib.Path(os.environ["EVENTS"] + ".pid").write_text(str(os.getpid()))
+            os._exit(1)
+        """,
+        test_b="""
+        import os, pathlib, time
+        import pytest
+
+        def note(text):
+            with open(os.environ["EVENTS"], "a") as events:
+                events.write(f"{text} {os.getpid()}\\n")
+
+        @pytest.fixture(scope="module")
+        def mod():
+            note("setup")
+            yield
+            note("teardown")
+
+        def test_b1(mod):
+            # Wait until the other worker has died in its end-of-round task.
+            marker = pathlib.Path(os.environ["EVENTS"] + ".pid")
+            deadline = time.monotonic() + 120
+            while True:
+                assert time.monotonic() < deadline
+                if marker.exists() and marker.read_text():
+                    try:
+                        os.kill(int(marker.read_text()), 0)
+                    except ProcessLookupError:
+                        break
+                time.sleep(0.01)
+
+        def test_b2(mod):
+            note("b2")
+        """,
+    )
+    run = run_suite(pytester, n_jobs=2, backend="loky")
+    assert run.exitstatus == pytest.ExitCode.TESTS_FAILED, run.output
+    assert run.tests["test_a.py::test_a2_kills_its_worker"][1] == "call:failed"
+    for nodeid in ("test_a.py::test_a1", "test_b.py::test_b1", "test_b.py::test_b2"):
+        assert run.tests[nodeid] == ["setup:passed", "call:passed", "teardown:passed"], nodeid
+    lines = [line.split()[0] for line in events.read_text().splitlines()]
+    assert lines.count("b2") == 1
+    assert lines.count("setup") == lines.count("teardown") >= 1

@@ -224,7 +224,11 @@ class MultiprocessingBackend(ParallelBackendBase):
                     continue
                 del watched[key]
                 exitcode = _exit_code_once_reaped(pool, process, stopping)
-                if exitcode != 0 and not stopping.is_set():
+                # Exit code 0 is a normal end only for a worker that maxtasksperchild retires;
+                # otherwise a task called os._exit(0) or sys.exit in a thread, and the pool
+                # would wait for its result forever.
+                expected = exitcode == 0 and self._maxtasksperchild is not None
+                if not expected and not stopping.is_set():
                     self._crashed(exitcode, process.pid)
                     return
 
