@@ -289,3 +289,31 @@ def test_what_a_task_prints_reaches_stdout_without_waiting_for_the_worker_to_exi
 
     assert wait_until(all_lines_seen)
     assert current_worker_pids(), "the pool is still warm: nothing waited for an exit"
+
+
+def test_what_a_multiprocessing_task_prints_survives_the_pool(tmp_path: Path) -> None:
+    """A multiprocessing pool is terminated at the end of its call, and a terminated worker
+    never flushes its block-buffered stdout: workers flush after each batch."""
+    script = textwrap.dedent(
+        """
+        from pytest_parproc import Parallel, delayed
+
+        def shout(i):
+            print(f"line-{i}")
+            return i
+
+        if __name__ == "__main__":
+            Parallel(n_jobs=2, backend="multiprocessing")(delayed(shout)(i) for i in range(4))
+        """
+    )
+    (tmp_path / "shout.py").write_text(script)
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    completed = subprocess.run(
+        [sys.executable, str(tmp_path / "shout.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert sorted(completed.stdout.split()) == [f"line-{i}" for i in range(4)]

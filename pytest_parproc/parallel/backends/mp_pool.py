@@ -32,7 +32,14 @@ def _initialize_worker(sys_path: list[str], initializer: bytes | None) -> None:
 
 
 def _run_in_pool(payload: bytes) -> bytes:
-    return run_batch_payload(payload)[0]
+    import sys
+
+    result = run_batch_payload(payload)[0]
+    # What the tasks printed reaches the terminal batch by batch: the pool is terminated at
+    # the end of a call, and a terminated worker never flushes its block-buffered stdout.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return result
 
 
 def _pool_processes(pool: multiprocessing.pool.Pool) -> list[Any]:
