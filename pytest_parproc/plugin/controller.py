@@ -284,8 +284,9 @@ def _optional_str(value: object) -> str | None:
 def _planned(items: Sequence[pytest.Item], indices: list[int]) -> list[PlannedItem]:
     planned = []
     for index in indices:
-        nodeid = items[index].nodeid
-        planned.append(PlannedItem(index, nodeid, group_of(nodeid)))
+        item = items[index]
+        key = pytest_internals.parametrization_key(item)
+        planned.append(PlannedItem(index, item.nodeid, group_of(item.nodeid), key))
     return planned
 
 

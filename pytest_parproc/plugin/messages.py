@@ -8,6 +8,10 @@ from typing import Any
 #: A report as ``pytest_report_to_serializable`` makes it.
 SerializedReport = dict[str, Any]
 
+#: A parametrized test by its place rather than its id: the node id without its ``[...]``
+#: part, and the index of each parameter value in its ``parametrize`` list.
+ParamKey = tuple[str, tuple[tuple[str, int], ...]]
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -26,9 +30,11 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class Unit:
-    """Consecutive tests for one worker: ``(index in the main session's items, node id)``."""
+    """Consecutive tests for one worker: ``(index in the main session's items, node id)``, and
+    for each its parametrization key (None for a test that is not parametrized)."""
 
     items: tuple[tuple[int, str], ...]
+    keys: tuple[ParamKey | None, ...] = ()
 
 
 @dataclass(frozen=True)

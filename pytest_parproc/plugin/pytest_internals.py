@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from .messages import ParamKey
+
 
 def prepare_config(args: Sequence[str], plugins: Sequence[object]) -> pytest.Config:
     """A config built from command-line arguments exactly as ``pytest.main(args)`` builds it
@@ -35,6 +37,23 @@ def configure(config: pytest.Config) -> None:
 def unconfigure(config: pytest.Config) -> None:
     """Run ``pytest_unconfigure`` and the config's cleanups (``Config._ensure_unconfigure``)."""
     config._ensure_unconfigure()
+
+
+def parametrization_key(item: pytest.Item) -> ParamKey | None:
+    """Where a parametrized test sits: its node id without the ``[...]`` part, and the index of
+    each parameter value in its ``parametrize`` list (``item.callspec.indices``).
+
+    Ids built from values that differ between processes (``datetime.now()``, object
+    addresses) differ in each worker; the indices do not. ``callspec`` is documented, its
+    ``indices`` are not, hence this one place.
+    """
+    callspec = getattr(item, "callspec", None)
+    indices = getattr(callspec, "indices", None)
+    if not isinstance(indices, dict):
+        return None
+    nodeid = item.nodeid
+    base = nodeid[: nodeid.find("[", nodeid.rfind("::"))] if nodeid.endswith("]") else nodeid
+    return base, tuple(sorted((str(name), int(index)) for name, index in indices.items()))
 
 
 def main_basetemp(config: pytest.Config) -> Path | None:

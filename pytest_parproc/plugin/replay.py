@@ -35,6 +35,10 @@ class Replayer:
         from_serializable = self.config.hook.pytest_report_from_serializable
         ihook = item.ihook  # computed on each access; once per test is enough
         for data in record.reports[done:]:
+            if data.get("nodeid") != item.nodeid:
+                # Found by parametrization key: the worker's id differs; the main process's
+                # is the one every plugin here knows.
+                data = {**data, "nodeid": item.nodeid, "location": item.location}
             report = from_serializable(config=self.config, data=data)
             self.test_time_s += report.duration
             ihook.pytest_runtest_logreport(report=report)

@@ -6,16 +6,18 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .messages import Unit
+from .messages import ParamKey, Unit
 
 
 @dataclass(frozen=True)
 class PlannedItem:
-    """What planning needs to know of a test: its position, node id and group (its module)."""
+    """What planning needs to know of a test: its position, node id and group (its module),
+    and its parametrization key (see ``ParamKey``)."""
 
     index: int
     nodeid: str
     group: str
+    key: ParamKey | None = None
 
 
 def group_of(nodeid: str) -> str:
@@ -42,4 +44,7 @@ def plan_units(items: Sequence[PlannedItem], n_workers: int) -> list[Unit]:
         else:
             units.extend(members[start : start + chunk] for start in range(0, len(members), chunk))
     units.sort(key=len, reverse=True)  # stable: equal sizes keep collection order
-    return [Unit(tuple((item.index, item.nodeid) for item in unit)) for unit in units]
+    return [
+        Unit(tuple((item.index, item.nodeid) for item in unit), tuple(item.key for item in unit))
+        for unit in units
+    ]

@@ -20,7 +20,15 @@ import pytest
 
 from .. import workerinfo
 from . import WORKER_PLUGIN_NAME, pytest_internals
-from .messages import ItemRecord, RunSpec, StopRequest, TaskResult, Unit, WarningRecord
+from .messages import (
+    ItemRecord,
+    ParamKey,
+    RunSpec,
+    StopRequest,
+    TaskResult,
+    Unit,
+    WarningRecord,
+)
 from .rundir import ProgressLog, RunDirectory
 
 #: Selection is the main process's job; a worker collects everything its arguments name and
@@ -212,6 +220,7 @@ class WorkerSession:
         # dies, whatever the backend does with the worker's stderr.
         self._fault_file = open(self.run_dir.fault_path(worker_id), "w")  # noqa: SIM115
         faulthandler.enable(file=self._fault_file, all_threads=True)
+        self._items_by_key: dict[ParamKey, pytest.Item] | None = None
         self.items: dict[str, pytest.Item] = {}
         for item in self.session.items:
             self.items.setdefault(item.nodeid, item)
@@ -258,6 +267,15 @@ class WorkerSession:
         session.shouldstop = False
         return session
 
+    def _by_key(self) -> dict[ParamKey, pytest.Item]:
+        if self._items_by_key is None:
+            self._items_by_key = {}
+            for item in self.session.items:
+                key = pytest_internals.parametrization_key(item)
+                if key is not None:
+                    self._items_by_key.setdefault(key, item)
+        return self._items_by_key
+
     def _result(self) -> TaskResult:
         result = TaskResult(worker_id=self.worker_id, pid=os.getpid())
         if not self._startup_reported:
@@ -284,8 +302,11 @@ class WorkerSession:
         if self.held is not None:
             todo.append(self.held)
             self.held = None
-        for index, nodeid in unit.items:
+        keys = unit.keys or (None,) * len(unit.items)
+        for (index, nodeid), key in zip(unit.items, keys, strict=True):
             item = self.items.get(nodeid)
+            if item is None and key is not None:
+                item = self._by_key().get(key)  # an id built from a value of the moment
             if item is None:
                 result.missing.append(index)
             else:

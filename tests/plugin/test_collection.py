@@ -65,3 +65,36 @@ def test_collect_only_runs_nothing(pytester: pytest.Pytester) -> None:
     assert parallel.tests == {} == serial.tests
     assert "test_selection.py::test_delta[3]" in parallel.output
     assert "parproc" not in parallel.output.replace("parproc-", "")
+
+
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+def test_parameter_ids_that_differ_in_each_process(pytester: pytest.Pytester, backend: str) -> None:
+    # Ids built from values of the moment (here the process id; datetime.now() in real suites)
+    # differ in every worker: the tests are found by their place in the parametrization and
+    # reported under the main process's ids.
+    pytester.makepyfile(
+        test_ids="""
+        import os
+        import pytest
+
+        @pytest.mark.parametrize("pid", [os.getpid(), os.getpid() + 1])
+        @pytest.mark.parametrize("n", [1, 2])
+        def test_moment(pid, n):
+            assert n in (1, 2)
+
+        @pytest.mark.parametrize("pid", [os.getpid()])
+        def test_fails(pid):
+            assert False
+        """,
+        test_other="def test_x():\n    pass\n",
+    )
+    run = run_suite(pytester, "-p", "no:cacheprovider", n_jobs=2, backend=backend)
+    assert run.exitstatus == pytest.ExitCode.TESTS_FAILED, run.output
+    assert "did not collect" not in run.output
+    assert len(run.tests) == 6
+    failing = [nodeid for nodeid, phases in run.tests.items() if "call:failed" in phases]
+    assert len(failing) == 1 and failing[0].startswith("test_ids.py::test_fails[")
+    assert all(
+        phases[1] == "call:passed" for nodeid, phases in run.tests.items() if nodeid != failing[0]
+    ), run.tests
+    assert set(run.junit) == {nodeid.replace(".py::", "::") for nodeid in run.tests}

@@ -37,3 +37,28 @@ def test_a_config_built_like_pytest_main(pytester: pytest.Pytester) -> None:
         assert config.pluginmanager.get_plugin("terminalreporter") is not None
     finally:
         pytest_internals.unconfigure(config)
+
+
+def test_parametrization_key_comes_from_callspec_indices(pytester: pytest.Pytester) -> None:
+    items = pytester.getitems(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("b", ["x", "y"])
+        @pytest.mark.parametrize("a", [object(), object()])
+        def test_p(a, b):
+            pass
+
+        def test_plain():
+            pass
+        """
+    )
+    keys = [pytest_internals.parametrization_key(item) for item in items]
+    assert keys[-1] is None  # test_plain
+    assert all(key is not None for key in keys[:-1])
+    assert {key[0].split("::")[-1] for key in keys[:-1] if key} == {"test_p"}
+    # The indices differ between pytest versions (per list in pytest 8, per combination in
+    # pytest 9.2), but in one version they are the same in every process and tell the cases
+    # apart without their ids.
+    assert len({key for key in keys[:-1]}) == 4
+    assert all(name in ("a", "b") for key in keys[:-1] if key for name, _ in key[1])
