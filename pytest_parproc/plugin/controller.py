@@ -43,7 +43,8 @@ class Controller:
         self.crash_notes: list[str] = []
         self.stop_request: StopRequest | None = None
         self.stopping = False
-        self.crash_limit_reached = False
+        #: whether the backend loses only a dead worker's task (loky) or the whole call
+        self.isolates = parallel_backend_isolates(options.backend)
 
     # -- pytest hooks -----------------------------------------------------------------------
     def pytest_report_header(self) -> str:
@@ -76,7 +77,7 @@ class Controller:
         for text in self.crash_notes:
             writer.write_sep("-", "parproc: a worker died outside of any test", red=True)
             writer.write_line(text.rstrip())
-        if self.crash_limit_reached:
+        if len(self.crashes) > self.options.max_worker_restart:
             writer.write_line(
                 f"parproc: {len(self.crashes)} worker crashes, more than the "
                 f"{self.options.max_worker_restart} replacements allowed "
@@ -167,7 +168,7 @@ class Controller:
             # modules imported (its settings differ, so the engine starts a new pool). Idle
             # workers leave soon after the run; during it, there is always a task to take.
             params = {"env": {"PYTEST_PARPROC_RUN_ID": spec.run_id}, "idle_worker_timeout": 10}
-        isolates = parallel_backend_isolates(self.options.backend)
+        isolates = self.isolates
         with parallel_config(backend=self.options.backend, **params):
             parallel = Parallel(
                 n_jobs=n_jobs,
@@ -268,7 +269,6 @@ class Controller:
             session.shouldfail = "pytest-parproc: a worker died outside of any test"
         self.crashes.append(CrashReport(crashed_id, error.pid, error.exitcode))
         if len(self.crashes) > self.options.max_worker_restart:
-            self.crash_limit_reached = True
             session.shouldfail = (
                 f"pytest-parproc: {len(self.crashes)} worker crashes "
                 f"(--par-max-worker-restart={self.options.max_worker_restart})"

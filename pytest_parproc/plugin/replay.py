@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -39,9 +40,7 @@ class Replayer:
                 # Found by parametrization key: the worker's id differs; the main process's
                 # is the one every plugin here knows.
                 data = {**data, "nodeid": item.nodeid, "location": item.location}
-            report = from_serializable(config=self.config, data=data)
-            self.test_time_s += report.duration
-            ihook.pytest_runtest_logreport(report=report)
+            self._log(ihook, from_serializable(config=self.config, data=data))
         self._reports_done[index] = max(done, len(record.reports))
         if record.complete:
             self._finish(index)
@@ -59,9 +58,9 @@ class Replayer:
             return
         item = self.items[index]
         self._start(index)
-        self._log(item, self._make_report(item, when, "failed", text))
+        self._log(item.ihook, self._make_report(item, when, "failed", text))
         if when != "teardown":
-            self._log(item, self._make_report(item, "teardown", "passed", None))
+            self._log(item.ihook, self._make_report(item, "teardown", "passed", None))
         self._finish(index)
 
     def _start(self, index: int) -> None:
@@ -75,9 +74,9 @@ class Replayer:
         item = self.items[index]
         item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
 
-    def _log(self, item: pytest.Item, report: pytest.TestReport) -> None:
+    def _log(self, ihook: Any, report: pytest.TestReport) -> None:
         self.test_time_s += report.duration
-        item.ihook.pytest_runtest_logreport(report=report)
+        ihook.pytest_runtest_logreport(report=report)
 
     @staticmethod
     def _make_report(

@@ -286,12 +286,15 @@ class WorkerSession:
         return result
 
     def stopping(self) -> bool:
+        """Whether a new test may not start: for a reason of this worker's, or of another's."""
+        return self._stop_reason_here() or self.run_dir.stop_requested()
+
+    def _stop_reason_here(self) -> bool:
         session = self.session
         return bool(
             self.stop is not None
             or session.shouldfail
             or session.shouldstop
-            or self.run_dir.stop_requested()
             or (self.maxfail and self.run_dir.failure_count() >= self.maxfail)
         )
 
@@ -342,7 +345,7 @@ class WorkerSession:
             result.stop = self.stop
         if self.session.shouldstop:
             result.shouldstop = str(self.session.shouldstop)
-        if self.stopping():
+        if self._stop_reason_here():
             # Tell the other workers at once, not only once the main process hears of it.
             self.run_dir.request_stop()
 
