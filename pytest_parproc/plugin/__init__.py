@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from .. import workerinfo
-from . import options
+from . import options, serial_lane
 
 #: Registered (under this name) in a worker's own pytest session; the plugin stays passive there.
 WORKER_PLUGIN_NAME = "parproc-worker"
@@ -26,12 +26,20 @@ _SERIAL_OPTIONS = (
 )
 
 
+#: Options that need the tests in this process, under the threading backend only.
+_SERIAL_OPTIONS_THREADING = (
+    ("setupshow", "--setup-show prints as each fixture is set up, which threads would mix"),
+)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
+    serial_lane.add_ini(parser)
 
 
 @pytest.hookimpl(trylast=True)  # after conftest files had their say (e.g. registered a backend)
 def pytest_configure(config: pytest.Config) -> None:
+    serial_lane.register_marker(config)
     if config.pluginmanager.has_plugin(WORKER_PLUGIN_NAME):
         return  # this is a worker's own session
     resolved = options.resolve(config)
@@ -42,10 +50,16 @@ def pytest_configure(config: pytest.Config) -> None:
             f"{resolved.sources.get('n_jobs', '--n-jobs')} asks pytest-parproc to run tests in "
             "parallel, and -n asks pytest-xdist to: use one of them"
         )
-    for name, reason in _SERIAL_OPTIONS:
+    threading = resolved.backend == options.THREADING
+    for name, reason in _SERIAL_OPTIONS + (_SERIAL_OPTIONS_THREADING if threading else ()):
         if getattr(config.option, name, False):
             config.stash[_serial_reason_key] = reason
             return
+    if threading:
+        from .threads import ThreadController
+
+        config.pluginmanager.register(ThreadController(config, resolved), CONTROLLER_NAME)
+        return
     from .controller import Controller
 
     config.pluginmanager.register(Controller(config, resolved), CONTROLLER_NAME)

@@ -39,8 +39,9 @@ BACKEND = Setting(
     "--par-backend",
     "par_backend",
     "PYTEST_PARPROC_BACKEND",
-    "engine backend that runs the tests: loky (default), multiprocessing, sequential (no "
-    "distribution), or a process backend registered with register_parallel_backend.",
+    "engine backend that runs the tests: loky (default), multiprocessing, threading (tests "
+    "at the same time in threads of this process), sequential (no distribution), or a process "
+    "backend registered with register_parallel_backend.",
     metavar="NAME",
 )
 MAX_WORKER_RESTART = Setting(
@@ -54,8 +55,10 @@ MAX_WORKER_RESTART = Setting(
 )
 SETTINGS = (N_JOBS, BACKEND, MAX_WORKER_RESTART)
 
-#: Backends that run tests in worker processes; "sequential" means no distribution at all.
+#: "sequential" means no distribution at all.
 SERIAL_BACKENDS = ("sequential",)
+#: The backend whose tests share this process (threads).
+THREADING = "threading"
 
 
 @dataclass(frozen=True)
@@ -136,10 +139,11 @@ def check_backend(name: str, source: str) -> None:
         backend = Parallel(n_jobs=2, backend=name).backend
     except (ValueError, TypeError) as error:
         raise pytest.UsageError(f"{source}: {error}") from None
-    if name == "threading" or (not backend.uses_processes and name not in SERIAL_BACKENDS):
+    if not backend.uses_processes and name not in (*SERIAL_BACKENDS, THREADING):
         raise pytest.UsageError(
-            f"{source}: backend {name!r} runs tasks in threads; the plugin runs tests on "
-            "process backends only for now (loky, multiprocessing) or serially (sequential)"
+            f"{source}: backend {name!r} runs tasks in threads of its own; the plugin runs "
+            "tests on process backends (loky, multiprocessing), on its own threading backend "
+            "(threading) or serially (sequential)"
         )
 
 

@@ -6,8 +6,10 @@ changes one fails that test loudly instead of breaking runs in subtle ways.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,3 +68,224 @@ def main_basetemp(config: pytest.Config) -> Path | None:
     """
     factory: pytest.TempPathFactory | None = getattr(config, "_tmp_path_factory", None)
     return None if factory is None else factory.getbasetemp()
+
+
+# -- the threading backend ---------------------------------------------------------------------
+# Tests that run at the same time in threads of this process need pytest's per-process state
+# made per-thread. Each function below replaces one piece for the concurrent part of a run and
+# returns what puts it back. threads.py explains the approach.
+
+
+def parameter_indices(item: pytest.Item) -> dict[str, int]:
+    """``item.callspec.indices``: the index of each parameter's value (see above)."""
+    indices = getattr(getattr(item, "callspec", None), "indices", None)
+    return dict(indices) if isinstance(indices, dict) else {}
+
+
+def fixture_graph(item: pytest.Item) -> Mapping[str, Sequence[Any]]:
+    """The fixture definitions a test can see, by name (``item._fixtureinfo.name2fixturedefs``):
+    which fixtures a fixture depends on, so that it gets one instance per parameter of those."""
+    info = getattr(item, "_fixtureinfo", None)
+    graph = getattr(info, "name2fixturedefs", None)
+    return graph if isinstance(graph, Mapping) else {}
+
+
+def replace_setup_state(session: pytest.Session, state: object) -> Callable[[], None]:
+    """``session._setupstate`` holds one stack of set-up nodes, for one test at a time; every
+    set-up, finalizer and teardown of pytest goes through it, so the threading runner puts a
+    concurrent one in its place."""
+    previous = session._setupstate
+    session._setupstate = state  # type: ignore[assignment]
+
+    def restore() -> None:
+        session._setupstate = previous
+
+    return restore
+
+
+#: Given pytest's function, the function to use in its place.
+Wrapper = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+_MISSING = object()
+_fixturedef_saved: dict[str, object] = {}
+
+
+def patch_fixturedef(
+    *, execute: Callable[..., Any], finish: Callable[..., Any], cached_result: Any, finalizers: Any
+) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """A FixtureDef caches one value (``cached_result``) with its finalizers (``_finalizers``)
+    and creates it in ``execute``, tears it down in ``finish``: one at a time. The threading
+    runner wraps both methods and keeps those two attributes per slot (per scope node and
+    parameters). Returns the original methods."""
+    cls: Any = pytest.FixtureDef
+    replacements = {
+        "execute": execute,
+        "finish": finish,
+        "cached_result": cached_result,
+        "_finalizers": finalizers,
+    }
+    for name, value in replacements.items():
+        _fixturedef_saved[name] = cls.__dict__.get(name, _MISSING)
+        setattr(cls, name, value)
+    return _fixturedef_saved["execute"], _fixturedef_saved["finish"]  # type: ignore[return-value]
+
+
+def unpatch_fixturedef() -> None:
+    cls: Any = pytest.FixtureDef
+    for name, value in _fixturedef_saved.items():
+        if value is _MISSING:
+            delattr(cls, name)
+        else:
+            setattr(cls, name, value)
+    _fixturedef_saved.clear()
+
+
+def run_protocol(item: pytest.Item) -> list[pytest.TestReport]:
+    """Set-up, call and teardown of one test, returning its reports instead of logging them
+    (``_pytest.runner.runtestprotocol(log=False)``): the main thread replays them, so that
+    reporting plugins are only ever called from it."""
+    from _pytest.runner import runtestprotocol
+
+    return runtestprotocol(item, log=False, nextitem=None)
+
+
+def replace_current_test_var(update: Callable[[Any, str | None], None]) -> Callable[[], None]:
+    """pytest sets PYTEST_CURRENT_TEST in ``_pytest.runner._update_current_test_var``, and
+    deletes it with ``os.environ.pop(name)``: a second thread's delete raises KeyError."""
+    import _pytest.runner as runner
+
+    original = runner._update_current_test_var
+    runner._update_current_test_var = update  # type: ignore[assignment]
+
+    def restore() -> None:
+        runner._update_current_test_var = original
+
+    return restore
+
+
+def override_capture(
+    capman: Any,
+    *,
+    item_capture: Wrapper,
+    set_fixture: Wrapper,
+    unset_fixture: Wrapper,
+    disabled: Wrapper,
+    sys_capture: Callable[[Any, bool], Callable[..., Any]],
+) -> Callable[[], None]:
+    """The capture manager captures the whole process (``item_capture`` around each phase) and
+    holds one capture fixture (``set_fixture``); ``capsys`` builds on the ``SysCapture``
+    classes, which swap ``sys.stdout`` itself. Each is replaced on the instance, or in the
+    module for the classes, with versions that act per thread on a test thread."""
+    import _pytest.capture as capture
+
+    names = ("item_capture", "set_fixture", "unset_fixture", "global_and_fixture_disabled")
+    originals = {name: getattr(capman, name) for name in names}
+    classes = {"SysCapture": capture.SysCapture, "SysCaptureBinary": capture.SysCaptureBinary}
+    capman.item_capture = item_capture(originals["item_capture"])
+    capman.set_fixture = set_fixture(originals["set_fixture"])
+    capman.unset_fixture = unset_fixture(originals["unset_fixture"])
+    capman.global_and_fixture_disabled = disabled(originals["global_and_fixture_disabled"])
+    capture.SysCapture = sys_capture(classes["SysCapture"], False)  # type: ignore[assignment, misc]
+    capture.SysCaptureBinary = sys_capture(classes["SysCaptureBinary"], True)  # type: ignore[assignment, misc]
+
+    def restore() -> None:
+        for name in names:
+            capman.__dict__.pop(name, None)
+        for name, cls in classes.items():
+            setattr(capture, name, cls)
+
+    return restore
+
+
+def override_log_capture(plugin: Any, runtest_for: Callable[..., Any]) -> Callable[[], None]:
+    """The logging plugin adds its handlers to the root logger around each phase
+    (``LoggingPlugin._runtest_for``), for the whole process. Replaced on the instance.
+    ``runtest_for`` gets the original and returns a context-manager function; pytest 8 calls
+    the method with ``yield from``, later versions with ``with``: it is adapted to that."""
+    import inspect
+
+    original = plugin.__class__._runtest_for
+    replacement = runtest_for(original.__get__(plugin))
+    if inspect.isgeneratorfunction(original):
+
+        def as_generator(item: Any, when: str) -> Any:
+            with replacement(item, when):
+                yield
+
+        plugin._runtest_for = as_generator
+    else:
+        plugin._runtest_for = replacement
+
+    def restore() -> None:
+        plugin.__dict__.pop("_runtest_for", None)
+
+    return restore
+
+
+def replace_catch_warnings(replacement: Callable[..., Any]) -> Callable[[], None]:
+    """``_pytest.warnings.catch_warnings_for_item`` wraps each test's protocol in
+    ``warnings.catch_warnings``, which sets the process's filters. Replaced in the module (the
+    hook implementations look it up there); ``replacement`` gets the original."""
+    import _pytest.warnings as pytest_warnings
+
+    original = pytest_warnings.catch_warnings_for_item
+    pytest_warnings.catch_warnings_for_item = replacement(original)
+
+    def restore() -> None:
+        pytest_warnings.catch_warnings_for_item = original
+
+    return restore
+
+
+def thread_local_assertion_hooks() -> Callable[[], None]:
+    """Around each test pytest sets ``_pytest.assertion.util._reprcompare`` (the detailed
+    ``assert a == b`` explanation, through the test's hooks), ``_assertion_pass`` and
+    ``_config``: module globals, read as attributes by rewritten asserts. They become
+    per-thread attributes: the module gets a subclass of ModuleType with properties."""
+    import types
+
+    from _pytest.assertion import util
+
+    names = ("_reprcompare", "_assertion_pass", "_config")
+    local = threading.local()
+    defaults = {name: getattr(util, name) for name in names}
+
+    def attribute(name: str) -> property:
+        def get(module: object) -> Any:
+            return getattr(local, name, defaults[name])
+
+        def set_(module: object, value: Any) -> None:
+            setattr(local, name, value)
+
+        return property(get, set_)
+
+    module_type = type("ThreadLocalHooks", (types.ModuleType,), {n: attribute(n) for n in names})
+    util.__class__ = module_type
+
+    def restore() -> None:
+        util.__class__ = types.ModuleType
+
+    return restore
+
+
+def phase_log_handler(item: pytest.Item, when: str) -> Any:
+    """A handler for one phase's log records, stored where ``caplog`` and the logging plugin's
+    own teardown look for it (``_pytest.logging``'s ``LogCaptureHandler`` and stash keys)."""
+    from _pytest.logging import LogCaptureHandler, caplog_handler_key, caplog_records_key
+
+    handler = LogCaptureHandler()
+    item.stash.setdefault(caplog_records_key, {})[when] = handler.records
+    item.stash[caplog_handler_key] = handler
+    return handler
+
+
+def configured_warning_filters(config: pytest.Config, item: pytest.Item | None) -> list[Any]:
+    """The warning filters pytest sets for a test (ini ``filterwarnings``, ``-W``, the test's
+    ``filterwarnings`` marks), read by entering pytest's own ``catch_warnings_for_item`` once:
+    the threading runner applies them per thread itself."""
+    import warnings
+
+    from _pytest.warnings import catch_warnings_for_item
+
+    with catch_warnings_for_item(config, config.hook, "runtest", item):
+        return list(warnings.filters)

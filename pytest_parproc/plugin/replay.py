@@ -51,6 +51,17 @@ class Replayer:
             self._warn(warning)
         self._warnings_done[index] = max(done, len(record.warnings))
 
+    def replay_reports(self, index: int, reports: Sequence[pytest.TestReport]) -> None:
+        """A test that ran in a thread of this process: its reports as they are."""
+        if index in self.finished:
+            return
+        item = self.items[index]
+        self._start(index)
+        ihook = item.ihook
+        for report in reports:
+            self._log(ihook, report)
+        self._finish(index)
+
     def fail(self, index: int, when: str, text: str) -> None:
         """Report a test that produced no result of its own (its worker died while running it,
         or the worker could not find it) as failed in phase ``when``."""
@@ -100,12 +111,15 @@ class Replayer:
         warning_message = warnings.WarningMessage(
             message, category, record.filename, record.lineno, None, record.line
         )
+        self.warn_message(warning_message, record.nodeid)
+
+    def warn_message(self, warning_message: warnings.WarningMessage, nodeid: str) -> None:
         # pytest_warning_recorded is a historic hook; pytest itself calls it this way.
         self.config.hook.pytest_warning_recorded.call_historic(
             kwargs={
                 "warning_message": warning_message,
                 "when": "runtest",
-                "nodeid": record.nodeid,
+                "nodeid": nodeid,
                 "location": None,
             }
         )

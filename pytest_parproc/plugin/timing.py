@@ -39,6 +39,14 @@ class RunTiming:
             since = max(self.started_at, result.process_started_at or self.started_at)
             worker.startup_s = max(result.startup_s or 0.0, result.ready_at - since)
 
+    def add_test(self, worker_id: str, pid: int, busy_s: float) -> None:
+        """One test run by a thread of this process (no start-up of its own)."""
+        worker = self.workers.get(worker_id)
+        if worker is None:
+            worker = self.workers[worker_id] = WorkerTiming(worker_id, pid)
+        worker.tests += 1
+        worker.busy_s += busy_s
+
     def lines(self, verbosity: int, backend: str) -> list[str]:
         speedup = self.test_time_s / self.wall_s if self.wall_s > 0 else 0.0
         total = (
@@ -49,7 +57,7 @@ class RunTiming:
             return [f"parproc: {len(self.workers)} workers ({backend}): {total}"]
         header = ("worker", "pid", "tests", "busy s", "idle s", "start-up s", "utilization")
         rows = [header]
-        for worker in sorted(self.workers.values(), key=lambda w: int(w.worker_id[1:] or 0)):
+        for worker in sorted(self.workers.values(), key=_order):
             idle_s = max(0.0, self.wall_s - worker.startup_s - worker.busy_s)
             utilization = worker.busy_s / self.wall_s if self.wall_s > 0 else 0.0
             rows.append(
@@ -70,3 +78,13 @@ class RunTiming:
         ]
         lines.append(f"total: {total}")
         return lines
+
+
+def _order(worker: WorkerTiming) -> tuple[int, str]:
+    """w0, w1, ... w10 in numeric order; others (the main thread) last."""
+    number = worker.worker_id[1:]
+    return (
+        (int(number), "")
+        if worker.worker_id[:1] == "w" and number.isdigit()
+        else (1 << 30, worker.worker_id)
+    )

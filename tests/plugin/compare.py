@@ -13,6 +13,8 @@ import pytest
 
 #: Every backend that runs tests in worker processes.
 PROCESS_BACKENDS = ("loky", "multiprocessing")
+#: Every backend the plugin distributes tests with: the process ones and threads.
+BACKENDS = (*PROCESS_BACKENDS, "threading")
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "suites"
 RECORDER = Path(__file__).with_name("outcomes_recorder.py")
@@ -100,12 +102,16 @@ def assert_same_results(serial: Run, parallel: Run) -> None:
     assert parallel.junit == serial.junit, parallel.output
 
 
-def assert_balanced_fixtures(run: Run) -> None:
+def assert_balanced_fixtures(run: Run, concurrent: tuple[str, ...] = ()) -> None:
     """Every setup has exactly one teardown in the same process, and a fixture is never set up
-    twice at once in one process."""
+    twice at once in one process (except those starting with a name in ``concurrent``: function
+    fixtures of tests that run at the same time in threads)."""
     active: Counter[tuple[str, int]] = Counter()
     for event, pid in run.events:
         kind, name = event.split(" ", 1)
+        if name.startswith(concurrent) and concurrent:
+            active[(name, pid)] += 1 if kind == "setup" else -1
+            continue
         if kind == "setup":
             assert active[(name, pid)] == 0, f"{name} set up twice at once in {pid}"
             active[(name, pid)] += 1

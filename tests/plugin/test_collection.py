@@ -4,7 +4,7 @@ errors and --collect-only behave as in a serial run."""
 from __future__ import annotations
 
 import pytest
-from compare import PROCESS_BACKENDS, assert_same_results, copy_suite, run_suite
+from compare import BACKENDS, assert_same_results, copy_suite, run_suite
 
 pytest_plugins = ["pytester"]
 
@@ -16,7 +16,7 @@ SELECTIONS = {
 }
 
 
-@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("selection", list(SELECTIONS))
 def test_selection_matches_serial(pytester: pytest.Pytester, backend: str, selection: str) -> None:
     copy_suite(pytester, "collection")
@@ -27,7 +27,7 @@ def test_selection_matches_serial(pytester: pytest.Pytester, backend: str, selec
     assert_same_results(serial, parallel)
 
 
-@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_last_failed_and_failed_first(pytester: pytest.Pytester, backend: str) -> None:
     copy_suite(pytester, "collection")
     first = run_suite(pytester, n_jobs=2, backend=backend)
@@ -45,7 +45,7 @@ def test_last_failed_and_failed_first(pytester: pytest.Pytester, backend: str) -
     assert "run-last-failure: rerun previous 2 failures first" in failed_first.output
 
 
-@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_collection_errors(pytester: pytest.Pytester, backend: str) -> None:
     copy_suite(pytester, "collection")
     pytester.path.joinpath("test_broken.py").write_text("raise ImportError('broken on purpose')\n")
@@ -67,7 +67,7 @@ def test_collect_only_runs_nothing(pytester: pytest.Pytester) -> None:
     assert "parproc" not in parallel.output.replace("parproc-", "")
 
 
-@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_parameter_ids_that_differ_in_each_process(pytester: pytest.Pytester, backend: str) -> None:
     # Ids built from values of the moment (here the process id; datetime.now() in real suites)
     # differ in every worker: the tests are found by their place in the parametrization and

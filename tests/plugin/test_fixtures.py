@@ -3,6 +3,8 @@ conftest files at several levels with their hooks, teardown errors: as in a seri
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from compare import (
     PROCESS_BACKENDS,
@@ -36,4 +38,18 @@ def test_fixture_suite_matches_serial(pytester: pytest.Pytester, backend: str) -
     assert 1 <= sum(setups(parallel, "module_resource:test_scopes").values()) <= 3
     # The package fixture covers two modules; each worker that runs them sets it up once.
     assert all(count == 1 for count in setups(parallel, "package_resource").values())
+    assert "module teardown fails on purpose" in parallel.output
+
+
+def test_fixture_suite_on_threads_sets_up_as_serial(pytester: pytest.Pytester) -> None:
+    copy_suite(pytester, "fixtures")
+    serial = serial_run(pytester, "fixtures")
+    parallel = run_suite(pytester, n_jobs=4, backend="threading")
+    assert_same_results(serial, parallel)
+    # One process: every fixture is set up (and torn down) exactly as often as serially;
+    # fixtures wider than a function are never set up twice at once.
+    assert Counter(event for event, _ in parallel.events) == Counter(
+        event for event, _ in serial.events
+    )
+    assert_balanced_fixtures(parallel, concurrent=("every_test", "database:"))
     assert "module teardown fails on purpose" in parallel.output

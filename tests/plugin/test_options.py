@@ -120,9 +120,25 @@ def test_bad_ini_value(pytester: pytest.Pytester) -> None:
     assert f"ini option par_backend in {ini}" in message and "'fast'" in message
 
 
-def test_threading_is_not_offered_yet(pytester: pytest.Pytester) -> None:
-    message = usage_error(pytester, "--n-jobs=2", "--par-backend=threading")
-    assert "runs tasks in threads" in message
+def test_threading_backend_runs_tests_in_this_process(pytester: pytest.Pytester) -> None:
+    assert header(pytester, "--n-jobs=2", "--par-backend=threading") == (
+        "parproc: 2 threads in this process (backend threading)"
+    )
+
+
+def test_another_thread_backend_is_refused(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        from pytest_parproc import register_parallel_backend
+        from pytest_parproc.parallel.backends.thread_pool import ThreadingBackend
+
+        register_parallel_backend("mythreads", ThreadingBackend)
+        """
+    )
+    pytester.makepyfile(test_one="def test_one():\n    pass\n")
+    result = pytester.runpytest_subprocess("--n-jobs=2", "--par-backend=mythreads")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "'mythreads' runs tasks in threads of its own" in result.stderr.str()
 
 
 def test_xdist_and_parproc_together_is_a_usage_error(pytester: pytest.Pytester) -> None:

@@ -4,12 +4,18 @@ run."""
 from __future__ import annotations
 
 import pytest
-from compare import PROCESS_BACKENDS, assert_same_results, copy_suite, run_suite, serial_run
+from compare import (
+    BACKENDS,
+    assert_same_results,
+    copy_suite,
+    run_suite,
+    serial_run,
+)
 
 pytest_plugins = ["pytester"]
 
 
-@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_outcome_suite_matches_serial(pytester: pytest.Pytester, backend: str) -> None:
     copy_suite(pytester, "outcomes")
     serial = serial_run(pytester, "outcomes")
@@ -35,7 +41,7 @@ EXIT_CODE_SUITES = {
 }
 
 
-@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("code", list(EXIT_CODE_SUITES), ids=lambda code: code.name)
 def test_exit_code_matches_serial(
     pytester: pytest.Pytester, backend: str, code: pytest.ExitCode

@@ -5,12 +5,18 @@ from __future__ import annotations
 import re
 
 import pytest
-from compare import PROCESS_BACKENDS, assert_same_results, copy_suite, run_suite, serial_run
+from compare import (
+    BACKENDS,
+    assert_same_results,
+    copy_suite,
+    run_suite,
+    serial_run,
+)
 
 pytest_plugins = ["pytester"]
 
 
-@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_verbose_report_lines_and_durations(pytester: pytest.Pytester, backend: str) -> None:
     copy_suite(pytester, "reporting")
     args = ("-v", "-rA", "--durations=3")
@@ -27,7 +33,7 @@ def test_verbose_report_lines_and_durations(pytester: pytest.Pytester, backend: 
     assert "test_reporting.py::test_slowest" in durations.splitlines()[1]
 
 
-@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_dash_s_lets_test_output_through(pytester: pytest.Pytester, backend: str) -> None:
     copy_suite(pytester, "reporting")
     parallel = run_suite(pytester, "-s", "-k", "prints", n_jobs=2, backend=backend)

@@ -12,7 +12,7 @@ import time
 
 import psutil
 import pytest
-from compare import PROCESS_BACKENDS, run_suite
+from compare import BACKENDS, PROCESS_BACKENDS, run_suite
 
 pytest_plugins = ["pytester"]
 
@@ -70,7 +70,7 @@ def test_no_new_test_starts_after_the_stop_condition(
     assert not ran & never
 
 
-@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_maxfail_counts_failures_of_every_worker(pytester: pytest.Pytester, backend: str) -> None:
     pytester.makepyfile(
         test_many="""
@@ -166,7 +166,7 @@ def _process(pid: int) -> psutil.Process | None:
         return None
 
 
-@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_keyboard_interrupt_raised_by_a_test(pytester: pytest.Pytester, backend: str) -> None:
     pytester.makepyfile(
         test_k="def test_a():\n    pass\n\ndef test_interrupts():\n    raise KeyboardInterrupt\n",

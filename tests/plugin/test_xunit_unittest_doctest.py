@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from compare import (
-    PROCESS_BACKENDS,
+    BACKENDS,
     assert_balanced_fixtures,
     assert_same_results,
     copy_suite,
@@ -17,7 +17,7 @@ from compare import (
 pytest_plugins = ["pytester"]
 
 
-@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_xunit_and_unittest_match_serial(pytester: pytest.Pytester, backend: str) -> None:
     copy_suite(pytester, "xunit")
     args = ("test_xunit.py", "test_unittest.py")
@@ -33,7 +33,7 @@ def test_xunit_and_unittest_match_serial(pytester: pytest.Pytester, backend: str
     assert 1 <= sum(setups(parallel, "unittest_class").values()) <= 2
 
 
-@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_doctests_match_serial(pytester: pytest.Pytester, backend: str) -> None:
     # Module doctests run on their own: pytest 8.0 runs setup_module/setup_function of a module
     # that --doctest-modules also imports inconsistently (serially too).

@@ -1,0 +1,125 @@
+"""Which tests cannot share the process with a concurrent test, and why: those run alone, in
+the main thread, after the concurrent ones (the threading backend's serial lane)."""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pytest
+
+from . import pytest_internals
+
+MARKER = "parproc_serial"
+INI = "parproc_serial"
+
+#: Fixtures that change state of the whole process, which no other test may see meanwhile.
+SERIAL_FIXTURES = {
+    "capfd": "requests capfd (captures the process's file descriptors)",
+    "capfdbinary": "requests capfdbinary (captures the process's file descriptors)",
+    "monkeypatch": "requests monkeypatch (patches process-wide state)",
+    "recwarn": "requests recwarn (sets the process's warning filters)",
+    "caplog": "requests caplog (sets logger levels for the whole process)",
+    "subtests": "requests subtests (captures output by swapping sys.stdout)",
+}
+
+#: Source that changes the process's warning filters: pytest.warns, warnings.catch_warnings...
+_WARNING_STATE = re.compile(
+    r"\bwarns\s*\(|\bdeprecated_call\s*\(|\bcatch_warnings\s*\("
+    r"|\bwarnings\s*\.\s*(simplefilter|filterwarnings|resetwarnings)\s*\("
+)
+_WARNINGS_REASON = "uses pytest.warns or warnings.catch_warnings (sets the process's filters)"
+
+
+def context_aware_warnings() -> bool:
+    """Whether this interpreter keeps warning filters per thread (Python 3.14's option)."""
+    return bool(getattr(sys.flags, "context_aware_warnings", False))
+
+
+def add_ini(parser: pytest.Parser) -> None:
+    parser.addini(
+        INI,
+        "tests that run alone under --par-backend=threading: node ids, id prefixes (a file, "
+        "a directory, a class) or glob patterns, one per line",
+        type="linelist",
+        default=[],
+    )
+
+
+def register_marker(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}: with --par-backend=threading, run this test alone (no other test runs in "
+        "the process meanwhile)",
+    )
+
+
+def reasons(config: pytest.Config, items: Sequence[pytest.Item]) -> dict[int, str]:
+    """Index in ``items`` -> why that test runs alone; tests missing from it run concurrently."""
+    patterns = [str(line).strip() for line in config.getini(INI) if str(line).strip()]
+    scan_warnings = not context_aware_warnings()
+    found: dict[int, str] = {}
+    for index, item in enumerate(items):
+        reason = _reason(item, patterns, scan_warnings)
+        if reason is not None:
+            found[index] = reason
+    return found
+
+
+def _reason(item: pytest.Item, patterns: list[str], scan_warnings: bool) -> str | None:
+    if item.get_closest_marker(MARKER) is not None:
+        return f"marked {MARKER}"
+    for pattern in patterns:
+        if _matches(item.nodeid, pattern):
+            return f"listed in the {INI} ini option ({pattern})"
+    if isinstance(item, pytest.DoctestItem):
+        return "a doctest (doctest swaps sys.stdout for its own)"
+    for name in getattr(item, "fixturenames", ()):
+        if name in SERIAL_FIXTURES:
+            return SERIAL_FIXTURES[name]
+    if scan_warnings and any(_changes_warnings(code) for code in _code_of(item)):
+        return _WARNINGS_REASON
+    return None
+
+
+def _matches(nodeid: str, pattern: str) -> bool:
+    if nodeid == pattern or fnmatch.fnmatchcase(nodeid, pattern):
+        return True
+    stem = pattern.rstrip("/")
+    return any(nodeid.startswith(stem + separator) for separator in ("::", "/", "["))
+
+
+def _code_of(item: pytest.Item) -> Iterable[Any]:
+    """The test function, the set-up and teardown methods of its class, and its fixtures."""
+    function = getattr(item, "function", None)
+    if function is not None:
+        yield function
+    cls = getattr(item, "cls", None)
+    for name in ("setUp", "tearDown", "setup_method", "teardown_method"):
+        method = getattr(cls, name, None) if cls is not None else None
+        if method is not None:
+            yield method
+    for definitions in pytest_internals.fixture_graph(item).values():
+        for definition in definitions:
+            yield getattr(definition, "func", None)
+
+
+_scanned: dict[Any, bool] = {}
+
+
+def _changes_warnings(function: Any) -> bool:
+    code = getattr(inspect.unwrap(function), "__code__", None) if function is not None else None
+    if code is None:
+        return False
+    found = _scanned.get(code)
+    if found is None:
+        try:
+            source = inspect.getsource(code)
+        except (OSError, TypeError):
+            source = ""
+        found = _scanned[code] = _WARNING_STATE.search(source) is not None
+    return found

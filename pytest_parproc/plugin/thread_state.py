@@ -1,0 +1,306 @@
+"""What concurrent tests share inside one process, made safe to share: which collection nodes
+are set up (pytest's ``SetupState`` keeps one stack for one test at a time) and the cached
+value of each fixture (a ``FixtureDef`` keeps one). ``threads.py`` explains the whole approach.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from . import pytest_internals
+
+if sys.version_info < (3, 11):  # pragma: no cover - pytest depends on the backport there
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]
+
+#: What pytest's SetupState catches from a set-up or a finalizer (``pytest.exit`` raises an
+#: Exception too); KeyboardInterrupt and the like go straight through, as there.
+_OUTCOMES = (Exception, pytest.skip.Exception, pytest.fail.Exception)
+
+#: Set-up and tear-down of anything wider than one test (a session or module fixture, a
+#: module's ``setup()``) runs under this lock, so the first test that needs it creates it and
+#: the others wait for it and then share it.
+shared_lock = threading.RLock()
+
+
+class ThreadContext(threading.local):
+    """The test the current thread runs, and which fixture value it sees for each fixture."""
+
+    def __init__(self) -> None:
+        self.item: pytest.Item | None = None
+        #: fixturedef -> slot key, for every fixture this thread's current test has set up
+        self.resolved: dict[object, Hashable] = {}
+        #: fixturedef -> slot key while its execute() or finish() runs on this thread
+        self.overrides: dict[object, Hashable] = {}
+
+
+context = ThreadContext()
+
+
+@contextmanager
+def running(item: pytest.Item | None) -> Iterator[None]:
+    """Mark ``item`` as the test this thread runs (fixture lookups and teardown use it)."""
+    context.item, context.resolved = item, {}
+    try:
+        yield
+    finally:
+        context.item, context.resolved = None, {}
+
+
+_CURRENT_TEST = "PYTEST_CURRENT_TEST"
+_current_tests: dict[int, str] = {}
+_current_tests_lock = threading.Lock()
+
+
+def update_current_test_var(item: Any, when: str | None) -> None:
+    """PYTEST_CURRENT_TEST for tests on several threads: the latest phase to start of those
+    running, removed when none is."""
+    with _current_tests_lock:
+        ident = threading.get_ident()
+        if when:
+            value = f"{item.nodeid} ({when})".replace("\x00", "(null)")
+            _current_tests[ident] = os.environ[_CURRENT_TEST] = value
+            return
+        _current_tests.pop(ident, None)
+        if _current_tests:
+            os.environ[_CURRENT_TEST] = next(reversed(_current_tests.values()))
+        else:
+            os.environ.pop(_CURRENT_TEST, None)
+
+
+class ConcurrentSetupState:
+    """Stands in for ``session._setupstate`` while tests run in threads.
+
+    A collector (session, package, module, class) is set up once, by the first test that needs
+    it, and torn down in the teardown of the last of its tests to finish, deepest first, as in
+    a serial run. Each running test keeps its own finalizers. A collector whose set-up failed
+    re-raises that error for each of its tests, as pytest's SetupState does.
+    """
+
+    def __init__(self, items: Sequence[pytest.Item]) -> None:
+        self._remaining: dict[Any, int] = {}
+        for item in items:
+            for node in item.listchain()[:-1]:
+                self._remaining[node] = self._remaining.get(node, 0) + 1
+        #: collectors set up (in set-up order): their finalizers, and set-up error if any
+        self._nodes: dict[Any, tuple[list[Callable[[], object]], tuple[Any, Any] | None]] = {}
+        self._items: dict[Any, list[Callable[[], object]]] = {}
+        self.stack = _ActiveNodes(self)
+
+    def is_node_active(self, node: Any) -> bool:
+        return node in self._nodes or node in self._items
+
+    def setup(self, item: pytest.Item) -> None:
+        for node in item.listchain()[:-1]:
+            with shared_lock:
+                state = self._nodes.get(node)
+                if state is None:
+                    self._nodes[node] = ([node.teardown], None)
+                    try:
+                        node.setup()
+                    except _OUTCOMES as error:
+                        self._nodes[node] = (self._nodes[node][0], (error, error.__traceback__))
+                        raise
+                elif state[1] is not None:
+                    raise state[1][0].with_traceback(state[1][1])
+        self._items[item] = [item.teardown]
+        item.setup()
+
+    def addfinalizer(self, finalizer: Callable[[], object], node: Any) -> None:
+        assert callable(finalizer)
+        with shared_lock:
+            if node in self._items:
+                self._items[node].append(finalizer)
+            elif node in self._nodes:
+                self._nodes[node][0].append(finalizer)
+            else:
+                raise AssertionError(f"{node!r} is not set up: cannot add a finalizer to it")
+
+    def teardown_exact(self, nextitem: pytest.Item | None) -> None:
+        """Tear down this thread's test, then each collector whose last test that was; with no
+        current test (pytest's own ``pytest_sessionfinish``), everything still set up."""
+        item = context.item
+        if item is None:
+            self.teardown_all()
+            return
+        exceptions = _run_finalizers(item, self._items.pop(item, []))
+        done = []
+        with shared_lock:
+            for node in reversed(item.listchain()[:-1]):
+                self._remaining[node] -= 1
+                if self._remaining[node] <= 0 and node in self._nodes:
+                    done.append((node, self._nodes.pop(node)[0]))
+        for node, finalizers in done:
+            exceptions += _run_finalizers(node, finalizers)
+        _raise(exceptions)
+
+    def teardown_all(self) -> None:
+        exceptions: list[BaseException] = []
+        with shared_lock:
+            done = list(self._nodes.items())[::-1]
+            self._nodes.clear()
+        for node, (finalizers, _) in done:
+            exceptions += _run_finalizers(node, finalizers)
+        _raise(exceptions)
+
+
+class _ActiveNodes:
+    """``SetupState.stack`` as pytest's fixture code reads it: ``node in stack``."""
+
+    def __init__(self, state: ConcurrentSetupState) -> None:
+        self._state = state
+
+    def __contains__(self, node: object) -> bool:
+        return self._state.is_node_active(node)
+
+    def __bool__(self) -> bool:
+        return bool(self._state._nodes or self._state._items)
+
+
+def _run_finalizers(node: Any, finalizers: list[Callable[[], object]]) -> list[BaseException]:
+    errors: list[BaseException] = []
+    while finalizers:
+        try:
+            finalizers.pop()()
+        except _OUTCOMES as error:
+            errors.append(error)
+    if len(errors) > 1:
+        return [BaseExceptionGroup(f"errors while tearing down {node!r}", errors[::-1])]
+    return errors
+
+
+def _raise(exceptions: list[BaseException]) -> None:
+    if len(exceptions) == 1:
+        raise exceptions[0]
+    if exceptions:
+        raise BaseExceptionGroup("errors during test teardown", exceptions[::-1])
+
+
+# -- fixture values, one per (scope node, parameters) -----------------------------------------
+
+
+class _Slot:
+    __slots__ = ("cached_result", "finalizers")
+
+    def __init__(self) -> None:
+        self.cached_result: Any = None
+        self.finalizers: list[Callable[[], object]] = []
+
+
+_NO_KEY = object()
+_SLOTS = "_parproc_slots"
+_REQUEST_KEY = "_parproc_slot_key"
+
+
+def _slot(fixturedef: Any) -> _Slot:
+    key = context.overrides.get(fixturedef, _NO_KEY)
+    if key is _NO_KEY:
+        key = context.resolved.get(fixturedef)
+    slots: dict[Hashable, _Slot] = fixturedef.__dict__.setdefault(_SLOTS, {})
+    found = slots.get(key)
+    return found if found is not None else slots.setdefault(key, _Slot())
+
+
+def slot_key(fixturedef: Any, request: Any) -> Hashable:
+    """Which value of a fixture a request gets: one per scope node (the test itself, its class,
+    module, package or the session) and per parameter of the fixture and of every fixture it
+    depends on, so that two tests with different parameters never share an instance, and
+    tests with the same ones do, as in a serial run."""
+    if fixturedef.scope == "function":
+        return (request.node, None)
+    item = context.item
+    return (request.node, _parameters(fixturedef, item) if item is not None else ())
+
+
+_closures: dict[tuple[Any, int], frozenset[str]] = {}
+
+
+def _parameters(fixturedef: Any, item: pytest.Item) -> tuple[tuple[str, int], ...]:
+    indices = pytest_internals.parameter_indices(item)
+    if not indices:
+        return ()
+    graph = pytest_internals.fixture_graph(item)
+    cache_key = (fixturedef, id(graph))
+    names = _closures.get(cache_key)
+    if names is None:
+        seen = {fixturedef.argname}
+        todo = list(fixturedef.argnames)
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                for definition in graph.get(name, ()):
+                    todo.extend(definition.argnames)
+        names = _closures[cache_key] = frozenset(seen)
+    return tuple(sorted((name, index) for name, index in indices.items() if name in names))
+
+
+@contextmanager
+def _override(fixturedef: Any, key: Hashable) -> Iterator[None]:
+    previous = context.overrides.get(fixturedef, _NO_KEY)
+    context.overrides[fixturedef] = key
+    try:
+        yield
+    finally:
+        if previous is _NO_KEY:
+            del context.overrides[fixturedef]
+        else:
+            context.overrides[fixturedef] = previous
+
+
+def install_fixture_slots() -> Callable[[], None]:
+    """Give every FixtureDef one cached value per slot key instead of one in all; returns the
+    function that puts pytest's own behaviour back."""
+
+    def execute(self: Any, request: Any) -> Any:
+        key = slot_key(self, request)
+        context.resolved[self] = key
+        setattr(request, _REQUEST_KEY, key)
+        with _override(self, key):
+            if self.scope == "function":
+                return original_execute(self, request)
+            with shared_lock:
+                return original_execute(self, request)
+
+    def finish(self: Any, request: Any) -> None:
+        key = getattr(request, _REQUEST_KEY, None)
+        if key is None:
+            key = slot_key(self, request)
+        try:
+            with _override(self, key):
+                if self.scope == "function":
+                    original_finish(self, request)
+                else:
+                    with shared_lock:
+                        original_finish(self, request)
+        finally:
+            slots = self.__dict__.get(_SLOTS, {})
+            slot = slots.get(key)
+            if slot is not None and slot.cached_result is None and not slot.finalizers:
+                slots.pop(key, None)
+
+    def get_cached(self: Any) -> Any:
+        return _slot(self).cached_result
+
+    def set_cached(self: Any, value: Any) -> None:
+        _slot(self).cached_result = value
+
+    def get_finalizers(self: Any) -> list[Callable[[], object]]:
+        return _slot(self).finalizers
+
+    def set_finalizers(self: Any, value: list[Callable[[], object]]) -> None:
+        _slot(self).finalizers = value
+
+    original_execute, original_finish = pytest_internals.patch_fixturedef(
+        execute=execute,
+        finish=finish,
+        cached_result=property(get_cached, set_cached),
+        finalizers=property(get_finalizers, set_finalizers),
+    )
+    return pytest_internals.unpatch_fixturedef

@@ -1,0 +1,393 @@
+"""The threading backend: different tests at the same time in threads of the main process,
+with pytest's semantics kept. One collection, no worker start-up, nothing serialized, session
+fixtures shared.
+
+The approach. pytest runs one test at a time and keeps per-process state for "the current
+test". Each piece is handled explicitly, for the length of the run only:
+
+- Set-up state (``session._setupstate``, one stack): replaced by a concurrent one
+  (``thread_state.ConcurrentSetupState``). A collector (session, package, module, class) is
+  set up once by the first test that needs it, under a lock, and torn down by the teardown of
+  the last of its tests; each test keeps its own finalizers.
+- Fixture values (``FixtureDef.cached_result``, one per definition): kept per slot, a slot
+  being the fixture's scope node (the test, its class, module, package or session) plus the
+  parameters of the fixture and of those it depends on. Two concurrent tests never share a
+  function fixture or ``tmp_path``; tests share a module fixture as in a serial run. Wider
+  fixtures are created and finalized under one lock, so each is created once.
+- Captured output: ``sys.stdout`` and ``sys.stderr`` become routers that send each write to the
+  buffers of the test its thread runs (``thread_io``); ``capsys`` captures per thread. What a
+  test writes to file descriptors (subprocesses, C code) cannot be told apart: such tests need
+  ``capfd``, which puts them in the serial lane.
+- Log records: one root-logger handler passes each record to the handler of the test running
+  on the thread that logged it.
+- Warnings: the process's filters let every warning through to one hook, which applies the
+  filters of the test on that thread (configured ones plus its marks) with its own registry.
+- ``PYTEST_CURRENT_TEST`` and the assertion-rewriting hooks become per-thread.
+- Reports: a test thread runs ``pytest_runtest_protocol`` with every plugin's wrappers, but
+  the protocol itself returns the reports instead of logging them; the main thread replays
+  them, so reporting plugins (terminal, junitxml) are only ever called from the main thread.
+
+Tests that cannot be isolated this way (``serial_lane``) run alone afterwards in the main
+thread, exactly as pytest runs them, with no other test running.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from .. import workerinfo
+from ..parallel import Parallel, delayed
+from . import pytest_internals, serial_lane, thread_io
+from .controller import Controller
+from .messages import StopRequest
+from .replay import Replayer
+from .thread_state import (
+    ConcurrentSetupState,
+    install_fixture_slots,
+    running,
+    update_current_test_var,
+)
+from .timing import RunTiming
+
+
+@dataclass
+class _Result:
+    index: int
+    reports: list[pytest.TestReport]
+    warnings: list[warnings.WarningMessage]
+    worker_id: str
+    busy_s: float
+    stop: StopRequest | None
+    #: not started: the run was stopping when its turn came
+    skipped: bool = False
+
+
+_protocol = threading.local()
+
+
+class ThreadController(Controller):
+    """The controller for ``--par-backend=threading``."""
+
+    def __init__(self, config: pytest.Config, options: Any) -> None:
+        super().__init__(config, options)
+        #: node id -> why the test ran alone
+        self.alone: dict[str, str] = {}
+        self._in_flight = 0
+        self._idle = threading.Condition()
+        #: failures counted on the test threads, for --maxfail before any replay
+        self._failures = 0
+        #: Ctrl-C left tests running on threads: nothing may be torn down under them
+        self._abandoned = False
+
+    def pytest_report_header(self) -> str:
+        return f"parproc: {self.options.n_jobs} threads in this process (backend threading)"
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> bool | None:
+        if not thread_io.in_isolated_test():
+            return None  # the main thread's serial lane: pytest's own protocol
+        pytest_internals.run_protocol(item)
+        return True
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self) -> Any:
+        # Each report as it is made: pytest.exit in a test's call still leaves its set-up.
+        report = yield
+        if thread_io.in_isolated_test():
+            _protocol.reports.append(report)
+        return report
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        super().pytest_terminal_summary(terminalreporter)
+        if not self.alone or self.config.get_verbosity() < -1:
+            return
+        by_reason: dict[str, int] = {}
+        for reason in self.alone.values():
+            by_reason[reason] = by_reason.get(reason, 0) + 1
+        total = self._total
+        parts = "; ".join(f"{count} {reason}" for reason, count in by_reason.items())
+        terminalreporter.write_line(
+            f"parproc: {len(self.alone)} of {total} tests ran alone (serial lane): {parts}"
+        )
+        if self.config.get_verbosity() > 0:
+            for nodeid, reason in self.alone.items():
+                terminalreporter.write_line(f"  {nodeid}: {reason}")
+
+    # -- the run ------------------------------------------------------------------------------
+    def _run(self, session: pytest.Session) -> None:
+        items = session.items
+        if not items:
+            return
+        alone = serial_lane.reasons(self.config, items)
+        self.alone = {items[index].nodeid: reason for index, reason in alone.items()}
+        self._total = len(items)
+        self.timing = timing = RunTiming(time.time())
+        started = time.perf_counter()
+        replayer = Replayer(self.config, items)
+        pytest_internals.main_basetemp(self.config)  # created now, not raced for by threads
+        state = ConcurrentSetupState(items)
+        with ExitStack() as restore:
+            restore.callback(pytest_internals.replace_setup_state(session, state))
+            restore.callback(install_fixture_slots())
+            restore.callback(pytest_internals.replace_current_test_var(update_current_test_var))
+            restore.callback(pytest_internals.thread_local_assertion_hooks())
+            try:
+                concurrent = [index for index in range(len(items)) if index not in alone]
+                if concurrent:
+                    self._concurrent(session, items, concurrent, replayer)
+                for index in sorted(alone):
+                    if self._stop_now(session):
+                        break
+                    self._alone(items[index], timing)
+            finally:
+                if self._abandoned:
+                    restore.pop_all()  # tests still run on threads with these in place
+                else:
+                    self._teardown_rest(state)
+                timing.wall_s = time.perf_counter() - started
+                timing.test_time_s += replayer.test_time_s
+
+    def _stop_now(self, session: pytest.Session) -> bool:
+        return bool(self.stop_request is not None or session.shouldfail or session.shouldstop)
+
+    def _alone(self, item: pytest.Item, timing: RunTiming) -> None:
+        started = time.perf_counter()
+        with running(item):
+            try:
+                item.ihook.pytest_runtest_protocol(item=item, nextitem=None)
+            except pytest.exit.Exception as error:
+                self.stop_request = StopRequest("exit", str(error.msg), error.returncode)
+            except KeyboardInterrupt:
+                where = f"{item.nodeid} in the main thread"
+                self.stop_request = StopRequest("interrupt", f"KeyboardInterrupt raised by {where}")
+        busy_s = time.perf_counter() - started
+        timing.add_test("main", os.getpid(), busy_s)
+        timing.test_time_s += busy_s
+
+    def _teardown_rest(self, state: ConcurrentSetupState) -> None:
+        """Tear down what a stopped run left set up (pytest does it in sessionfinish)."""
+        with running(None):
+            try:
+                state.teardown_all()
+            except BaseException as error:
+                self.finish_errors.append(("main", f"{type(error).__name__}: {error}"))
+
+    # -- tests at the same time ---------------------------------------------------------------
+    def _concurrent(
+        self,
+        session: pytest.Session,
+        items: Sequence[pytest.Item],
+        indices: list[int],
+        replayer: Replayer,
+    ) -> None:
+        n_threads = min(self.options.n_jobs, len(indices))
+        with self._isolation(items, indices) as (filters, unowned):
+            parallel = Parallel(
+                n_jobs=n_threads,
+                backend="threading",
+                batch_size=1,
+                pre_dispatch="n_jobs",
+                return_as="generator_unordered",
+            )
+
+            def tasks() -> Iterator[Any]:
+                for index in indices:
+                    if self.stopping:
+                        return
+                    yield delayed(self._run_one)(items[index], index, filters[index], n_threads)
+
+            try:
+                for result in parallel(tasks()):
+                    self._replay(result, items[result.index], replayer)
+                    if self._stop_now(session):
+                        self.stopping = True
+            except KeyboardInterrupt:
+                # Tests running on threads cannot be interrupted: pytest reports the
+                # interruption now, and they are left to the end of the process.
+                self._abandoned = True
+                raise
+            finally:
+                self.stopping = True
+                if not self._abandoned:
+                    self._wait_idle()
+            for message in unowned:
+                replayer.warn_message(message, "")
+
+    def _replay(self, result: _Result, item: pytest.Item, replayer: Replayer) -> None:
+        if result.skipped:
+            return
+        assert self.timing is not None
+        self.timing.add_test(result.worker_id, os.getpid(), result.busy_s)
+        replayer.replay_reports(result.index, result.reports)
+        for message in result.warnings:
+            replayer.warn_message(message, item.nodeid)
+        if result.stop is not None and self.stop_request is None:
+            self.stop_request = result.stop
+
+    def _run_one(self, item: pytest.Item, index: int, filters: Any, n_threads: int) -> _Result:
+        name = threading.current_thread().name
+        worker_id = name.rsplit("-", 1)[-1] if name.startswith("parproc-thread-") else name
+        session = item.session
+        if self.stopping or session.shouldfail or session.shouldstop:
+            return _Result(index, [], [], worker_id, 0.0, None, skipped=True)
+        with self._idle:
+            self._in_flight += 1
+        started = time.perf_counter()
+        stop = None
+        _protocol.reports = []
+        workerinfo.enter_thread_worker(worker_id, n_threads)
+        try:
+            with (
+                running(item),
+                thread_io.isolated_test(self._capturing),
+                thread_io.test_warnings(filters) as caught,
+            ):
+                try:
+                    item.ihook.pytest_runtest_protocol(item=item, nextitem=None)
+                except pytest.exit.Exception as error:
+                    stop = StopRequest("exit", str(error.msg), error.returncode)
+                except KeyboardInterrupt:
+                    where = f"{item.nodeid} on worker {worker_id}"
+                    stop = StopRequest("interrupt", f"KeyboardInterrupt raised by {where}")
+            self._count_failures(item, _protocol.reports, stop)
+            busy_s = time.perf_counter() - started
+            return _Result(index, _protocol.reports, list(caught), worker_id, busy_s, stop)
+        finally:
+            workerinfo.leave_thread_worker()
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def _count_failures(
+        self, item: pytest.Item, reports: list[pytest.TestReport], stop: StopRequest | None
+    ) -> None:
+        """Stop starting tests as soon as a thread sees the stop condition (-x, --maxfail, a
+        stop request), not only once the main thread has replayed it."""
+        failed = sum(1 for report in reports if report.failed and not hasattr(report, "wasxfail"))
+        maxfail = int(item.config.getoption("maxfail") or 0)
+        with self._idle:
+            self._failures += failed
+            if stop is not None or (maxfail and self._failures >= maxfail):
+                self.stopping = True
+
+    def _wait_idle(self) -> None:
+        """Wait for the tests still running on threads (an interrupted run abandons them)."""
+        with self._idle:
+            while self._in_flight:
+                self._idle.wait(0.1)
+
+    # -- pytest's per-process state, per thread -----------------------------------------------
+    @contextmanager
+    def _isolation(
+        self, items: Sequence[pytest.Item], indices: list[int]
+    ) -> Iterator[tuple[dict[int, Any], list[warnings.WarningMessage]]]:
+        config = self.config
+        plugins = config.pluginmanager
+        capman = plugins.getplugin("capturemanager")
+        method = str(config.getoption("capture", "fd") or "fd")
+        self._capturing = capman is not None and method != "no"
+        filters: dict[int, Any] = dict.fromkeys(indices)
+        unowned: list[warnings.WarningMessage] = []
+        with ExitStack() as stack:
+            saved_hooks = sys.unraisablehook, threading.excepthook
+            stack.callback(_restore_hooks, saved_hooks)
+            if (
+                plugins.getplugin("warnings") is not None
+                and not serial_lane.context_aware_warnings()
+            ):
+                base, filters = _warning_filters(config, items, indices)
+                router = thread_io.WarningsRouter(base)
+                unowned = router.unowned
+                stack.enter_context(router.installed())
+                stack.callback(pytest_internals.replace_catch_warnings(_skip_on_test_threads))
+            if capman is not None:
+                stack.callback(
+                    pytest_internals.override_capture(
+                        capman,
+                        item_capture=_on_test_threads(thread_io.phase_capture),
+                        set_fixture=_on_test_threads(thread_io.set_capture_fixture),
+                        unset_fixture=_on_test_threads(thread_io.unset_capture_fixture),
+                        disabled=_on_test_threads(thread_io.capture_disabled),
+                        sys_capture=thread_io.sys_capture_factory,
+                    )
+                )
+                stack.enter_context(
+                    thread_io.install_streams(method == "tee-sys", close_stdin=self._capturing)
+                )
+            logging_plugin = plugins.getplugin("logging-plugin")
+            if logging_plugin is not None:
+                level = logging_plugin.log_level
+                formatter = logging_plugin.formatter
+
+                def phase_log(item: pytest.Item, when: str) -> Any:
+                    return thread_io.phase_log(item, when, formatter, level)
+
+                stack.callback(
+                    pytest_internals.override_log_capture(
+                        logging_plugin, _on_test_threads(phase_log)
+                    )
+                )
+                detach = [getattr(logging_plugin, "log_cli_handler", None)]
+                stack.enter_context(
+                    thread_io.install_log_router(level, [h for h in detach if h is not None])
+                )
+            yield filters, unowned
+
+    _capturing = True
+    _total = 0
+
+
+def _on_test_threads(replacement: Callable[..., Any]) -> Callable[[Any], Callable[..., Any]]:
+    """Given pytest's method, a function that calls ``replacement`` on a test thread and
+    pytest's method anywhere else."""
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        def choose(*args: Any, **kwargs: Any) -> Any:
+            if thread_io.in_isolated_test():
+                return replacement(*args, **kwargs)
+            return original(*args, **kwargs)
+
+        return choose
+
+    return wrap
+
+
+def _skip_on_test_threads(original: Callable[..., Any]) -> Callable[..., Any]:
+    @contextmanager
+    def catch_warnings_for_item(*args: Any, **kwargs: Any) -> Iterator[None]:
+        if thread_io.in_isolated_test():
+            yield  # the thread's test already has its own filters (thread_io.test_warnings)
+            return
+        with original(*args, **kwargs):
+            yield
+
+    return catch_warnings_for_item
+
+
+def _warning_filters(
+    config: pytest.Config, items: Sequence[pytest.Item], indices: list[int]
+) -> tuple[Any, dict[int, Any]]:
+    """The filters pytest would set for each test: the same list for tests without
+    ``filterwarnings`` marks. Read here, in the main thread, before any test thread starts."""
+    base = pytest_internals.configured_warning_filters(config, None)
+    found: dict[int, Any] = {}
+    for index in indices:
+        item = items[index]
+        marked = item.get_closest_marker("filterwarnings") is not None
+        found[index] = pytest_internals.configured_warning_filters(config, item) if marked else base
+    return base, found
+
+
+def _restore_hooks(saved: tuple[Any, Any]) -> None:
+    # pytest < 8.4 swaps these hooks around each phase; threads interleave the swaps.
+    sys.unraisablehook, threading.excepthook = saved
