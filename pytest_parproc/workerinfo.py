@@ -55,3 +55,8 @@ def enter_thread_worker(name: str, count: int) -> None:
 
 def leave_thread_worker() -> None:
     _thread.current = None
+
+
+def process_worker_id() -> str:
+    """The worker id of this process (``main`` for the threading backend's one process)."""
+    return _current[0] if _current is not None else "main"

@@ -74,6 +74,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 @pytest.fixture(scope="session")
 def parproc_worker_id() -> str:
-    """The id of the worker running the test: ``w0``, ``w1``, ...; ``main`` when not
-    distributed."""
-    return workerinfo.worker_id()
+    """The id of the worker process running the test: ``w0``, ``w1``, ...; ``main`` when not
+    distributed, and with ``--par-backend=threading``, whose threads share session fixtures
+    (``pytest_parproc.worker_id()`` in a test gives its thread's id there)."""
+    return workerinfo.process_worker_id()

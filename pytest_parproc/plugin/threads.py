@@ -111,17 +111,18 @@ class ThreadController(Controller):
         super().pytest_terminal_summary(terminalreporter)
         if not self.alone or self.config.get_verbosity() < -1:
             return
-        by_reason: dict[str, int] = {}
-        for reason in self.alone.values():
-            by_reason[reason] = by_reason.get(reason, 0) + 1
-        total = self._total
-        parts = "; ".join(f"{count} {reason}" for reason, count in by_reason.items())
+        by_reason: dict[str, list[str]] = {}
+        for nodeid, reason in self.alone.items():
+            by_reason.setdefault(reason, []).append(nodeid)
         terminalreporter.write_line(
-            f"parproc: {len(self.alone)} of {total} tests ran alone (serial lane): {parts}"
+            f"parproc: {len(self.alone)} of {self._total} tests ran alone, with no other test "
+            "running (the serial lane):"
         )
-        if self.config.get_verbosity() > 0:
-            for nodeid, reason in self.alone.items():
-                terminalreporter.write_line(f"  {nodeid}: {reason}")
+        verbose = self.config.get_verbosity() > 0
+        for reason, nodeids in by_reason.items():
+            terminalreporter.write_line(f"  {len(nodeids)} {reason}")
+            for nodeid in nodeids if verbose else ():
+                terminalreporter.write_line(f"    {nodeid}")
 
     # -- the run ------------------------------------------------------------------------------
     def _run(self, session: pytest.Session) -> None:

@@ -4,6 +4,8 @@ If a pytest release changes one, this fails loudly rather than runs going subtly
 from __future__ import annotations
 
 import inspect
+import threading
+import warnings
 
 import _pytest.config
 import pytest
@@ -62,3 +64,109 @@ def test_parametrization_key_comes_from_callspec_indices(pytester: pytest.Pytest
     # apart without their ids.
     assert len({key for key in keys[:-1]}) == 4
     assert all(name in ("a", "b") for key in keys[:-1] if key for name, _ in key[1])
+
+
+# -- the threading backend's (pytest_internals, second half) ----------------------------------
+
+
+def test_fixturedef_caches_one_value_with_its_finalizers(pytester: pytest.Pytester) -> None:
+    items = pytester.getitems(
+        "import pytest\n@pytest.fixture\ndef f():\n    return 1\ndef test_a(f):\n    pass\n"
+    )
+    graph = pytest_internals.fixture_graph(items[0])
+    (definition,) = graph["f"]
+    assert isinstance(definition, pytest.FixtureDef)
+    assert definition.cached_result is None and definition._finalizers == []
+    for name in ("execute", "finish", "cache_key"):
+        assert callable(getattr(pytest.FixtureDef, name))
+    assert list(inspect.signature(pytest.FixtureDef.execute).parameters) == ["self", "request"]
+    assert list(inspect.signature(pytest.FixtureDef.finish).parameters) == ["self", "request"]
+
+
+def test_setup_state_is_on_the_session(pytester: pytest.Pytester) -> None:
+    import _pytest.runner
+
+    items = pytester.getitems("def test_a():\n    pass\n")
+    assert isinstance(items[0].session._setupstate, _pytest.runner.SetupState)
+    for name in ("setup", "addfinalizer", "teardown_exact"):
+        assert callable(getattr(_pytest.runner.SetupState, name))
+
+
+def test_runner_functions_the_threads_use() -> None:
+    import _pytest.runner
+
+    signature = inspect.signature(_pytest.runner.runtestprotocol)
+    assert list(signature.parameters) == ["item", "log", "nextitem"]
+    assert list(inspect.signature(_pytest.runner._update_current_test_var).parameters) == [
+        "item",
+        "when",
+    ]
+    # pytest calls it by its module-level name, which is what gets replaced
+    source = inspect.getsource(_pytest.runner.pytest_runtest_teardown)
+    assert "_update_current_test_var(item, None)" in source
+
+
+def test_capture_manager_methods_and_sys_capture_classes(pytestconfig: pytest.Config) -> None:
+    import _pytest.capture
+
+    capman = pytestconfig.pluginmanager.getplugin("capturemanager")
+    for name in ("item_capture", "set_fixture", "unset_fixture", "global_and_fixture_disabled"):
+        assert callable(getattr(capman, name))
+    for cls in (_pytest.capture.SysCapture, _pytest.capture.SysCaptureBinary):
+        assert hasattr(cls, "EMPTY_BUFFER")
+    assert "SysCapture" in inspect.getsource(_pytest.capture)  # capsys builds on it
+
+
+def test_logging_plugin_runs_each_phase_through_runtest_for(pytestconfig: pytest.Config) -> None:
+    from _pytest.logging import LogCaptureHandler, caplog_handler_key, caplog_records_key
+
+    plugin = pytestconfig.pluginmanager.getplugin("logging-plugin")
+    assert callable(plugin._runtest_for)
+    for name in ("formatter", "log_level", "log_cli_handler"):
+        assert hasattr(plugin, name)
+    assert "self._runtest_for(item" in inspect.getsource(type(plugin).pytest_runtest_setup)
+    assert LogCaptureHandler and caplog_handler_key and caplog_records_key
+
+
+def test_warnings_plugin_catches_warnings_per_item(pytester: pytest.Pytester) -> None:
+    import _pytest.warnings
+
+    parameters = list(inspect.signature(_pytest.warnings.catch_warnings_for_item).parameters)
+    assert parameters[:4] == ["config", "ihook", "when", "item"]
+    source = inspect.getsource(_pytest.warnings.pytest_runtest_protocol)
+    assert "catch_warnings_for_item(" in source
+    items = pytester.getitems(
+        "import pytest\n@pytest.mark.filterwarnings('ignore:quiet')\ndef test_a():\n    pass\n"
+    )
+    filters = pytest_internals.configured_warning_filters(items[0].config, items[0])
+    assert any(f[0] == "ignore" and f[1] is not None and f[1].pattern == "quiet" for f in filters)
+    # catch_warnings(record=True) sets these two; the threads' router sets them the same way
+    assert callable(warnings._showwarnmsg_impl)  # type: ignore[attr-defined]
+    assert callable(warnings._showwarning_orig)  # type: ignore[attr-defined]
+
+
+def test_assertion_hooks_are_module_attributes_read_by_rewritten_asserts() -> None:
+    import _pytest.assertion.rewrite
+    from _pytest.assertion import util
+
+    for name in ("_reprcompare", "_assertion_pass", "_config"):
+        assert hasattr(util, name)
+    assert "util._reprcompare" in inspect.getsource(_pytest.assertion.rewrite._call_reprcompare)
+    before = util._reprcompare  # what pytest set for this test
+
+    def mine(op: str, left: object, right: object) -> None:
+        return None
+
+    restore = pytest_internals.thread_local_assertion_hooks()
+    try:
+        util._reprcompare = mine
+        seen = []
+        thread = threading.Thread(target=lambda: seen.append(util._reprcompare))
+        thread.start()
+        thread.join()
+        here = util._reprcompare
+    finally:
+        restore()
+        util._reprcompare = before
+    assert here is mine
+    assert seen == [before]  # another thread still sees the value from before

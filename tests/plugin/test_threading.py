@@ -1,0 +1,233 @@
+"""--par-backend=threading: tests run at the same time in threads of one process, each with its
+own function fixtures, tmp_path, captured output, log records and warnings; tests that cannot
+be isolated run alone. The suite's tests meet at a barrier in groups of four, so they do run
+at the same time however loaded the machine is."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import pytest
+from compare import Run, assert_same_results, copy_suite, run_suite, serial_run
+
+pytest_plugins = ["pytester"]
+
+ALONE = {
+    "test_alone.py::test_monkeypatch": "requests monkeypatch",
+    "test_alone.py::test_capfd": "requests capfd",
+    "test_alone.py::test_recwarn": "requests recwarn",
+    "test_alone.py::test_pytest_warns": "uses pytest.warns",
+    "test_alone.py::test_marked": "marked parproc_serial",
+    "test_alone.py::test_listed_in_the_ini_file": "listed in the parproc_serial ini option",
+}
+
+
+@dataclass
+class ThreadedRun:
+    run: Run
+    records: list[str]
+
+    def lines(self, kind: str) -> list[str]:
+        return [line.split(" ", 1)[1] for line in self.records if line.startswith(kind + " ")]
+
+
+_cache: dict[tuple[str, ...], ThreadedRun] = {}
+
+
+def threaded_run(pytester: pytest.Pytester, *args: str) -> ThreadedRun:
+    """The threads suite with four threads, once per test session for the same arguments."""
+    if args not in _cache:
+        copy_suite(pytester, "threads")
+        records = pytester.path / ".records"
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("PARPROC_TIMES", str(records))
+            run = run_suite(pytester, *args, n_jobs=4, backend="threading")
+        _cache[args] = ThreadedRun(run, records.read_text().splitlines())
+    return _cache[args]
+
+
+def test_outcomes_match_a_serial_run(pytester: pytest.Pytester) -> None:
+    threaded = threaded_run(pytester, "-v")
+    copy_suite(pytester, "threads")
+    serial = serial_run(pytester, "threads")
+    assert serial.exitstatus == pytest.ExitCode.TESTS_FAILED
+    assert_same_results(serial, threaded.run)
+
+
+def test_concurrent_tests_get_distinct_tmp_paths(pytester: pytest.Pytester) -> None:
+    threaded = threaded_run(pytester, "-v")
+    paths = [line.split(" ", 1)[1] for line in threaded.lines("tmp_path")]
+    assert len(paths) == 50
+    assert len(set(paths)) == 50
+
+
+def test_each_test_captures_only_its_own_output_and_log(pytester: pytest.Pytester) -> None:
+    # 50 tests print 1,000 lines each to stdout and stderr, meeting halfway in groups of four.
+    threaded = threaded_run(pytester, "-v")
+    verdicts = threaded.lines("capture")
+    assert len(verdicts) == 50
+    assert all(line.startswith("ok ") for line in verdicts), [
+        line for line in verdicts if not line.startswith("ok ")
+    ]
+    output = threaded.run.output
+    assert "test_prints[10] out 999" in output  # a failing test's captured stdout is shown
+    assert "test_prints[11] out" not in output  # a passing test's is not
+
+
+def test_assertion_messages_keep_their_detail(pytester: pytest.Pytester) -> None:
+    threaded = threaded_run(pytester, "-v")
+    assert "At index 2 diff: 3 != 4" in threaded.run.output
+
+
+def test_each_test_has_its_own_warning_filters(pytester: pytest.Pytester) -> None:
+    threaded = threaded_run(pytester, "-v")
+    warned = threaded.lines("warning")
+    prints = [line for line in warned if "test_prints[" in line]
+    assert len(prints) == 50
+    for line in prints:
+        nodeid, message = line.split(" ", 1)
+        assert message == nodeid.split("::")[-1] + " warns"
+    assert not [line for line in warned if "quiet please" in line or "raised as an" in line]
+    once = "test_warnings.py::test_shown_once_per_test shown once for test_shown_once_per_test"
+    assert warned.count(once) == 1
+
+
+def test_serial_lane_tests_overlap_no_other_test(pytester: pytest.Pytester) -> None:
+    threaded = threaded_run(pytester, "-v")
+    starts = dict(line.rsplit(" ", 1) for line in threaded.lines("start"))
+    ends = dict(line.rsplit(" ", 1) for line in threaded.lines("end"))
+    assert set(starts) == set(ends) and len(starts) == 69
+    spans = {nodeid: (int(starts[nodeid]), int(ends[nodeid])) for nodeid in starts}
+    for alone in ALONE:
+        begin, end = spans[alone]
+        overlapping = [
+            nodeid
+            for nodeid, (other_begin, other_end) in spans.items()
+            if nodeid != alone and other_begin < end and begin < other_end
+        ]
+        assert not overlapping, f"{alone} ran at the same time as {overlapping}"
+
+
+def test_summary_says_which_tests_ran_alone_and_why(pytester: pytest.Pytester) -> None:
+    output = threaded_run(pytester, "-v").run.output
+    assert "parproc: 6 of 69 tests ran alone" in output
+    lines = output.splitlines()
+    for nodeid, reason in ALONE.items():
+        assert any(reason in line for line in lines), reason
+        assert f"    {nodeid}" in lines  # listed with -v
+    quiet = threaded_run(pytester).run.output
+    assert "parproc: 6 of 69 tests ran alone" in quiet
+    assert "    test_alone.py::test_marked" not in quiet.splitlines()
+
+
+def test_setup_show_runs_the_tests_in_this_process(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_a():\n    pass\n")
+    run = run_suite(pytester, "--setup-show", n_jobs=2, backend="threading")
+    assert run.exitstatus == 0
+    assert "parproc: tests run in this process (--setup-show" in run.output
+
+
+def test_no_new_test_starts_after_a_failure_with_x(pytester: pytest.Pytester) -> None:
+    # test_waits holds the other thread until the failure is counted; the tests queued after
+    # them never start.
+    pytester.makepyfile(
+        test_stop="""
+        import time
+
+        def test_fails():
+            assert False
+
+        def test_waits(request):
+            deadline = time.monotonic() + 120
+            while not request.session.shouldfail:
+                assert time.monotonic() < deadline, "the run never stopped"
+                time.sleep(0.01)
+
+        def test_after_one():
+            pass
+
+        def test_after_two():
+            pass
+        """
+    )
+    run = run_suite(pytester, "-x", n_jobs=2, backend="threading")
+    assert run.exitstatus == pytest.ExitCode.TESTS_FAILED
+    assert "stopping after 1 failures" in run.output
+    assert set(run.tests) == {"test_stop.py::test_fails", "test_stop.py::test_waits"}
+
+
+def test_pytest_exit_in_a_thread(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_exit="""
+        import pytest
+
+        def test_exits():
+            pytest.exit("leaving now", returncode=7)
+
+        def test_never(request):
+            pass
+        """
+    )
+    serial = run_suite(pytester, "-p", "no:cacheprovider")
+    threaded = run_suite(pytester, "-p", "no:cacheprovider", n_jobs=2, backend="threading")
+    assert serial.exitstatus == threaded.exitstatus == 7
+    assert "leaving now" in threaded.output
+    assert threaded.tests["test_exit.py::test_exits"] == serial.tests["test_exit.py::test_exits"]
+
+
+def test_worker_identity_in_threads(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_ids="""
+        import pytest
+        import pytest_parproc
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_id(n, parproc_worker_id):
+            assert pytest_parproc.is_worker()
+            assert pytest_parproc.worker_id() in {"w0", "w1"}
+            assert pytest_parproc.worker_count() == 2
+            assert parproc_worker_id == "main"  # session fixtures are shared by the threads
+        """
+    )
+    run = run_suite(pytester, n_jobs=2, backend="threading")
+    assert run.exitstatus == 0, run.output
+
+
+def test_ctrl_c_ends_the_run_with_tests_still_running(pytester: pytest.Pytester) -> None:
+    markers = pytester.path / "markers"
+    markers.mkdir()
+    pytester.makepyfile(
+        test_sleepy="""
+        import os, pathlib, time
+        import pytest
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_sleeps(n):
+            pathlib.Path(os.environ["MARKERS"], str(n)).touch()
+            time.sleep(120)
+        """
+    )
+    env = {**os.environ, "MARKERS": str(markers)}
+    env.pop("PYTEST_ADDOPTS", None)
+    command = [sys.executable, "-m", "pytest", "--n-jobs=2", "--par-backend=threading"]
+    process = subprocess.Popen(
+        command, cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(markers.iterdir())) < 2:
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    text = output.decode(errors="replace")
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, text
+    assert "KeyboardInterrupt" in text
