@@ -5,6 +5,7 @@ repetition runs each tool once, in a rotating order, in a fresh ``python -m pyte
 the table shows median wall times and the ratios. Usage::
 
     python benchmarks/plugin_bench.py [--jobs N] [--repeat R] [--suites tiny,sleepy,...]
+                                      [--backend loky|multiprocessing|threading]
 """
 
 from __future__ import annotations
@@ -38,6 +39,15 @@ def _sleepy(folder: Path) -> None:
         (folder / f"test_sleepy_{module}.py").write_text(body)
 
 
+def _sleep30(folder: Path) -> None:
+    """30 tests of 0.2 s in 3 modules: 6 s serially (the threading backend's I/O case)."""
+    for module in range(3):
+        body = "import time\n\n" + "".join(
+            f"def test_{n}():\n    time.sleep(0.2)\n\n" for n in range(10)
+        )
+        (folder / f"test_sleep30_{module}.py").write_text(body)
+
+
 def _uneven(folder: Path) -> None:
     """One slow module (12 x 0.2 s) and 12 quick ones: balancing."""
     tests = "".join(f"def test_{n}():\n    time.sleep(0.2)\n\n" for n in range(12))
@@ -65,6 +75,7 @@ def _fixtures(folder: Path) -> None:
 SUITES: dict[str, Callable[[Path], None] | Path] = {
     "tiny": _tiny,
     "sleepy": _sleepy,
+    "sleep30": _sleep30,
     "uneven": _uneven,
     "fixtures": _fixtures,
     "demo": ROOT / "examples" / "demo",
@@ -91,14 +102,18 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--suites", default=",".join(SUITES))
+    parser.add_argument("--backend", default="loky", help="pytest-parproc's --par-backend")
     args = parser.parse_args()
     tools = {
         # pytest-parproc stays loaded but inactive (no --n-jobs): the demo suite uses its fixture.
         "serial": ["-p", "no:xdist"],
         "xdist": ["-n", str(args.jobs)],
-        "parproc": ["-p", "no:xdist", f"--n-jobs={args.jobs}"],
+        "parproc": ["-p", "no:xdist", f"--n-jobs={args.jobs}", f"--par-backend={args.backend}"],
     }
-    print(f"# {args.jobs} jobs, {args.repeat} repetitions, median wall seconds of whole runs")
+    print(
+        f"# {args.jobs} jobs, parproc backend {args.backend}, {args.repeat} repetitions, "
+        "median wall seconds of whole runs"
+    )
     print("| suite | serial | xdist | parproc | parproc/serial | parproc/xdist |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as scratch:

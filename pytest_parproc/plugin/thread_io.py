@@ -1,11 +1,10 @@
-"""Each concurrent test's own output, log records and warnings, though ``sys.stdout``, the root
-logger and the warnings filters are one per process. ``threads.py`` explains the approach.
+"""Each concurrent test's own output and log records, though ``sys.stdout`` and the root
+logger are one per process (``thread_warnings`` does the same for warnings). ``threads.py``
+explains the approach.
 
 While tests run in threads, ``sys.stdout`` and ``sys.stderr`` are routers: a write goes to the
 buffer of the test its thread runs (or of its ``capsys``), and anything else to the terminal. A
-single root-logger handler passes each record to the handler of the test on that thread. The
-warnings filters are set to let everything through to one hook, which applies the test's own
-filters (the configured ones plus its ``filterwarnings`` marks) with a registry of its own.
+single root-logger handler passes each record to the handler of the test on that thread.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import io
 import logging
 import sys
 import threading
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,9 +20,6 @@ from typing import Any
 import pytest
 
 from . import pytest_internals
-
-#: (action, message regex, category, module regex, line number), as in ``warnings.filters``
-WarningFilter = tuple[str, Any, type[Warning], Any, int]
 
 
 class _Sink:
@@ -48,15 +43,6 @@ class _Sink:
         return self.take_bytes().decode("utf-8", "replace")
 
 
-class _TestWarnings:
-    """The warning filters of one test, its registry of those already shown, what it caught."""
-
-    def __init__(self, filters: list[WarningFilter]) -> None:
-        self.filters = filters
-        self.seen: set[tuple[Any, ...]] = set()
-        self.caught: list[warnings.WarningMessage] = []
-
-
 class _Local(threading.local):
     def __init__(self) -> None:
         self.isolated = False
@@ -67,7 +53,6 @@ class _Local(threading.local):
         self.capture_fixture: Any = None
         self.disabled = False
         self.log_handler: logging.Handler | None = None
-        self.warnings: _TestWarnings | None = None
 
 
 _local = _Local()
@@ -300,91 +285,6 @@ def phase_log(item: pytest.Item, when: str, formatter: Any, level: int | None) -
         item.add_report_section(when, "log", handler.stream.getvalue().strip())
 
 
-# -- warnings ----------------------------------------------------------------------------------
-
-
-class WarningsRouter:
-    """Every warning reaches ``handle`` (the filters say "always"), on the thread that raised
-    it; the test on that thread decides, with its own filters and registry."""
-
-    def __init__(self, base_filters: list[WarningFilter]) -> None:
-        self.base = _TestWarnings(base_filters)
-        #: warnings raised on threads that run no test (nodeid "" in the summary)
-        self.unowned = self.base.caught
-        self._modules: dict[str, str] = {}
-
-    @contextmanager
-    def installed(self) -> Iterator[None]:
-        with warnings.catch_warnings():
-            warnings.resetwarnings()
-            warnings.simplefilter("always")
-            # What catch_warnings(record=True) does, with a hook instead of a list.append.
-            warnings._showwarnmsg_impl = self.handle  # type: ignore[attr-defined]
-            warnings.showwarning = warnings._showwarning_orig  # type: ignore[attr-defined]
-            yield
-
-    def handle(self, message: warnings.WarningMessage) -> None:
-        __tracebackhide__ = True
-        state = _local.warnings or self.base
-        text = str(message.message)
-        category = message.category
-        module = self._module(message.filename)
-        action = _action(state.filters, text, category, module, message.lineno)
-        if action == "error":
-            raise message.message if isinstance(message.message, Warning) else category(text)
-        if action == "ignore":
-            return
-        key: tuple[Any, ...] | None = None
-        if action == "once":
-            key = ("once", text, category)
-        elif action == "module":
-            key = (message.filename, text, category, 0)
-        elif action == "default":
-            key = (message.filename, text, category, message.lineno)
-        if key is not None:
-            if key in state.seen:
-                return
-            state.seen.add(key)
-        state.caught.append(message)
-
-    def _module(self, filename: str) -> str:
-        found = self._modules.get(filename)
-        if found is None:
-            for name, module in list(sys.modules.items()):
-                if getattr(module, "__file__", None) == filename:
-                    found = name
-                    break
-            else:
-                found = filename[:-3] if filename.lower().endswith(".py") else filename
-            self._modules[filename] = found
-        return found
-
-
-def _action(
-    filters: list[WarningFilter], text: str, category: type[Warning], module: str, lineno: int
-) -> str:
-    for action, message, kind, module_re, line in filters:
-        if (
-            (message is None or message.match(text))
-            and issubclass(category, kind)
-            and (module_re is None or module_re.match(module))
-            and (line == 0 or lineno == line)
-        ):
-            return str(action)
-    return str(getattr(warnings, "defaultaction", "default"))
-
-
-@contextmanager
-def test_warnings(filters: list[WarningFilter]) -> Iterator[list[warnings.WarningMessage]]:
-    """A test's warnings on its thread; the list fills as it runs."""
-    state = _TestWarnings(filters)
-    previous, _local.warnings = _local.warnings, state
-    try:
-        yield state.caught
-    finally:
-        _local.warnings = previous
-
-
 # -- the test on this thread -------------------------------------------------------------------
 
 
@@ -404,7 +304,6 @@ def isolated_test(capturing: bool) -> Iterator[None]:
         _local.fixture_sinks = {}
         _local.capture_fixture = None
         _local.log_handler = None
-        _local.warnings = None
 
 
 def set_capture_fixture(fixture: Any) -> None:

@@ -23,9 +23,8 @@ if sys.version_info < (3, 11):  # pragma: no cover - pytest depends on the backp
 #: Exception too); KeyboardInterrupt and the like go straight through, as there.
 _OUTCOMES = (Exception, pytest.skip.Exception, pytest.fail.Exception)
 
-#: Set-up and tear-down of anything wider than one test (a session or module fixture, a
-#: module's ``setup()``) runs under this lock, so the first test that needs it creates it and
-#: the others wait for it and then share it.
+#: Set-up and tear-down of collectors (a module's ``setup()``) and the bookkeeping of set-up
+#: state run under this lock.
 shared_lock = threading.RLock()
 
 
@@ -241,6 +240,22 @@ def _parameters(fixturedef: Any, item: pytest.Item) -> tuple[tuple[str, int], ..
     return tuple(sorted((name, index) for name, index in indices.items() if name in names))
 
 
+_slot_locks: dict[tuple[int, Hashable], threading.RLock] = {}
+
+
+def _slot_lock(fixturedef: Any, key: Hashable) -> Any:
+    """One lock per value of a fixture wider than a function: the first test that needs the
+    value creates it while the others wait, then all share it. Different values (another
+    module's fixture) are created at the same time. A fixture only waits for those it depends
+    on, which are never waiting for it (pytest refuses dependency cycles): no deadlock."""
+    lock_key = (id(fixturedef), key)
+    found = _slot_locks.get(lock_key)
+    if found is None:
+        with shared_lock:
+            found = _slot_locks.setdefault(lock_key, threading.RLock())
+    return found
+
+
 @contextmanager
 def _override(fixturedef: Any, key: Hashable) -> Iterator[None]:
     previous = context.overrides.get(fixturedef, _NO_KEY)
@@ -265,7 +280,7 @@ def install_fixture_slots() -> Callable[[], None]:
         with _override(self, key):
             if self.scope == "function":
                 return original_execute(self, request)
-            with shared_lock:
+            with _slot_lock(self, key):
                 return original_execute(self, request)
 
     def finish(self: Any, request: Any) -> None:
@@ -277,7 +292,7 @@ def install_fixture_slots() -> Callable[[], None]:
                 if self.scope == "function":
                     original_finish(self, request)
                 else:
-                    with shared_lock:
+                    with _slot_lock(self, key):
                         original_finish(self, request)
         finally:
             slots = self.__dict__.get(_SLOTS, {})

@@ -47,7 +47,7 @@ import pytest
 
 from .. import workerinfo
 from ..parallel import Parallel, delayed
-from . import pytest_internals, serial_lane, thread_io
+from . import pytest_internals, serial_lane, thread_io, thread_warnings
 from .controller import Controller
 from .messages import StopRequest
 from .replay import Replayer
@@ -251,7 +251,7 @@ class ThreadController(Controller):
             with (
                 running(item),
                 thread_io.isolated_test(self._capturing),
-                thread_io.test_warnings(filters) as caught,
+                thread_warnings.warnings_of_test(filters) as caught,
             ):
                 try:
                     item.ihook.pytest_runtest_protocol(item=item, nextitem=None)
@@ -261,6 +261,8 @@ class ThreadController(Controller):
                     where = f"{item.nodeid} on worker {worker_id}"
                     stop = StopRequest("interrupt", f"KeyboardInterrupt raised by {where}")
             self._count_failures(item, _protocol.reports, stop)
+            if self._router is not None:
+                self._router.repair()
             busy_s = time.perf_counter() - started
             return _Result(index, _protocol.reports, list(caught), worker_id, busy_s, stop)
         finally:
@@ -307,7 +309,7 @@ class ThreadController(Controller):
                 and not serial_lane.context_aware_warnings()
             ):
                 base, filters = _warning_filters(config, items, indices)
-                router = thread_io.WarningsRouter(base)
+                router = self._router = thread_warnings.WarningsRouter(base)
                 unowned = router.unowned
                 stack.enter_context(router.installed())
                 stack.callback(pytest_internals.replace_catch_warnings(_skip_on_test_threads))
@@ -323,7 +325,9 @@ class ThreadController(Controller):
                     )
                 )
                 stack.enter_context(
-                    thread_io.install_streams(method == "tee-sys", close_stdin=self._capturing)
+                    thread_io.install_streams(
+                        method == "tee-sys", close_stdin=method in ("fd", "sys")
+                    )
                 )
             logging_plugin = plugins.getplugin("logging-plugin")
             if logging_plugin is not None:
@@ -346,6 +350,7 @@ class ThreadController(Controller):
 
     _capturing = True
     _total = 0
+    _router: thread_warnings.WarningsRouter | None = None
 
 
 def _on_test_threads(replacement: Callable[..., Any]) -> Callable[[Any], Callable[..., Any]]:
@@ -367,7 +372,7 @@ def _skip_on_test_threads(original: Callable[..., Any]) -> Callable[..., Any]:
     @contextmanager
     def catch_warnings_for_item(*args: Any, **kwargs: Any) -> Iterator[None]:
         if thread_io.in_isolated_test():
-            yield  # the thread's test already has its own filters (thread_io.test_warnings)
+            yield  # the test already has its own filters (thread_warnings.warnings_of_test)
             return
         with original(*args, **kwargs):
             yield

@@ -95,13 +95,20 @@ def test_each_test_has_its_own_warning_filters(pytester: pytest.Pytester) -> Non
     assert not [line for line in warned if "quiet please" in line or "raised as an" in line]
     once = "test_warnings.py::test_shown_once_per_test shown once for test_shown_once_per_test"
     assert warned.count(once) == 1
+    # catch_warnings() + simplefilter("ignore") on one thread silences only that thread
+    assert not [line for line in warned if "] silenced in test" in line]
+    beside = [line for line in warned if "not silenced in test" in line]
+    assert sorted(beside) == [
+        f"test_warnings.py::test_warns_while_others_silence_theirs[{n}] not silenced in test {n}"
+        for n in range(2)
+    ]
 
 
 def test_serial_lane_tests_overlap_no_other_test(pytester: pytest.Pytester) -> None:
     threaded = threaded_run(pytester, "-v")
     starts = dict(line.rsplit(" ", 1) for line in threaded.lines("start"))
     ends = dict(line.rsplit(" ", 1) for line in threaded.lines("end"))
-    assert set(starts) == set(ends) and len(starts) == 69
+    assert set(starts) == set(ends) and len(starts) == 73
     spans = {nodeid: (int(starts[nodeid]), int(ends[nodeid])) for nodeid in starts}
     for alone in ALONE:
         begin, end = spans[alone]
@@ -115,13 +122,13 @@ def test_serial_lane_tests_overlap_no_other_test(pytester: pytest.Pytester) -> N
 
 def test_summary_says_which_tests_ran_alone_and_why(pytester: pytest.Pytester) -> None:
     output = threaded_run(pytester, "-v").run.output
-    assert "parproc: 6 of 69 tests ran alone" in output
+    assert "parproc: 6 of 73 tests ran alone" in output
     lines = output.splitlines()
     for nodeid, reason in ALONE.items():
         assert any(reason in line for line in lines), reason
         assert f"    {nodeid}" in lines  # listed with -v
     quiet = threaded_run(pytester).run.output
-    assert "parproc: 6 of 69 tests ran alone" in quiet
+    assert "parproc: 6 of 73 tests ran alone" in quiet
     assert "    test_alone.py::test_marked" not in quiet.splitlines()
 
 
@@ -133,16 +140,20 @@ def test_setup_show_runs_the_tests_in_this_process(pytester: pytest.Pytester) ->
 
 
 def test_no_new_test_starts_after_a_failure_with_x(pytester: pytest.Pytester) -> None:
-    # test_waits holds the other thread until the failure is counted; the tests queued after
-    # them never start.
+    # test_fails fails once test_waits runs, which holds the other thread until the failure is
+    # counted; the tests queued after them never start.
     pytester.makepyfile(
         test_stop="""
-        import time
+        import threading, time
+
+        started = threading.Event()
 
         def test_fails():
+            assert started.wait(120), "test_waits never started"
             assert False
 
         def test_waits(request):
+            started.set()
             deadline = time.monotonic() + 120
             while not request.session.shouldfail:
                 assert time.monotonic() < deadline, "the run never stopped"

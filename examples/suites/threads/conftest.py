@@ -2,9 +2,11 @@
 the serial lane overlap no other), its tmp_path, whether each report's captured output, log
 and warnings hold only its own lines."""
 
+import contextlib
 import os
 import threading
 import time
+import warnings
 
 import pytest
 
@@ -30,6 +32,15 @@ def meet():
         if not _barrier:
             _barrier.append(threading.Barrier(4, timeout=120))
     _barrier[0].wait()
+
+
+@contextlib.contextmanager
+def quiet():
+    """What libraries (and pytest itself) do around noisy calls: on a test thread it must not
+    silence the tests running beside it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,8 @@
 import os
+import threading
 
-EVENTS = []
+#: per thread: with --par-backend=threading, other tests of this module run at the same time
+EVENTS = threading.local()
 
 
 def record(event):
@@ -19,15 +21,15 @@ def teardown_module(module):
 
 
 def setup_function(function):
-    EVENTS.append(function.__name__)
+    EVENTS.last = function.__name__
 
 
 def test_function_one():
-    assert EVENTS[-1] == "test_function_one"
+    assert EVENTS.last == "test_function_one"
 
 
 def test_function_two():
-    assert EVENTS[-1] == "test_function_two"
+    assert EVENTS.last == "test_function_two"
 
 
 class TestXunitClass:
