@@ -21,7 +21,9 @@ test". Each piece is handled explicitly, for the length of the run only:
 - Log records: one root-logger handler passes each record to the handler of the test running
   on the thread that logged it.
 - Warnings: the process's filters let every warning through to one hook, which applies the
-  filters of the test on that thread (configured ones plus its marks) with its own registry.
+  filters of the test on that thread (configured ones plus its marks) with its own registry;
+  ``warnings.catch_warnings`` and the filter functions act per thread on a test thread
+  (``thread_warnings``), since libraries and pytest itself use them while a test runs.
 - ``PYTEST_CURRENT_TEST`` and the assertion-rewriting hooks become per-thread.
 - Reports: a test thread runs ``pytest_runtest_protocol`` with every plugin's wrappers, but
   the protocol itself returns the reports instead of logging them; the main thread replays

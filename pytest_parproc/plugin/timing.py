@@ -77,6 +77,11 @@ class RunTiming:
             for row in rows
         ]
         lines.append(f"total: {total}")
+        if backend == "threading":
+            lines.append(
+                "(threads share one interpreter: a test's time includes waiting for the GIL and "
+                "for shared fixtures, so the summed time can exceed a serial run's)"
+            )
         return lines
 
 

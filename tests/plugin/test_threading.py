@@ -6,6 +6,7 @@ at the same time however loaded the machine is."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -127,6 +128,12 @@ def test_summary_says_which_tests_ran_alone_and_why(pytester: pytest.Pytester) -
     for nodeid, reason in ALONE.items():
         assert any(reason in line for line in lines), reason
         assert f"    {nodeid}" in lines  # listed with -v
+    # the timing table: four threads, and the main thread that ran the serial lane
+    rows = [line.split() for line in lines if re.match(r"\s+(w\d|main)\s+\d+\s+\d+\s", line)]
+    assert sorted(row[0] for row in rows) == ["main", "w0", "w1", "w2", "w3"]
+    assert sum(int(row[2]) for row in rows) == 73
+    assert [row[2] for row in rows if row[0] == "main"] == ["6"]
+    assert "a test's time includes waiting for the GIL" in output
     quiet = threaded_run(pytester).run.output
     assert "parproc: 6 of 73 tests ran alone" in quiet
     assert "    test_alone.py::test_marked" not in quiet.splitlines()
