@@ -319,3 +319,26 @@ def install_fixture_slots() -> Callable[[], None]:
         finalizers=property(get_finalizers, set_finalizers),
     )
     return pytest_internals.unpatch_fixturedef
+
+
+def serialize_ast_parse() -> Callable[[], None]:
+    """Let one thread at a time build a Python AST (``ast.parse``). CPython 3.11 keeps the AST
+    constructor's recursion depth per interpreter: two threads building ASTs at once can fail
+    with "SystemError: AST constructor recursion depth mismatch" (CPython gh-106905). pytest
+    parses source while it formats a failure's traceback, on the failing test's thread."""
+    import ast
+
+    original = ast.parse
+    lock = threading.RLock()
+
+    def parse(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(*args, **kwargs)
+
+    parse.__doc__ = original.__doc__
+    ast.parse = parse
+
+    def restore() -> None:
+        ast.parse = original
+
+    return restore

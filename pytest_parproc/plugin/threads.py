@@ -49,7 +49,7 @@ import pytest
 
 from .. import workerinfo
 from ..parallel import Parallel, delayed
-from . import pytest_internals, serial_lane, thread_io, thread_warnings
+from . import pytest_internals, serial_lane, thread_io, thread_state, thread_warnings
 from .controller import Controller
 from .messages import StopRequest
 from .replay import Replayer
@@ -306,6 +306,7 @@ class ThreadController(Controller):
         with ExitStack() as stack:
             saved_hooks = sys.unraisablehook, threading.excepthook
             stack.callback(_restore_hooks, saved_hooks)
+            stack.callback(thread_state.serialize_ast_parse())
             if (
                 plugins.getplugin("warnings") is not None
                 and not serial_lane.context_aware_warnings()

@@ -249,3 +249,42 @@ def test_ctrl_c_ends_the_run_with_tests_still_running(pytester: pytest.Pytester)
     text = output.decode(errors="replace")
     assert process.returncode == pytest.ExitCode.INTERRUPTED, text
     assert "KeyboardInterrupt" in text
+
+
+def test_ast_parse_is_serialized_while_tests_run_in_threads() -> None:
+    # CPython 3.11 fails two threads building ASTs at once (gh-106905); pytest parses source
+    # to format a failure, on the failing test's thread.
+    import ast
+    import threading
+
+    from pytest_parproc.plugin.thread_state import serialize_ast_parse
+
+    original = ast.parse
+    inside, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def held_parse(source: str) -> ast.Module:
+        calls.append(source)
+        if source == "first":
+            inside.set()
+            assert release.wait(60)
+        return original("x = 1")
+
+    ast.parse = held_parse  # type: ignore[assignment]
+    restore = serialize_ast_parse()
+    try:
+        first = threading.Thread(target=ast.parse, args=("first",))
+        second = threading.Thread(target=ast.parse, args=("second",))
+        first.start()
+        assert inside.wait(60)
+        second.start()
+        second.join(0.2)
+        assert second.is_alive() and calls == ["first"]  # waits while the first one parses
+        release.set()
+        first.join()
+        second.join()
+        assert calls == ["first", "second"]
+    finally:
+        release.set()
+        restore()
+        ast.parse = original
