@@ -33,6 +33,10 @@ _WARNING_STATE = re.compile(
     r"|\bwarnings\s*\.\s*(simplefilter|filterwarnings|resetwarnings)\s*\("
 )
 _WARNINGS_REASON = "uses pytest.warns or warnings.catch_warnings (sets the process's filters)"
+_SUBTEST = re.compile(r"\.subTest\s*\(")
+_SUBTEST_REASON = "uses unittest's subTest (pytest reports each subtest from the test's thread)"
+#: pytest-run-parallel's marker for tests that must not run in threads
+THREAD_UNSAFE = "thread_unsafe"
 
 
 def context_aware_warnings() -> bool:
@@ -73,6 +77,8 @@ def reasons(config: pytest.Config, items: Sequence[pytest.Item]) -> dict[int, st
 def _reason(item: pytest.Item, patterns: list[str], scan_warnings: bool) -> str | None:
     if item.get_closest_marker(MARKER) is not None:
         return f"marked {MARKER}"
+    if item.get_closest_marker(THREAD_UNSAFE) is not None:
+        return f"marked {THREAD_UNSAFE} (pytest-run-parallel's marker)"
     for pattern in patterns:
         if _matches(item.nodeid, pattern):
             return f"listed in the {INI} ini option ({pattern})"
@@ -81,8 +87,11 @@ def _reason(item: pytest.Item, patterns: list[str], scan_warnings: bool) -> str 
     for name in getattr(item, "fixturenames", ()):
         if name in SERIAL_FIXTURES:
             return SERIAL_FIXTURES[name]
-    if scan_warnings and any(_changes_warnings(code) for code in _code_of(item)):
+    code = list(_code_of(item))
+    if scan_warnings and any(_source_matches(function, _WARNING_STATE) for function in code):
         return _WARNINGS_REASON
+    if any(_source_matches(function, _SUBTEST) for function in code):
+        return _SUBTEST_REASON
     return None
 
 
@@ -108,18 +117,18 @@ def _code_of(item: pytest.Item) -> Iterable[Any]:
             yield getattr(definition, "func", None)
 
 
-_scanned: dict[Any, bool] = {}
+_sources: dict[Any, str] = {}
 
 
-def _changes_warnings(function: Any) -> bool:
+def _source_matches(function: Any, pattern: re.Pattern[str]) -> bool:
     code = getattr(inspect.unwrap(function), "__code__", None) if function is not None else None
     if code is None:
         return False
-    found = _scanned.get(code)
-    if found is None:
+    source = _sources.get(code)
+    if source is None:
         try:
             source = inspect.getsource(code)
         except (OSError, TypeError):
             source = ""
-        found = _scanned[code] = _WARNING_STATE.search(source) is not None
-    return found
+        _sources[code] = source
+    return pattern.search(source) is not None

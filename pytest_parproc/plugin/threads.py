@@ -86,6 +86,8 @@ class ThreadController(Controller):
         self.alone: dict[str, str] = {}
         self._in_flight = 0
         self._idle = threading.Condition()
+        #: the engine's threads that ran tests: gone before the serial lane starts
+        self._pool_threads: set[threading.Thread] = set()
         #: failures counted on the test threads, for --maxfail before any replay
         self._failures = 0
         #: Ctrl-C left tests running on threads: nothing may be torn down under them
@@ -98,7 +100,9 @@ class ThreadController(Controller):
     def pytest_runtest_protocol(self, item: pytest.Item) -> bool | None:
         if not thread_io.in_isolated_test():
             return None  # the main thread's serial lane: pytest's own protocol
-        pytest_internals.run_protocol(item)
+        # The protocol's own reports (the makereport wrapper also sees what unittest's subTest
+        # and the like ask it to make); the wrapper's list only when pytest.exit cut it short.
+        _protocol.reports = pytest_internals.run_protocol(item)
         return True
 
     @pytest.hookimpl(wrapper=True)
@@ -111,7 +115,7 @@ class ThreadController(Controller):
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         super().pytest_terminal_summary(terminalreporter)
-        if not self.alone or self.config.get_verbosity() < -1:
+        if self.timing is None or self.config.get_verbosity() < -1:
             return
         by_reason: dict[str, list[str]] = {}
         for nodeid, reason in self.alone.items():
@@ -225,6 +229,9 @@ class ThreadController(Controller):
                     self._wait_idle()
             for message in unowned:
                 replayer.warn_message(message, "")
+        if not self._abandoned:
+            for thread in self._pool_threads - {threading.current_thread()}:
+                thread.join(30)  # told to stop when the call ended; a test after this is alone
 
     def _replay(self, result: _Result, item: pytest.Item, replayer: Replayer) -> None:
         if result.skipped:
@@ -239,12 +246,14 @@ class ThreadController(Controller):
 
     def _run_one(self, item: pytest.Item, index: int, filters: Any, n_threads: int) -> _Result:
         name = threading.current_thread().name
-        worker_id = name.rsplit("-", 1)[-1] if name.startswith("parproc-thread-") else name
+        # (a single concurrent test runs on the calling thread: the engine runs n_jobs=1 there)
+        worker_id = name.rsplit("-", 1)[-1] if name.startswith("parproc-thread-") else "w0"
         session = item.session
         if self.stopping or session.shouldfail or session.shouldstop:
             return _Result(index, [], [], worker_id, 0.0, None, skipped=True)
         with self._idle:
             self._in_flight += 1
+            self._pool_threads.add(threading.current_thread())
         started = time.perf_counter()
         stop = None
         _protocol.reports = []

@@ -53,6 +53,14 @@ class RunTiming:
             f"wall {self.wall_s:.2f} s, summed test time {self.test_time_s:.2f} s, "
             f"speed-up {speedup:.2f}x over running the tests one after another"
         )
+        if backend == "threading":
+            # Threads share one interpreter: a test's time includes waiting for the GIL and
+            # for fixtures other tests set up, so the sum says nothing of a serial run's time.
+            total = (
+                f"wall {self.wall_s:.2f} s, summed test time {self.test_time_s:.2f} s (a "
+                "test's time includes waiting for the GIL and for shared fixtures: no speed-up "
+                "can be read from it)"
+            )
         if verbosity < 0:
             return [f"parproc: {len(self.workers)} workers ({backend}): {total}"]
         header = ("worker", "pid", "tests", "busy s", "idle s", "start-up s", "utilization")
@@ -77,11 +85,6 @@ class RunTiming:
             for row in rows
         ]
         lines.append(f"total: {total}")
-        if backend == "threading":
-            lines.append(
-                "(threads share one interpreter: a test's time includes waiting for the GIL and "
-                "for shared fixtures, so the summed time can exceed a serial run's)"
-            )
         return lines
 
 

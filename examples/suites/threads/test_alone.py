@@ -1,4 +1,5 @@
 import os
+import threading
 import warnings
 
 import pytest
@@ -26,6 +27,12 @@ def test_pytest_warns():
 
 @pytest.mark.parproc_serial
 def test_marked():
+    # alone: no other test, and the threads that ran the others are gone
+    assert [thread.name for thread in threading.enumerate()] == ["MainThread"]
+
+
+@pytest.mark.thread_unsafe
+def test_marked_thread_unsafe():
     pass
 
 
