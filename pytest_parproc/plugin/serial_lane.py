@@ -1,5 +1,6 @@
 """Which tests cannot share the process with a concurrent test, and why: those run alone, in
-the main thread, after the concurrent ones (the threading backend's serial lane)."""
+the main thread, after the concurrent ones (the threading backend's serial lane). And which
+tests may run at the same time at all: those with the same parameters of wider fixtures."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import inspect
 import re
 import sys
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -132,3 +134,42 @@ def _source_matches(function: Any, pattern: re.Pattern[str]) -> bool:
             source = ""
         _sources[code] = source
     return pattern.search(source) is not None
+
+
+@dataclass
+class Segment:
+    """Consecutive tests that agree on the parameters of every fixture wider than a function
+    (a session fixture parametrized over two backends, say): they run at the same time, then
+    those of them that must run alone. A serial run has one instance of such a fixture at a
+    time, and pytest orders tests so that those sharing one are next to each other."""
+
+    parameters: dict[str, int] = field(default_factory=dict)
+    concurrent: list[int] = field(default_factory=list)
+    alone: list[int] = field(default_factory=list)
+
+
+def segments(items: Sequence[pytest.Item], alone: dict[int, str]) -> list[Segment]:
+    found: list[Segment] = [Segment()]
+    for index, item in enumerate(items):
+        wide = _wide_parameters(item)
+        current = found[-1]
+        if any(current.parameters.get(name, value) != value for name, value in wide.items()):
+            current = Segment()
+            found.append(current)
+        current.parameters.update(wide)
+        (current.alone if index in alone else current.concurrent).append(index)
+    return [segment for segment in found if segment.concurrent or segment.alone]
+
+
+def _wide_parameters(item: pytest.Item) -> dict[str, int]:
+    """The parameter index of each fixture wider than a function the test gets a parameter of."""
+    indices = pytest_internals.parameter_indices(item)
+    if not indices:
+        return {}
+    graph = pytest_internals.fixture_graph(item)
+    wide = {}
+    for name, index in indices.items():
+        definitions = graph.get(name, ())
+        if definitions and getattr(definitions[-1], "scope", "function") != "function":
+            wide[name] = index
+    return wide

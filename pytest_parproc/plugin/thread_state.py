@@ -77,16 +77,26 @@ class ConcurrentSetupState:
     """Stands in for ``session._setupstate`` while tests run in threads.
 
     A collector (session, package, module, class) is set up once, by the first test that needs
-    it, and torn down in the teardown of the last of its tests to finish, deepest first, as in
-    a serial run. Each running test keeps its own finalizers. A collector whose set-up failed
-    re-raises that error for each of its tests, as pytest's SetupState does.
+    it, and torn down in the teardown of its last test, deepest first, as in a serial run: the
+    last of its tests to start waits there for the others to finish (they started before it,
+    so they do not need its thread), and its report gets the collector's teardown errors. Each
+    running test keeps its own finalizers. A collector whose set-up failed re-raises that error
+    for each of its tests, as pytest's SetupState does.
     """
 
-    def __init__(self, items: Sequence[pytest.Item]) -> None:
+    def __init__(self, items: Sequence[pytest.Item], order: Sequence[int]) -> None:
+        """``order``: the indices of ``items`` in the order they will be started."""
         self._remaining: dict[Any, int] = {}
-        for item in items:
+        #: collector -> its last test to be started
+        self._last: dict[Any, Any] = {}
+        for index in order:
+            item = items[index]
             for node in item.listchain()[:-1]:
                 self._remaining[node] = self._remaining.get(node, 0) + 1
+                self._last[node] = item
+        self._finished = threading.Condition(shared_lock)
+        #: finalizers of tests that never got to their teardown (pytest.exit): run at the end
+        self._orphans: list[tuple[Any, list[Callable[[], object]]]] = []
         #: collectors set up (in set-up order): their finalizers, and set-up error if any
         self._nodes: dict[Any, tuple[list[Callable[[], object]], tuple[Any, Any] | None]] = {}
         self._items: dict[Any, list[Callable[[], object]]] = {}
@@ -130,21 +140,42 @@ class ConcurrentSetupState:
             return
         exceptions = _run_finalizers(item, self._items.pop(item, []))
         done = []
-        with shared_lock:
-            for node in reversed(item.listchain()[:-1]):
-                self._remaining[node] -= 1
-                if self._remaining[node] <= 0 and node in self._nodes:
+        with self._finished:
+            chain = list(reversed(item.listchain()[:-1]))
+            self._count_down(chain)
+            for node in chain:
+                if self._last.get(node) is not item:
+                    continue
+                while self._remaining[node] > 0:
+                    self._finished.wait()
+                if node in self._nodes:
                     done.append((node, self._nodes.pop(node)[0]))
         for node, finalizers in done:
             exceptions += _run_finalizers(node, finalizers)
         _raise(exceptions)
 
+    def forget(self, item: pytest.Item) -> None:
+        """A test that will not reach its teardown: it was never started (the run was stopping),
+        or pytest.exit cut it short; its own finalizers, if any, run with ``teardown_all``."""
+        with self._finished:
+            finalizers = self._items.pop(item, None)
+            if finalizers:
+                self._orphans.append((item, finalizers))
+            self._count_down(list(reversed(item.listchain()[:-1])))
+
+    def _count_down(self, chain: list[Any]) -> None:
+        for node in chain:
+            self._remaining[node] -= 1
+        self._finished.notify_all()
+
     def teardown_all(self) -> None:
-        exceptions: list[BaseException] = []
         with shared_lock:
-            done = list(self._nodes.items())[::-1]
+            done = self._orphans[::-1]
+            done += [(node, finalizers) for node, (finalizers, _) in self._nodes.items()][::-1]
+            self._orphans = []
             self._nodes.clear()
-        for node, (finalizers, _) in done:
+        exceptions: list[BaseException] = []
+        for node, finalizers in done:
             exceptions += _run_finalizers(node, finalizers)
         _raise(exceptions)
 
@@ -206,7 +237,7 @@ def _slot(fixturedef: Any) -> _Slot:
     return found if found is not None else slots.setdefault(key, _Slot())
 
 
-def slot_key(fixturedef: Any, request: Any) -> Hashable:
+def slot_key(fixturedef: Any, request: Any) -> tuple[Any, Any]:
     """Which value of a fixture a request gets: one per scope node (the test itself, its class,
     module, package or the session) and per parameter of the fixture and of every fixture it
     depends on, so that two tests with different parameters never share an instance, and
@@ -269,6 +300,26 @@ def _override(fixturedef: Any, key: Hashable) -> Iterator[None]:
             context.overrides[fixturedef] = previous
 
 
+#: values of fixtures wider than a function that depend on parameters, in creation order
+_parametrized: dict[tuple[int, tuple[Any, Any]], tuple[Any, Any]] = {}
+
+
+def finish_other_parameters(parameters: dict[str, int]) -> list[BaseException]:
+    """Tear down every value of a wider fixture made for other parameters than these, newest
+    first (its dependents with it), as a serial run does when the parameter changes; returns
+    the errors of those teardowns."""
+    errors: list[BaseException] = []
+    for lock_key, (fixturedef, request) in reversed(list(_parametrized.items())):
+        made_for: tuple[tuple[str, int], ...] = lock_key[1][1]
+        if any(parameters.get(name, index) != index for name, index in made_for):
+            del _parametrized[lock_key]
+            try:
+                fixturedef.finish(request)
+            except _OUTCOMES as error:
+                errors.append(error)
+    return errors
+
+
 def install_fixture_slots() -> Callable[[], None]:
     """Give every FixtureDef one cached value per slot key instead of one in all; returns the
     function that puts pytest's own behaviour back."""
@@ -277,6 +328,8 @@ def install_fixture_slots() -> Callable[[], None]:
         key = slot_key(self, request)
         context.resolved[self] = key
         setattr(request, _REQUEST_KEY, key)
+        if self.scope != "function" and key[1]:
+            _parametrized.setdefault((id(self), key), (self, request))
         with _override(self, key):
             if self.scope == "function":
                 return original_execute(self, request)
@@ -312,6 +365,7 @@ def install_fixture_slots() -> Callable[[], None]:
     def set_finalizers(self: Any, value: list[Callable[[], object]]) -> None:
         _slot(self).finalizers = value
 
+    _parametrized.clear()
     original_execute, original_finish = pytest_internals.patch_fixturedef(
         execute=execute,
         finish=finish,

@@ -55,6 +55,7 @@ from .messages import StopRequest
 from .replay import Replayer
 from .thread_state import (
     ConcurrentSetupState,
+    finish_other_parameters,
     install_fixture_slots,
     running,
     update_current_test_var,
@@ -142,20 +143,27 @@ class ThreadController(Controller):
         started = time.perf_counter()
         replayer = Replayer(self.config, items)
         pytest_internals.main_basetemp(self.config)  # created now, not raced for by threads
-        state = ConcurrentSetupState(items)
+        plan = serial_lane.segments(items, alone)
+        order = [index for segment in plan for index in segment.concurrent + segment.alone]
+        state = self._state = ConcurrentSetupState(items, order)
         with ExitStack() as restore:
             restore.callback(pytest_internals.replace_setup_state(session, state))
             restore.callback(install_fixture_slots())
             restore.callback(pytest_internals.replace_current_test_var(update_current_test_var))
             restore.callback(pytest_internals.thread_local_assertion_hooks())
             try:
-                concurrent = [index for index in range(len(items)) if index not in alone]
-                if concurrent:
-                    self._concurrent(session, items, concurrent, replayer)
-                for index in sorted(alone):
+                for segment in plan:
                     if self._stop_now(session):
                         break
-                    self._alone(items[index], timing)
+                    with running(None):
+                        for error in finish_other_parameters(segment.parameters):
+                            self.finish_errors.append(("main", f"{type(error).__name__}: {error}"))
+                    if segment.concurrent:
+                        self._concurrent(session, items, segment.concurrent, replayer)
+                    for index in segment.alone:
+                        if self._stop_now(session):
+                            break
+                        self._alone(items[index], timing)
             finally:
                 if self._abandoned:
                     restore.pop_all()  # tests still run on threads with these in place
@@ -177,6 +185,8 @@ class ThreadController(Controller):
             except KeyboardInterrupt:
                 where = f"{item.nodeid} in the main thread"
                 self.stop_request = StopRequest("interrupt", f"KeyboardInterrupt raised by {where}")
+        if self.stop_request is not None:
+            self._state.forget(item)
         busy_s = time.perf_counter() - started
         timing.add_test("main", os.getpid(), busy_s)
         timing.test_time_s += busy_s
@@ -221,10 +231,12 @@ class ThreadController(Controller):
             except KeyboardInterrupt:
                 # Tests running on threads cannot be interrupted: pytest reports the
                 # interruption now, and they are left to the end of the process.
-                self._abandoned = True
+                self._abandoned = self.stopping = True
+                raise
+            except BaseException:
+                self.stopping = True  # no new test starts; those running finish first
                 raise
             finally:
-                self.stopping = True
                 if not self._abandoned:
                     self._wait_idle()
             for message in unowned:
@@ -250,6 +262,7 @@ class ThreadController(Controller):
         worker_id = name.rsplit("-", 1)[-1] if name.startswith("parproc-thread-") else "w0"
         session = item.session
         if self.stopping or session.shouldfail or session.shouldstop:
+            self._state.forget(item)
             return _Result(index, [], [], worker_id, 0.0, None, skipped=True)
         with self._idle:
             self._in_flight += 1
@@ -271,6 +284,8 @@ class ThreadController(Controller):
                 except KeyboardInterrupt:
                     where = f"{item.nodeid} on worker {worker_id}"
                     stop = StopRequest("interrupt", f"KeyboardInterrupt raised by {where}")
+                if stop is not None:
+                    self._state.forget(item)  # its teardown never ran
             self._count_failures(item, _protocol.reports, stop)
             if self._router is not None:
                 self._router.repair()
@@ -362,6 +377,7 @@ class ThreadController(Controller):
 
     _capturing = True
     _total = 0
+    _state: ConcurrentSetupState
     _router: thread_warnings.WarningsRouter | None = None
 
 

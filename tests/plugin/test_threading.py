@@ -163,6 +163,52 @@ def test_unittest_subtests_are_reported_as_in_a_serial_run(pytester: pytest.Pyte
     assert "1 uses unittest's subTest" in threaded.output
 
 
+def test_parameters_of_a_wider_fixture_take_turns_as_in_a_serial_run(
+    pytester: pytest.Pytester,
+) -> None:
+    # A session fixture parametrized over two backends sets a global, as "with and without the
+    # C speed-ups" fixtures do: the tests of one backend run together, and that backend is torn
+    # down before the next one is set up, as in a serial run.
+    pytester.makeconftest(
+        """
+        import os
+        import pytest
+
+        ACTIVE = []
+
+        def record(event):
+            with open(os.environ["PARPROC_EVENTS"], "a") as events:
+                events.write(f"{event} {os.getpid()}\\n")
+
+        @pytest.fixture(scope="session", params=["a", "b"], autouse=True)
+        def backend(request):
+            record(f"setup backend:{request.param}")
+            ACTIVE.append(request.param)
+            yield request.param
+            ACTIVE.remove(request.param)
+            record(f"teardown backend:{request.param}")
+        """
+    )
+    test = "from conftest import ACTIVE\n\ndef test_{0}(backend):\n    assert ACTIVE == [backend]\n"
+    pytester.makepyfile(test_one="".join(test.format(n) for n in range(4)))
+    pytester.makepyfile(test_two="".join(test.format(n) for n in range(4, 8)))
+    serial = run_suite(pytester)
+    threaded = run_suite(pytester, n_jobs=4, backend="threading")
+    assert serial.exitstatus == 0
+    assert_same_results(serial, threaded)
+    order = [event for event, _ in threaded.events]
+    assert (
+        order
+        == [event for event, _ in serial.events]
+        == [
+            "setup backend:a",
+            "teardown backend:a",
+            "setup backend:b",
+            "teardown backend:b",
+        ]
+    )
+
+
 def test_setup_show_runs_the_tests_in_this_process(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_a():\n    pass\n")
     run = run_suite(pytester, "--setup-show", n_jobs=2, backend="threading")
