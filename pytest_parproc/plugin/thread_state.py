@@ -5,7 +5,6 @@ value of each fixture (a ``FixtureDef`` keeps one). ``threads.py`` explains the 
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from collections.abc import Callable, Hashable, Iterator, Sequence
@@ -50,27 +49,6 @@ def running(item: pytest.Item | None) -> Iterator[None]:
         yield
     finally:
         context.item, context.resolved = None, {}
-
-
-_CURRENT_TEST = "PYTEST_CURRENT_TEST"
-_current_tests: dict[int, str] = {}
-_current_tests_lock = threading.Lock()
-
-
-def update_current_test_var(item: Any, when: str | None) -> None:
-    """PYTEST_CURRENT_TEST for tests on several threads: the latest phase to start of those
-    running, removed when none is."""
-    with _current_tests_lock:
-        ident = threading.get_ident()
-        if when:
-            value = f"{item.nodeid} ({when})".replace("\x00", "(null)")
-            _current_tests[ident] = os.environ[_CURRENT_TEST] = value
-            return
-        _current_tests.pop(ident, None)
-        if _current_tests:
-            os.environ[_CURRENT_TEST] = next(reversed(_current_tests.values()))
-        else:
-            os.environ.pop(_CURRENT_TEST, None)
 
 
 class ConcurrentSetupState:
@@ -373,26 +351,3 @@ def install_fixture_slots() -> Callable[[], None]:
         finalizers=property(get_finalizers, set_finalizers),
     )
     return pytest_internals.unpatch_fixturedef
-
-
-def serialize_ast_parse() -> Callable[[], None]:
-    """Let one thread at a time build a Python AST (``ast.parse``). CPython 3.11 keeps the AST
-    constructor's recursion depth per interpreter: two threads building ASTs at once can fail
-    with "SystemError: AST constructor recursion depth mismatch" (CPython gh-106905). pytest
-    parses source while it formats a failure's traceback, on the failing test's thread."""
-    import ast
-
-    original = ast.parse
-    lock = threading.RLock()
-
-    def parse(*args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return original(*args, **kwargs)
-
-    parse.__doc__ = original.__doc__
-    ast.parse = parse
-
-    def restore() -> None:
-        ast.parse = original
-
-    return restore

@@ -36,12 +36,11 @@ thread, exactly as pytest runs them, with no other test running.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,16 +48,16 @@ import pytest
 
 from .. import workerinfo
 from ..parallel import Parallel, delayed
-from . import pytest_internals, serial_lane, thread_io, thread_state, thread_warnings
+from . import pytest_internals, serial_lane, thread_io, thread_warnings
 from .controller import Controller
 from .messages import StopRequest
 from .replay import Replayer
+from .thread_isolation import Isolation, isolation, update_current_test_var
 from .thread_state import (
     ConcurrentSetupState,
     finish_other_parameters,
     install_fixture_slots,
     running,
-    update_current_test_var,
 )
 from .timing import RunTiming
 
@@ -208,7 +207,9 @@ class ThreadController(Controller):
         replayer: Replayer,
     ) -> None:
         n_threads = min(self.options.n_jobs, len(indices))
-        with self._isolation(items, indices) as (filters, unowned):
+        with isolation(self.config, items, indices) as isolated:
+            self._isolated = isolated
+            filters, unowned = isolated.filters, isolated.unowned
             parallel = Parallel(
                 n_jobs=n_threads,
                 backend="threading",
@@ -269,12 +270,14 @@ class ThreadController(Controller):
             self._pool_threads.add(threading.current_thread())
         started = time.perf_counter()
         stop = None
+        isolated = self._isolated
+        assert isolated is not None
         _protocol.reports = []
         workerinfo.enter_thread_worker(worker_id, n_threads)
         try:
             with (
                 running(item),
-                thread_io.isolated_test(self._capturing),
+                thread_io.isolated_test(isolated.capturing),
                 thread_warnings.warnings_of_test(filters) as caught,
             ):
                 try:
@@ -287,8 +290,8 @@ class ThreadController(Controller):
                 if stop is not None:
                     self._state.forget(item)  # its teardown never ran
             self._count_failures(item, _protocol.reports, stop)
-            if self._router is not None:
-                self._router.repair()
+            if isolated.router is not None:
+                isolated.router.repair()
             busy_s = time.perf_counter() - started
             return _Result(index, _protocol.reports, list(caught), worker_id, busy_s, stop)
         finally:
@@ -315,113 +318,6 @@ class ThreadController(Controller):
             while self._in_flight:
                 self._idle.wait(0.1)
 
-    # -- pytest's per-process state, per thread -----------------------------------------------
-    @contextmanager
-    def _isolation(
-        self, items: Sequence[pytest.Item], indices: list[int]
-    ) -> Iterator[tuple[dict[int, Any], list[warnings.WarningMessage]]]:
-        config = self.config
-        plugins = config.pluginmanager
-        capman = plugins.getplugin("capturemanager")
-        method = str(config.getoption("capture", "fd") or "fd")
-        self._capturing = capman is not None and method != "no"
-        filters: dict[int, Any] = dict.fromkeys(indices)
-        unowned: list[warnings.WarningMessage] = []
-        with ExitStack() as stack:
-            saved_hooks = sys.unraisablehook, threading.excepthook
-            stack.callback(_restore_hooks, saved_hooks)
-            stack.callback(thread_state.serialize_ast_parse())
-            if (
-                plugins.getplugin("warnings") is not None
-                and not serial_lane.context_aware_warnings()
-            ):
-                base, filters = _warning_filters(config, items, indices)
-                router = self._router = thread_warnings.WarningsRouter(base)
-                unowned = router.unowned
-                stack.enter_context(router.installed())
-                stack.callback(pytest_internals.replace_catch_warnings(_skip_on_test_threads))
-            if capman is not None:
-                stack.callback(
-                    pytest_internals.override_capture(
-                        capman,
-                        item_capture=_on_test_threads(thread_io.phase_capture),
-                        set_fixture=_on_test_threads(thread_io.set_capture_fixture),
-                        unset_fixture=_on_test_threads(thread_io.unset_capture_fixture),
-                        disabled=_on_test_threads(thread_io.capture_disabled),
-                        sys_capture=thread_io.sys_capture_factory,
-                    )
-                )
-                stack.enter_context(
-                    thread_io.install_streams(
-                        method == "tee-sys", close_stdin=method in ("fd", "sys")
-                    )
-                )
-            logging_plugin = plugins.getplugin("logging-plugin")
-            if logging_plugin is not None:
-                level = logging_plugin.log_level
-                formatter = logging_plugin.formatter
-
-                def phase_log(item: pytest.Item, when: str) -> Any:
-                    return thread_io.phase_log(item, when, formatter, level)
-
-                stack.callback(
-                    pytest_internals.override_log_capture(
-                        logging_plugin, _on_test_threads(phase_log)
-                    )
-                )
-                detach = [getattr(logging_plugin, "log_cli_handler", None)]
-                stack.enter_context(
-                    thread_io.install_log_router(level, [h for h in detach if h is not None])
-                )
-            yield filters, unowned
-
-    _capturing = True
     _total = 0
     _state: ConcurrentSetupState
-    _router: thread_warnings.WarningsRouter | None = None
-
-
-def _on_test_threads(replacement: Callable[..., Any]) -> Callable[[Any], Callable[..., Any]]:
-    """Given pytest's method, a function that calls ``replacement`` on a test thread and
-    pytest's method anywhere else."""
-
-    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
-        def choose(*args: Any, **kwargs: Any) -> Any:
-            if thread_io.in_isolated_test():
-                return replacement(*args, **kwargs)
-            return original(*args, **kwargs)
-
-        return choose
-
-    return wrap
-
-
-def _skip_on_test_threads(original: Callable[..., Any]) -> Callable[..., Any]:
-    @contextmanager
-    def catch_warnings_for_item(*args: Any, **kwargs: Any) -> Iterator[None]:
-        if thread_io.in_isolated_test():
-            yield  # the test already has its own filters (thread_warnings.warnings_of_test)
-            return
-        with original(*args, **kwargs):
-            yield
-
-    return catch_warnings_for_item
-
-
-def _warning_filters(
-    config: pytest.Config, items: Sequence[pytest.Item], indices: list[int]
-) -> tuple[Any, dict[int, Any]]:
-    """The filters pytest would set for each test: the same list for tests without
-    ``filterwarnings`` marks. Read here, in the main thread, before any test thread starts."""
-    base = pytest_internals.configured_warning_filters(config, None)
-    found: dict[int, Any] = {}
-    for index in indices:
-        item = items[index]
-        marked = item.get_closest_marker("filterwarnings") is not None
-        found[index] = pytest_internals.configured_warning_filters(config, item) if marked else base
-    return base, found
-
-
-def _restore_hooks(saved: tuple[Any, Any]) -> None:
-    # pytest < 8.4 swaps these hooks around each phase; threads interleave the swaps.
-    sys.unraisablehook, threading.excepthook = saved
+    _isolated: Isolation | None = None

@@ -36,17 +36,17 @@ class TestXunitClass:
     @classmethod
     def setup_class(cls):
         record("setup xunit_class")
-        cls.shared = []
+        cls.shared = threading.local()  # per thread, as EVENTS
 
     @classmethod
     def teardown_class(cls):
         record("teardown xunit_class")
 
     def setup_method(self, method):
-        self.shared.append(method.__name__)
+        self.shared.last = method.__name__
 
     def test_a(self):
-        assert self.shared[-1] == "test_a"
+        assert self.shared.last == "test_a"
 
     def test_b(self):
-        assert self.shared[-1] == "test_b"
+        assert self.shared.last == "test_b"

@@ -1,0 +1,173 @@
+"""The per-process pieces of pytest (and of Python) that the threading backend makes
+per-thread for the concurrent part of a run; ``threads.py`` explains the approach."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from . import pytest_internals, serial_lane, thread_io, thread_warnings
+
+
+@dataclass
+class Isolation:
+    """What the concurrent part of a run works with."""
+
+    #: whether tests' output is captured (not with --capture=no)
+    capturing: bool
+    #: each test's warning filters, by index (None: warnings are not captured)
+    filters: dict[int, Any] = field(default_factory=dict)
+    #: warnings raised on threads that run no test
+    unowned: list[warnings.WarningMessage] = field(default_factory=list)
+    router: thread_warnings.WarningsRouter | None = None
+
+
+@contextmanager
+def isolation(
+    config: pytest.Config, items: Sequence[pytest.Item], indices: list[int]
+) -> Iterator[Isolation]:
+    """For tests ``indices`` of ``items`` to run at the same time: capture, log records,
+    warnings and the other per-process state made per thread, until the block ends."""
+    plugins = config.pluginmanager
+    capman = plugins.getplugin("capturemanager")
+    method = str(config.getoption("capture", "fd") or "fd")
+    isolated = Isolation(capturing=capman is not None and method != "no")
+    isolated.filters = dict.fromkeys(indices)
+    with ExitStack() as stack:
+        saved_hooks = sys.unraisablehook, threading.excepthook
+        stack.callback(_restore_hooks, saved_hooks)
+        stack.callback(serialize_ast_parse())
+        if plugins.getplugin("warnings") is not None and not serial_lane.context_aware_warnings():
+            base, isolated.filters = _warning_filters(config, items, indices)
+            router = isolated.router = thread_warnings.WarningsRouter(base)
+            isolated.unowned = router.unowned
+            stack.enter_context(router.installed())
+            stack.callback(pytest_internals.replace_catch_warnings(_skip_on_test_threads))
+        if capman is not None:
+            stack.callback(
+                pytest_internals.override_capture(
+                    capman,
+                    item_capture=_on_test_threads(thread_io.phase_capture),
+                    set_fixture=_on_test_threads(thread_io.set_capture_fixture),
+                    unset_fixture=_on_test_threads(thread_io.unset_capture_fixture),
+                    disabled=_on_test_threads(thread_io.capture_disabled),
+                    sys_capture=thread_io.sys_capture_factory,
+                )
+            )
+            stack.enter_context(
+                thread_io.install_streams(method == "tee-sys", close_stdin=method in ("fd", "sys"))
+            )
+        logging_plugin = plugins.getplugin("logging-plugin")
+        if logging_plugin is not None:
+            level = logging_plugin.log_level
+            formatter = logging_plugin.formatter
+
+            def phase_log(item: pytest.Item, when: str) -> Any:
+                return thread_io.phase_log(item, when, formatter, level)
+
+            stack.callback(
+                pytest_internals.override_log_capture(logging_plugin, _on_test_threads(phase_log))
+            )
+            detach = [getattr(logging_plugin, "log_cli_handler", None)]
+            stack.enter_context(
+                thread_io.install_log_router(level, [h for h in detach if h is not None])
+            )
+        yield isolated
+
+
+def _on_test_threads(replacement: Callable[..., Any]) -> Callable[[Any], Callable[..., Any]]:
+    """Given pytest's method, a function that calls ``replacement`` on a test thread and
+    pytest's method anywhere else."""
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        def choose(*args: Any, **kwargs: Any) -> Any:
+            if thread_io.in_isolated_test():
+                return replacement(*args, **kwargs)
+            return original(*args, **kwargs)
+
+        return choose
+
+    return wrap
+
+
+def _skip_on_test_threads(original: Callable[..., Any]) -> Callable[..., Any]:
+    @contextmanager
+    def catch_warnings_for_item(*args: Any, **kwargs: Any) -> Iterator[None]:
+        if thread_io.in_isolated_test():
+            yield  # the test already has its own filters (thread_warnings.warnings_of_test)
+            return
+        with original(*args, **kwargs):
+            yield
+
+    return catch_warnings_for_item
+
+
+def _warning_filters(
+    config: pytest.Config, items: Sequence[pytest.Item], indices: list[int]
+) -> tuple[Any, dict[int, Any]]:
+    """The filters pytest would set for each test: the same list for tests without
+    ``filterwarnings`` marks. Read here, in the main thread, before any test thread starts."""
+    base = pytest_internals.configured_warning_filters(config, None)
+    found: dict[int, Any] = {}
+    for index in indices:
+        item = items[index]
+        marked = item.get_closest_marker("filterwarnings") is not None
+        found[index] = pytest_internals.configured_warning_filters(config, item) if marked else base
+    return base, found
+
+
+def _restore_hooks(saved: tuple[Any, Any]) -> None:
+    # pytest < 8.4 swaps these hooks around each phase; threads interleave the swaps.
+    sys.unraisablehook, threading.excepthook = saved
+
+
+_CURRENT_TEST = "PYTEST_CURRENT_TEST"
+_current_tests: dict[int, str] = {}
+_current_tests_lock = threading.Lock()
+
+
+def update_current_test_var(item: Any, when: str | None) -> None:
+    """PYTEST_CURRENT_TEST for tests on several threads: the latest phase to start of those
+    running, removed when none is."""
+    with _current_tests_lock:
+        ident = threading.get_ident()
+        if when:
+            value = f"{item.nodeid} ({when})".replace("\x00", "(null)")
+            _current_tests[ident] = os.environ[_CURRENT_TEST] = value
+            return
+        _current_tests.pop(ident, None)
+        if _current_tests:
+            os.environ[_CURRENT_TEST] = next(reversed(_current_tests.values()))
+        else:
+            os.environ.pop(_CURRENT_TEST, None)
+
+
+def serialize_ast_parse() -> Callable[[], None]:
+    """Let one thread at a time build a Python AST (``ast.parse``). CPython 3.11 keeps the AST
+    constructor's recursion depth per interpreter: two threads building ASTs at once can fail
+    with "SystemError: AST constructor recursion depth mismatch" (CPython gh-106905). pytest
+    parses source while it formats a failure's traceback, on the failing test's thread."""
+    import ast
+
+    original = ast.parse
+    lock = threading.RLock()
+
+    def parse(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(*args, **kwargs)
+
+    parse.__doc__ = original.__doc__
+    ast.parse = parse
+
+    def restore() -> None:
+        ast.parse = original
+
+    return restore
