@@ -27,6 +27,8 @@ SERIAL_FIXTURES = {
     "recwarn": "requests recwarn (sets the process's warning filters)",
     "caplog": "requests caplog (sets logger levels for the whole process)",
     "subtests": "requests subtests (captures output by swapping sys.stdout)",
+    "mocker": "requests mocker (patches process-wide state)",
+    "freezer": "requests freezer (freezes the clock process-wide)",
 }
 
 #: Source that changes the process's warning filters: pytest.warns, warnings.catch_warnings...
@@ -36,6 +38,9 @@ _WARNING_STATE = re.compile(
 )
 _WARNINGS_REASON = "uses pytest.warns or warnings.catch_warnings (sets the process's filters)"
 _SUBTEST = re.compile(r"\.subTest\s*\(")
+#: unittest.mock's patchers and freezegun change module attributes for the whole process
+_PATCHES = re.compile(r"(?<![\w.])patch(\.\w+)?\s*\(|\bmock\.patch\b|\bfreeze_time\s*\(")
+_PATCHES_REASON = "uses unittest.mock.patch or freezegun (patches process-wide state)"
 _SUBTEST_REASON = "uses unittest's subTest (pytest reports each subtest from the test's thread)"
 #: pytest-run-parallel's marker for tests that must not run in threads
 THREAD_UNSAFE = "thread_unsafe"
@@ -94,6 +99,8 @@ def _reason(item: pytest.Item, patterns: list[str], scan_warnings: bool) -> str 
         return _WARNINGS_REASON
     if any(_source_matches(function, _SUBTEST) for function in code):
         return _SUBTEST_REASON
+    if any(_source_matches(function, _PATCHES) for function in code):
+        return _PATCHES_REASON
     return None
 
 

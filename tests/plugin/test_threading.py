@@ -25,6 +25,7 @@ ALONE = {
     "test_alone.py::test_pytest_warns": "uses pytest.warns",
     "test_alone.py::test_marked": "marked parproc_serial",
     "test_alone.py::test_marked_thread_unsafe": "marked thread_unsafe",
+    "test_alone.py::test_mock_patch": "uses unittest.mock.patch",
     "test_alone.py::test_listed_in_the_ini_file": "listed in the parproc_serial ini option",
 }
 
@@ -110,7 +111,7 @@ def test_serial_lane_tests_overlap_no_other_test(pytester: pytest.Pytester) -> N
     threaded = threaded_run(pytester, "-v")
     starts = dict(line.rsplit(" ", 1) for line in threaded.lines("start"))
     ends = dict(line.rsplit(" ", 1) for line in threaded.lines("end"))
-    assert set(starts) == set(ends) and len(starts) == 74
+    assert set(starts) == set(ends) and len(starts) == 75
     spans = {nodeid: (int(starts[nodeid]), int(ends[nodeid])) for nodeid in starts}
     for alone in ALONE:
         begin, end = spans[alone]
@@ -124,7 +125,7 @@ def test_serial_lane_tests_overlap_no_other_test(pytester: pytest.Pytester) -> N
 
 def test_summary_says_which_tests_ran_alone_and_why(pytester: pytest.Pytester) -> None:
     output = threaded_run(pytester, "-v").run.output
-    assert "parproc: 7 of 74 tests ran alone" in output
+    assert "parproc: 8 of 75 tests ran alone" in output
     lines = output.splitlines()
     for nodeid, reason in ALONE.items():
         assert any(reason in line for line in lines), reason
@@ -132,11 +133,11 @@ def test_summary_says_which_tests_ran_alone_and_why(pytester: pytest.Pytester) -
     # the timing table: four threads, and the main thread that ran the serial lane
     rows = [line.split() for line in lines if re.match(r"\s+(w\d|main)\s+\d+\s+\d+\s", line)]
     assert sorted(row[0] for row in rows) == ["main", "w0", "w1", "w2", "w3"]
-    assert sum(int(row[2]) for row in rows) == 74
-    assert [row[2] for row in rows if row[0] == "main"] == ["7"]
+    assert sum(int(row[2]) for row in rows) == 75
+    assert [row[2] for row in rows if row[0] == "main"] == ["8"]
     assert "a test's time includes waiting for the GIL" in output  # no speed-up claimed
     quiet = threaded_run(pytester).run.output
-    assert "parproc: 7 of 74 tests ran alone" in quiet
+    assert "parproc: 8 of 75 tests ran alone" in quiet
     assert "    test_alone.py::test_marked" not in quiet.splitlines()
 
 

@@ -1,6 +1,7 @@
 import os
 import threading
 import warnings
+from unittest import mock
 
 import pytest
 
@@ -34,6 +35,11 @@ def test_marked():
 @pytest.mark.thread_unsafe
 def test_marked_thread_unsafe():
     pass
+
+
+def test_mock_patch():
+    with mock.patch("os.getcwd", return_value="/patched"):
+        assert os.getcwd() == "/patched"
 
 
 def test_listed_in_the_ini_file():
