@@ -76,10 +76,17 @@ def main_basetemp(config: pytest.Config) -> Path | None:
 # returns what puts it back. threads.py explains the approach.
 
 
-def parameter_indices(item: pytest.Item) -> dict[str, int]:
-    """``item.callspec.indices``: the index of each parameter's value (see above)."""
-    indices = getattr(getattr(item, "callspec", None), "indices", None)
-    return dict(indices) if isinstance(indices, dict) else {}
+def parameters(item: pytest.Item) -> dict[str, tuple[int, int]]:
+    """Each parameter of a test, by its place and identity: the index of its value
+    (``item.callspec.indices``, see above) and the ``id`` of the value (``callspec.params``).
+    The index alone does not tell two values apart: two tests parametrizing one fixture
+    indirectly, each with a list of its own, both get index 0."""
+    callspec = getattr(item, "callspec", None)
+    indices = getattr(callspec, "indices", None)
+    values = getattr(callspec, "params", None) or {}
+    if not isinstance(indices, dict):
+        return {}
+    return {str(name): (int(index), id(values.get(name))) for name, index in indices.items()}
 
 
 def fixture_graph(item: pytest.Item) -> Mapping[str, Sequence[Any]]:
@@ -118,6 +125,8 @@ def patch_fixturedef(
     runner wraps both methods and keeps those two attributes per slot (per scope node and
     parameters). Returns the original methods."""
     cls: Any = pytest.FixtureDef
+    if _fixturedef_saved:
+        raise RuntimeError("FixtureDef is patched already (a run abandoned by Ctrl-C?)")
     replacements = {
         "execute": execute,
         "finish": finish,
@@ -242,7 +251,6 @@ def thread_local_assertion_hooks() -> Callable[[], None]:
     ``assert a == b`` explanation, through the test's hooks), ``_assertion_pass`` and
     ``_config``: module globals, read as attributes by rewritten asserts. They become
     per-thread attributes: the module gets a subclass of ModuleType with properties."""
-    import types
 
     from _pytest.assertion import util
 
@@ -259,11 +267,12 @@ def thread_local_assertion_hooks() -> Callable[[], None]:
 
         return property(get, set_)
 
-    module_type = type("ThreadLocalHooks", (types.ModuleType,), {n: attribute(n) for n in names})
+    original_type = type(util)
+    module_type = type("ThreadLocalHooks", (original_type,), {n: attribute(n) for n in names})
     util.__class__ = module_type
 
     def restore() -> None:
-        util.__class__ = types.ModuleType
+        util.__class__ = original_type
 
     return restore
 

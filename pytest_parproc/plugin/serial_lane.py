@@ -24,7 +24,7 @@ SERIAL_FIXTURES = {
     "capfd": "requests capfd (captures the process's file descriptors)",
     "capfdbinary": "requests capfdbinary (captures the process's file descriptors)",
     "monkeypatch": "requests monkeypatch (patches process-wide state)",
-    "recwarn": "requests recwarn (sets the process's warning filters)",
+    "recwarn": "requests recwarn (records warnings process-wide on this Python)",
     "caplog": "requests caplog (sets logger levels for the whole process)",
     "subtests": "requests subtests (captures output by swapping sys.stdout)",
     "mocker": "requests mocker (patches process-wide state)",
@@ -36,11 +36,17 @@ _WARNING_STATE = re.compile(
     r"\bwarns\s*\(|\bdeprecated_call\s*\(|\bcatch_warnings\s*\("
     r"|\bwarnings\s*\.\s*(simplefilter|filterwarnings|resetwarnings)\s*\("
 )
-_WARNINGS_REASON = "uses pytest.warns or warnings.catch_warnings (sets the process's filters)"
+_WARNINGS_REASON = (
+    "uses pytest.warns or warnings.catch_warnings (warning filters are process-wide on this Python)"
+)
 _SUBTEST = re.compile(r"\.subTest\s*\(")
 #: unittest.mock's patchers and freezegun change module attributes for the whole process
-_PATCHES = re.compile(r"(?<![\w.])patch(\.\w+)?\s*\(|\bmock\.patch\b|\bfreeze_time\s*\(")
-_PATCHES_REASON = "uses unittest.mock.patch or freezegun (patches process-wide state)"
+_PATCHES = re.compile(
+    r"(?<![\w.])patch(\.\w+)?\s*\(|\bmock\.patch\b|\bfreeze_time\s*\(|\bMonkeyPatch\s*(\.\s*context)?\s*\("
+)
+_PATCHES_REASON = (
+    "uses unittest.mock.patch, pytest.MonkeyPatch or freezegun (patches process-wide state)"
+)
 _SUBTEST_REASON = "uses unittest's subTest (pytest reports each subtest from the test's thread)"
 #: pytest-run-parallel's marker for tests that must not run in threads
 THREAD_UNSAFE = "thread_unsafe"
@@ -78,6 +84,7 @@ def reasons(config: pytest.Config, items: Sequence[pytest.Item]) -> dict[int, st
         reason = _reason(item, patterns, scan_warnings)
         if reason is not None:
             found[index] = reason
+    _sources.clear()  # read once per run
     return found
 
 
@@ -112,15 +119,19 @@ def _matches(nodeid: str, pattern: str) -> bool:
 
 
 def _code_of(item: pytest.Item) -> Iterable[Any]:
-    """The test function, the set-up and teardown methods of its class, and its fixtures."""
+    """The test function, its whole class (decorators and set-up methods included), its
+    module's set-up and teardown functions, and its fixtures."""
     function = getattr(item, "function", None)
     if function is not None:
         yield function
     cls = getattr(item, "cls", None)
-    for name in ("setUp", "tearDown", "setup_method", "teardown_method"):
-        method = getattr(cls, name, None) if cls is not None else None
-        if method is not None:
-            yield method
+    if cls is not None:
+        yield cls
+    module = getattr(item, "module", None)
+    for name in ("setup_module", "setUpModule", "teardown_module", "tearDownModule"):
+        found = getattr(module, name, None) if module is not None else None
+        if found is not None:
+            yield found
     for definitions in pytest_internals.fixture_graph(item).values():
         for definition in definitions:
             yield getattr(definition, "func", None)
@@ -129,10 +140,14 @@ def _code_of(item: pytest.Item) -> Iterable[Any]:
 _sources: dict[Any, str] = {}
 
 
-def _source_matches(function: Any, pattern: re.Pattern[str]) -> bool:
-    code = getattr(inspect.unwrap(function), "__code__", None) if function is not None else None
+def _source_matches(code: Any, pattern: re.Pattern[str]) -> bool:
+    """Whether the source of a function or class matches (its code object read once)."""
     if code is None:
         return False
+    if not isinstance(code, type):
+        code = getattr(inspect.unwrap(code), "__code__", None)
+        if code is None:
+            return False
     source = _sources.get(code)
     if source is None:
         try:
@@ -150,7 +165,7 @@ class Segment:
     those of them that must run alone. A serial run has one instance of such a fixture at a
     time, and pytest orders tests so that those sharing one are next to each other."""
 
-    parameters: dict[str, int] = field(default_factory=dict)
+    parameters: dict[str, tuple[int, int]] = field(default_factory=dict)
     concurrent: list[int] = field(default_factory=list)
     alone: list[int] = field(default_factory=list)
 
@@ -168,9 +183,9 @@ def segments(items: Sequence[pytest.Item], alone: dict[int, str]) -> list[Segmen
     return [segment for segment in found if segment.concurrent or segment.alone]
 
 
-def _wide_parameters(item: pytest.Item) -> dict[str, int]:
-    """The parameter index of each fixture wider than a function the test gets a parameter of."""
-    indices = pytest_internals.parameter_indices(item)
+def _wide_parameters(item: pytest.Item) -> dict[str, tuple[int, int]]:
+    """The parameter of each fixture wider than a function the test gets a parameter of."""
+    indices = pytest_internals.parameters(item)
     if not indices:
         return {}
     graph = pytest_internals.fixture_graph(item)

@@ -45,6 +45,7 @@ def isolation(
         saved_hooks = sys.unraisablehook, threading.excepthook
         stack.callback(_restore_hooks, saved_hooks)
         stack.callback(serialize_ast_parse())
+        stack.callback(serialize_mktemp())
         if plugins.getplugin("warnings") is not None and not serial_lane.context_aware_warnings():
             base, isolated.filters = _warning_filters(config, items, indices)
             router = isolated.router = thread_warnings.WarningsRouter(base)
@@ -169,5 +170,25 @@ def serialize_ast_parse() -> Callable[[], None]:
 
     def restore() -> None:
         ast.parse = original
+
+    return restore
+
+
+def serialize_mktemp() -> Callable[[], None]:
+    """Let one thread at a time create a numbered temporary directory. pytest picks the next
+    free number and retries a few times on a clash (``TempPathFactory.mktemp``, behind
+    ``tmp_path`` and ``tmp_path_factory``): tests of the same name prefix on many threads use
+    the retries up ("could not create numbered dir")."""
+    original = pytest.TempPathFactory.mktemp
+    lock = threading.Lock()
+
+    def mktemp(self: pytest.TempPathFactory, basename: str, numbered: bool = True) -> Any:
+        with lock:
+            return original(self, basename, numbered)
+
+    pytest.TempPathFactory.mktemp = mktemp  # type: ignore[method-assign]
+
+    def restore() -> None:
+        pytest.TempPathFactory.mktemp = original  # type: ignore[method-assign]
 
     return restore

@@ -62,16 +62,30 @@ class ConcurrentSetupState:
     for each of its tests, as pytest's SetupState does.
     """
 
-    def __init__(self, items: Sequence[pytest.Item], order: Sequence[int]) -> None:
-        """``order``: the indices of ``items`` in the order they will be started."""
+    def __init__(
+        self,
+        items: Sequence[pytest.Item],
+        groups: Sequence[Sequence[int]],
+        end_group: Callable[[int], list[BaseException]],
+    ) -> None:
+        """``groups``: indices of ``items`` in the order they will be started, in groups that
+        run one after the other (tests that share parameters of wider fixtures). The last test
+        of a group calls ``end_group(number)`` in its teardown once the others finished (to
+        tear down what the next group needs other parameters of), except after the last."""
         self._remaining: dict[Any, int] = {}
-        #: collector -> its last test to be started
+        #: collector, or ("group", number) -> its last test to be started
         self._last: dict[Any, Any] = {}
-        for index in order:
-            item = items[index]
-            for node in item.listchain()[:-1]:
-                self._remaining[node] = self._remaining.get(node, 0) + 1
-                self._last[node] = item
+        self._group_of: dict[Any, tuple[str, int]] = {}
+        for number, group in enumerate(groups):
+            for index in group:
+                item = items[index]
+                self._group_of[item] = ("group", number)
+                for node in [("group", number), *item.listchain()[:-1]]:
+                    self._remaining[node] = self._remaining.get(node, 0) + 1
+                    self._last[node] = item
+        self._groups = len(groups)
+        self._end_group = end_group
+        self._counted: set[Any] = set()
         self._finished = threading.Condition(shared_lock)
         #: finalizers of tests that never got to their teardown (pytest.exit): run at the end
         self._orphans: list[tuple[Any, list[Callable[[], object]]]] = []
@@ -110,41 +124,59 @@ class ConcurrentSetupState:
                 raise AssertionError(f"{node!r} is not set up: cannot add a finalizer to it")
 
     def teardown_exact(self, nextitem: pytest.Item | None) -> None:
-        """Tear down this thread's test, then each collector whose last test that was; with no
-        current test (pytest's own ``pytest_sessionfinish``), everything still set up."""
-        item = context.item
-        if item is None:
+        """Tear down this thread's test, then (as the last test of its group, or of a
+        collector, once the others finished) what ends with it; with no current test (pytest's
+        own ``pytest_sessionfinish``), everything still set up."""
+        current = context.item
+        if current is None:
             self.teardown_all()
             return
-        exceptions = _run_finalizers(item, self._items.pop(item, []))
+        item: pytest.Item = current
+        try:
+            exceptions = _run_finalizers(item, self._items.pop(item, []))
+        finally:
+            self._count_down(item)  # whatever escaped, the tests waiting for this one go on
+        group = self._group_of.get(item)
+        if group is not None and self._last.get(group) is item and group[1] + 1 < self._groups:
+            self._wait_for_others(group)
+            exceptions += self._end_group(group[1])
         done = []
         with self._finished:
-            chain = list(reversed(item.listchain()[:-1]))
-            self._count_down(chain)
-            for node in chain:
-                if self._last.get(node) is not item:
-                    continue
-                while self._remaining[node] > 0:
-                    self._finished.wait()
-                if node in self._nodes:
-                    done.append((node, self._nodes.pop(node)[0]))
+            for node in reversed(item.listchain()[:-1]):
+                if self._last.get(node) is item:
+                    self._wait_for_others(node)
+                    if node in self._nodes:
+                        done.append((node, self._nodes.pop(node)[0]))
         for node, finalizers in done:
             exceptions += _run_finalizers(node, finalizers)
         _raise(exceptions)
 
     def forget(self, item: pytest.Item) -> None:
         """A test that will not reach its teardown: it was never started (the run was stopping),
-        or pytest.exit cut it short; its own finalizers, if any, run with ``teardown_all``."""
+        or something cut its protocol short (pytest.exit, an error in a hook); its own
+        finalizers, if any, run with ``teardown_all``. Safe to call more than once."""
         with self._finished:
             finalizers = self._items.pop(item, None)
             if finalizers:
                 self._orphans.append((item, finalizers))
-            self._count_down(list(reversed(item.listchain()[:-1])))
+        self._count_down(item)
 
-    def _count_down(self, chain: list[Any]) -> None:
-        for node in chain:
-            self._remaining[node] -= 1
-        self._finished.notify_all()
+    def _count_down(self, item: pytest.Item) -> None:
+        with self._finished:
+            if item in self._counted:
+                return
+            self._counted.add(item)
+            group = self._group_of.get(item)
+            for node in [*([group] if group is not None else []), *item.listchain()[:-1]]:
+                self._remaining[node] -= 1
+            self._finished.notify_all()
+
+    def _wait_for_others(self, node: Any) -> None:
+        """The tests of ``node`` started before this one, each on a thread of its own (or
+        finished): they end without this thread."""
+        with self._finished:
+            while self._remaining[node] > 0:
+                self._finished.wait()
 
     def teardown_all(self) -> None:
         with shared_lock:
@@ -229,8 +261,8 @@ def slot_key(fixturedef: Any, request: Any) -> tuple[Any, Any]:
 _closures: dict[tuple[Any, int], frozenset[str]] = {}
 
 
-def _parameters(fixturedef: Any, item: pytest.Item) -> tuple[tuple[str, int], ...]:
-    indices = pytest_internals.parameter_indices(item)
+def _parameters(fixturedef: Any, item: pytest.Item) -> tuple[tuple[str, tuple[int, int]], ...]:
+    indices = pytest_internals.parameters(item)
     if not indices:
         return ()
     graph = pytest_internals.fixture_graph(item)
@@ -255,8 +287,10 @@ _slot_locks: dict[tuple[int, Hashable], threading.RLock] = {}
 def _slot_lock(fixturedef: Any, key: Hashable) -> Any:
     """One lock per value of a fixture wider than a function: the first test that needs the
     value creates it while the others wait, then all share it. Different values (another
-    module's fixture) are created at the same time. A fixture only waits for those it depends
-    on, which are never waiting for it (pytest refuses dependency cycles): no deadlock."""
+    module's fixture) are created at the same time. Creating a value waits only for those it
+    depends on (pytest refuses dependency cycles). Finishing a value finishes its dependents
+    under its lock, the other order; but a value is finished only once every test that uses it
+    has ended (its scope's last test, or its group's), so nothing is creating one meanwhile."""
     lock_key = (id(fixturedef), key)
     found = _slot_locks.get(lock_key)
     if found is None:
@@ -282,13 +316,13 @@ def _override(fixturedef: Any, key: Hashable) -> Iterator[None]:
 _parametrized: dict[tuple[int, tuple[Any, Any]], tuple[Any, Any]] = {}
 
 
-def finish_other_parameters(parameters: dict[str, int]) -> list[BaseException]:
+def finish_other_parameters(parameters: dict[str, tuple[int, int]]) -> list[BaseException]:
     """Tear down every value of a wider fixture made for other parameters than these, newest
     first (its dependents with it), as a serial run does when the parameter changes; returns
     the errors of those teardowns."""
     errors: list[BaseException] = []
     for lock_key, (fixturedef, request) in reversed(list(_parametrized.items())):
-        made_for: tuple[tuple[str, int], ...] = lock_key[1][1]
+        made_for: tuple[tuple[str, tuple[int, int]], ...] = lock_key[1][1]
         if any(parameters.get(name, index) != index for name, index in made_for):
             del _parametrized[lock_key]
             try:
@@ -343,11 +377,16 @@ def install_fixture_slots() -> Callable[[], None]:
     def set_finalizers(self: Any, value: list[Callable[[], object]]) -> None:
         _slot(self).finalizers = value
 
-    _parametrized.clear()
     original_execute, original_finish = pytest_internals.patch_fixturedef(
         execute=execute,
         finish=finish,
         cached_result=property(get_cached, set_cached),
         finalizers=property(get_finalizers, set_finalizers),
     )
-    return pytest_internals.unpatch_fixturedef
+
+    def restore() -> None:
+        pytest_internals.unpatch_fixturedef()
+        for cache in (_parametrized, _slot_locks, _closures):
+            cache.clear()  # they hold this session's nodes and requests
+
+    return restore

@@ -109,11 +109,12 @@ class WarningsRouter:
         module.showwarning = module._showwarning_orig
 
     def repair(self) -> None:
-        """Put the routing back if code outside any test (a thread a test started, say) left
-        the process's filters changed."""
+        """Put the routing back if code left the process's filters or ``showwarning`` changed:
+        a thread a test started, or a test calling ``logging.captureWarnings(True)``."""
         module: Any = warnings
         routed = module.filters == [("always", None, Warning, None, 0)]
-        if not routed or module._showwarnmsg_impl != self.handle:
+        shown = module.showwarning is module._showwarning_orig  # logging.captureWarnings()
+        if not routed or not shown or module._showwarnmsg_impl != self.handle:
             with self._lock:
                 self._route_everything()
 

@@ -143,10 +143,16 @@ class ThreadController(Controller):
         replayer = Replayer(self.config, items)
         pytest_internals.main_basetemp(self.config)  # created now, not raced for by threads
         plan = serial_lane.segments(items, alone)
-        order = [index for segment in plan for index in segment.concurrent + segment.alone]
-        state = self._state = ConcurrentSetupState(items, order)
+
+        def end_group(number: int) -> list[BaseException]:
+            # what the next group gets other parameters of: torn down now, as serially
+            return finish_other_parameters(plan[number + 1].parameters)
+
+        groups = [segment.concurrent + segment.alone for segment in plan]
+        state = self._state = ConcurrentSetupState(items, groups, end_group)
+        restore_setup_state = pytest_internals.replace_setup_state(session, state)
         with ExitStack() as restore:
-            restore.callback(pytest_internals.replace_setup_state(session, state))
+            restore.callback(restore_setup_state)
             restore.callback(install_fixture_slots())
             restore.callback(pytest_internals.replace_current_test_var(update_current_test_var))
             restore.callback(pytest_internals.thread_local_assertion_hooks())
@@ -154,9 +160,6 @@ class ThreadController(Controller):
                 for segment in plan:
                     if self._stop_now(session):
                         break
-                    with running(None):
-                        for error in finish_other_parameters(segment.parameters):
-                            self.finish_errors.append(("main", f"{type(error).__name__}: {error}"))
                     if segment.concurrent:
                         self._concurrent(session, items, segment.concurrent, replayer)
                     for index in segment.alone:
@@ -165,7 +168,10 @@ class ThreadController(Controller):
                         self._alone(items[index], timing)
             finally:
                 if self._abandoned:
-                    restore.pop_all()  # tests still run on threads with these in place
+                    # Tests still run on threads with the rest in place; pytest's own
+                    # sessionfinish finds nothing set up, so nothing is torn down under them.
+                    restore.pop_all()
+                    restore_setup_state()
                 else:
                     self._teardown_rest(state)
                 timing.wall_s = time.perf_counter() - started
@@ -177,18 +183,25 @@ class ThreadController(Controller):
     def _alone(self, item: pytest.Item, timing: RunTiming) -> None:
         started = time.perf_counter()
         with running(item):
-            try:
-                item.ihook.pytest_runtest_protocol(item=item, nextitem=None)
-            except pytest.exit.Exception as error:
-                self.stop_request = StopRequest("exit", str(error.msg), error.returncode)
-            except KeyboardInterrupt:
-                where = f"{item.nodeid} in the main thread"
-                self.stop_request = StopRequest("interrupt", f"KeyboardInterrupt raised by {where}")
-        if self.stop_request is not None:
-            self._state.forget(item)
+            self.stop_request = self._protocol(item, "in the main thread")
         busy_s = time.perf_counter() - started
         timing.add_test("main", os.getpid(), busy_s)
         timing.test_time_s += busy_s
+
+    def _protocol(self, item: pytest.Item, where: str) -> StopRequest | None:
+        """Run one test; what it asks of the whole run (pytest.exit, KeyboardInterrupt)."""
+        stop = None
+        try:
+            item.ihook.pytest_runtest_protocol(item=item, nextitem=None)
+        except pytest.exit.Exception as error:
+            stop = StopRequest("exit", str(error.msg), error.returncode)
+        except KeyboardInterrupt:
+            stop = StopRequest("interrupt", f"KeyboardInterrupt raised by {item.nodeid} {where}")
+        finally:
+            # A protocol cut short (by the above, or an error in a hook: pytest's internal
+            # error) never reaches the teardown that tells the tests waiting for it to go on.
+            self._state.forget(item)
+        return stop
 
     def _teardown_rest(self, state: ConcurrentSetupState) -> None:
         """Tear down what a stopped run left set up (pytest does it in sessionfinish)."""
@@ -280,15 +293,7 @@ class ThreadController(Controller):
                 thread_io.isolated_test(isolated.capturing),
                 thread_warnings.warnings_of_test(filters) as caught,
             ):
-                try:
-                    item.ihook.pytest_runtest_protocol(item=item, nextitem=None)
-                except pytest.exit.Exception as error:
-                    stop = StopRequest("exit", str(error.msg), error.returncode)
-                except KeyboardInterrupt:
-                    where = f"{item.nodeid} on worker {worker_id}"
-                    stop = StopRequest("interrupt", f"KeyboardInterrupt raised by {where}")
-                if stop is not None:
-                    self._state.forget(item)  # its teardown never ran
+                stop = self._protocol(item, f"on worker {worker_id}")
             self._count_failures(item, _protocol.reports, stop)
             if isolated.router is not None:
                 isolated.router.repair()
