@@ -8,12 +8,15 @@ test". Each piece is handled explicitly, for the length of the run only:
 - Set-up state (``session._setupstate``, one stack): replaced by a concurrent one
   (``thread_state.ConcurrentSetupState``). A collector (session, package, module, class) is
   set up once by the first test that needs it, under a lock, and torn down by the teardown of
-  the last of its tests; each test keeps its own finalizers.
+  its last test to start, which waits there for the others; each test keeps its own
+  finalizers.
 - Fixture values (``FixtureDef.cached_result``, one per definition): kept per slot, a slot
   being the fixture's scope node (the test, its class, module, package or session) plus the
   parameters of the fixture and of those it depends on. Two concurrent tests never share a
-  function fixture or ``tmp_path``; tests share a module fixture as in a serial run. Wider
-  fixtures are created and finalized under one lock, so each is created once.
+  function fixture or ``tmp_path``; tests share a module fixture as in a serial run. Each
+  value of a wider fixture is created and finalized under a lock of its own, so once.
+- Parameters of wider fixtures (``serial_lane.segments``): tests with different ones take
+  turns, in pytest's order; one instance at a time, torn down before the next, as serially.
 - Captured output: ``sys.stdout`` and ``sys.stderr`` become routers that send each write to the
   buffers of the test its thread runs (``thread_io``); ``capsys`` captures per thread. What a
   test writes to file descriptors (subprocesses, C code) cannot be told apart: such tests need
@@ -24,13 +27,15 @@ test". Each piece is handled explicitly, for the length of the run only:
   filters of the test on that thread (configured ones plus its marks) with its own registry;
   ``warnings.catch_warnings`` and the filter functions act per thread on a test thread
   (``thread_warnings``), since libraries and pytest itself use them while a test runs.
-- ``PYTEST_CURRENT_TEST`` and the assertion-rewriting hooks become per-thread.
+- ``PYTEST_CURRENT_TEST`` and the assertion-rewriting hooks become per-thread; ``ast.parse``
+  and numbered temporary directories are made one thread at a time (``thread_isolation``).
 - Reports: a test thread runs ``pytest_runtest_protocol`` with every plugin's wrappers, but
   the protocol itself returns the reports instead of logging them; the main thread replays
   them, so reporting plugins (terminal, junitxml) are only ever called from the main thread.
 
-Tests that cannot be isolated this way (``serial_lane``) run alone afterwards in the main
-thread, exactly as pytest runs them, with no other test running.
+Tests that cannot be isolated this way (``serial_lane``) run alone afterwards (at the end of
+their parameters' turn) in the main thread, exactly as pytest runs them, with no other test
+running and the pool's threads gone.
 """
 
 from __future__ import annotations
