@@ -49,13 +49,17 @@ def parametrization_key(item: pytest.Item) -> ParamKey | None:
     addresses) differ in each worker; the indices do not. ``callspec`` is documented, its
     ``indices`` are not, hence this one place.
     """
-    callspec = getattr(item, "callspec", None)
-    indices = getattr(callspec, "indices", None)
-    if not isinstance(indices, dict):
+    indices = _callspec_indices(item)
+    if indices is None:
         return None
     nodeid = item.nodeid
     base = nodeid[: nodeid.find("[", nodeid.rfind("::"))] if nodeid.endswith("]") else nodeid
     return base, tuple(sorted((str(name), int(index)) for name, index in indices.items()))
+
+
+def _callspec_indices(item: pytest.Item) -> dict[str, int] | None:
+    indices = getattr(getattr(item, "callspec", None), "indices", None)
+    return indices if isinstance(indices, dict) else None
 
 
 def main_basetemp(config: pytest.Config) -> Path | None:
@@ -81,11 +85,8 @@ def parameters(item: pytest.Item) -> dict[str, tuple[int, int]]:
     (``item.callspec.indices``, see above) and the ``id`` of the value (``callspec.params``).
     The index alone does not tell two values apart: two tests parametrizing one fixture
     indirectly, each with a list of its own, both get index 0."""
-    callspec = getattr(item, "callspec", None)
-    indices = getattr(callspec, "indices", None)
-    values = getattr(callspec, "params", None) or {}
-    if not isinstance(indices, dict):
-        return {}
+    indices = _callspec_indices(item) or {}
+    values = getattr(getattr(item, "callspec", None), "params", None) or {}
     return {str(name): (int(index), id(values.get(name))) for name, index in indices.items()}
 
 

@@ -63,6 +63,20 @@ def in_isolated_test() -> bool:
     return _local.isolated
 
 
+def per_thread(
+    original: Callable[..., Any],
+    replacement: Callable[..., Any],
+    on_test_thread: Callable[[], bool] = in_isolated_test,
+) -> Callable[..., Any]:
+    """A stand-in for ``original`` that calls ``replacement`` on a test thread instead."""
+
+    def choose(*args: Any, **kwargs: Any) -> Any:
+        return (replacement if on_test_thread() else original)(*args, **kwargs)
+
+    choose.__doc__ = original.__doc__
+    return choose
+
+
 # -- stdout and stderr -------------------------------------------------------------------------
 
 
@@ -155,7 +169,6 @@ class ThreadSysCapture:
         self.tee = tee
         self.sink = _Sink()
         self.active = False
-        self._phase_sinks = _local.sinks
 
     def start(self) -> None:
         _local.fixture_sinks[self.name] = self
@@ -177,7 +190,7 @@ class ThreadSysCapture:
 
     def writeorg(self, data: Any) -> None:
         # what the test did not read goes to its captured output, as in a serial run
-        sinks = _local.sinks or self._phase_sinks
+        sinks = _local.sinks  # close() runs on the test's own thread
         if sinks is not None:
             sink = sinks[self.name]
             sink.write_bytes(data) if self.binary else sink.write_text(data)

@@ -8,7 +8,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +51,9 @@ def isolation(
             router = isolated.router = thread_warnings.WarningsRouter(base)
             isolated.unowned = router.unowned
             stack.enter_context(router.installed())
-            stack.callback(pytest_internals.replace_catch_warnings(_skip_on_test_threads))
+            stack.callback(
+                pytest_internals.replace_catch_warnings(_on_test_threads(_no_catch_warnings))
+            )
         if capman is not None:
             stack.callback(
                 pytest_internals.override_capture(
@@ -85,30 +87,13 @@ def isolation(
 
 
 def _on_test_threads(replacement: Callable[..., Any]) -> Callable[[Any], Callable[..., Any]]:
-    """Given pytest's method, a function that calls ``replacement`` on a test thread and
-    pytest's method anywhere else."""
-
-    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
-        def choose(*args: Any, **kwargs: Any) -> Any:
-            if thread_io.in_isolated_test():
-                return replacement(*args, **kwargs)
-            return original(*args, **kwargs)
-
-        return choose
-
-    return wrap
+    """Given pytest's function, one that calls ``replacement`` on a test thread instead."""
+    return lambda original: thread_io.per_thread(original, replacement)
 
 
-def _skip_on_test_threads(original: Callable[..., Any]) -> Callable[..., Any]:
-    @contextmanager
-    def catch_warnings_for_item(*args: Any, **kwargs: Any) -> Iterator[None]:
-        if thread_io.in_isolated_test():
-            yield  # the test already has its own filters (thread_warnings.warnings_of_test)
-            return
-        with original(*args, **kwargs):
-            yield
-
-    return catch_warnings_for_item
+def _no_catch_warnings(*args: Any, **kwargs: Any) -> Any:
+    # a test thread's test has its own filters already (thread_warnings.warnings_of_test)
+    return nullcontext()
 
 
 def _warning_filters(

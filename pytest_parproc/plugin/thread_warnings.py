@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .thread_io import per_thread
+
 #: (action, message regex, category, module regex, line number), as in ``warnings.filters``
 WarningFilter = tuple[str, Any, type[Warning], Any, int]
 _ACTIONS = ("error", "ignore", "always", "all", "default", "module", "once")
@@ -80,17 +82,15 @@ class WarningsRouter:
     @contextmanager
     def installed(self) -> Iterator[None]:
         module: Any = warnings
-        saved_functions = {
-            name: getattr(module, name)
-            for name in ("simplefilter", "filterwarnings", "resetwarnings")
-        }
+        saved_functions = {name: getattr(module, name) for name in _REPLACEMENTS}
         catch = warnings.catch_warnings
         saved_methods = catch.__enter__, catch.__exit__
         with warnings.catch_warnings():
             self._route_everything()
-            module.simplefilter = _per_thread(saved_functions["simplefilter"], _simplefilter)
-            module.filterwarnings = _per_thread(saved_functions["filterwarnings"], _filterwarnings)
-            module.resetwarnings = _per_thread(saved_functions["resetwarnings"], _resetwarnings)
+            for name, replacement in _REPLACEMENTS.items():
+                setattr(
+                    module, name, per_thread(saved_functions[name], replacement, _on_test_thread)
+                )
             catch.__enter__ = _enter(saved_methods[0])  # type: ignore[method-assign]
             catch.__exit__ = _exit(saved_methods[1])  # type: ignore[method-assign]
             try:
@@ -177,16 +177,6 @@ def _action(
 # -- catch_warnings and the filter functions on a test thread ------------------------------
 
 
-def _per_thread(original: Callable[..., Any], replacement: Callable[..., Any]) -> Any:
-    def choose(*args: Any, **kwargs: Any) -> Any:
-        if _on_test_thread():
-            return replacement(*args, **kwargs)
-        return original(*args, **kwargs)
-
-    choose.__doc__ = original.__doc__
-    return choose
-
-
 def _add(item: WarningFilter, append: bool) -> None:
     level = _local.levels[-1]
     if not append:
@@ -257,3 +247,11 @@ def _exit(original: Callable[..., Any]) -> Callable[..., Any]:
         return None
 
     return __exit__
+
+
+#: the filter functions of the warnings module, and what they do on a test thread
+_REPLACEMENTS: dict[str, Callable[..., Any]] = {
+    "simplefilter": _simplefilter,
+    "filterwarnings": _filterwarnings,
+    "resetwarnings": _resetwarnings,
+}

@@ -143,6 +143,7 @@ class ThreadController(Controller):
         alone = serial_lane.reasons(self.config, items)
         self.alone = {items[index].nodeid: reason for index, reason in alone.items()}
         self._total = len(items)
+        self._maxfail = int(self.config.getoption("maxfail") or 0)
         self.timing = timing = RunTiming(time.time())
         started = time.perf_counter()
         replayer = Replayer(self.config, items)
@@ -316,10 +317,9 @@ class ThreadController(Controller):
         """Stop starting tests as soon as a thread sees the stop condition (-x, --maxfail, a
         stop request), not only once the main thread has replayed it."""
         failed = sum(1 for report in reports if report.failed and not hasattr(report, "wasxfail"))
-        maxfail = int(item.config.getoption("maxfail") or 0)
         with self._idle:
             self._failures += failed
-            if stop is not None or (maxfail and self._failures >= maxfail):
+            if stop is not None or (self._maxfail and self._failures >= self._maxfail):
                 self.stopping = True
 
     def _wait_idle(self) -> None:
@@ -329,5 +329,6 @@ class ThreadController(Controller):
                 self._idle.wait(0.1)
 
     _total = 0
+    _maxfail = 0
     _state: ConcurrentSetupState
     _isolated: Isolation | None = None

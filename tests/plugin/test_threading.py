@@ -5,12 +5,7 @@ at the same time however loaded the machine is."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 
 import pytest
@@ -285,41 +280,6 @@ def test_worker_identity_in_threads(pytester: pytest.Pytester) -> None:
     )
     run = run_suite(pytester, n_jobs=2, backend="threading")
     assert run.exitstatus == 0, run.output
-
-
-def test_ctrl_c_ends_the_run_with_tests_still_running(pytester: pytest.Pytester) -> None:
-    markers = pytester.path / "markers"
-    markers.mkdir()
-    pytester.makepyfile(
-        test_sleepy="""
-        import os, pathlib, time
-        import pytest
-
-        @pytest.mark.parametrize("n", range(4))
-        def test_sleeps(n):
-            pathlib.Path(os.environ["MARKERS"], str(n)).touch()
-            time.sleep(120)
-        """
-    )
-    env = {**os.environ, "MARKERS": str(markers)}
-    env.pop("PYTEST_ADDOPTS", None)
-    command = [sys.executable, "-m", "pytest", "--n-jobs=2", "--par-backend=threading"]
-    process = subprocess.Popen(
-        command, cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while len(list(markers.iterdir())) < 2:
-            assert time.monotonic() < deadline and process.poll() is None
-            time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    text = output.decode(errors="replace")
-    assert process.returncode == pytest.ExitCode.INTERRUPTED, text
-    assert "KeyboardInterrupt" in text
 
 
 def test_ast_parse_is_serialized_while_tests_run_in_threads() -> None:
