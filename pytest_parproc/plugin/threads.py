@@ -127,7 +127,7 @@ class ThreadController(Controller):
             by_reason.setdefault(reason, []).append(nodeid)
         terminalreporter.write_line(
             f"parproc: {len(self.alone)} of {self._total} tests ran alone, with no other test "
-            "running (the serial lane):"
+            f"running (the serial lane){':' if self.alone else '.'}"
         )
         verbose = self.config.get_verbosity() > 0
         for reason, nodeids in by_reason.items():
