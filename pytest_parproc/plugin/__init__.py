@@ -14,6 +14,8 @@ from . import options, serial_lane
 #: Registered (under this name) in a worker's own pytest session; the plugin stays passive there.
 WORKER_PLUGIN_NAME = "parproc-worker"
 CONTROLLER_NAME = "parproc-controller"
+#: ``@pytest.mark.parproc_group(name)``: with ``--par-dist=loadgroup``, one worker, in order.
+GROUP_MARK = "parproc_group"
 
 _serial_reason_key = pytest.StashKey[str]()
 
@@ -40,6 +42,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(trylast=True)  # after conftest files had their say (e.g. registered a backend)
 def pytest_configure(config: pytest.Config) -> None:
     serial_lane.register_marker(config)
+    config.addinivalue_line(
+        "markers",
+        f"{GROUP_MARK}(name): with --par-dist=loadgroup, the tests of a group run in one "
+        "worker, in collection order (pytest-parproc)",
+    )
     if config.pluginmanager.has_plugin(WORKER_PLUGIN_NAME):
         return  # this is a worker's own session
     resolved = options.resolve(config)

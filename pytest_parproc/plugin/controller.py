@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 
 from ..parallel import Parallel, WorkerCrashedError, delayed, parallel_config
-from . import pytest_internals
+from . import GROUP_MARK, durations, inherit, pytest_internals
 from .crashes import CrashReport, describe_crash, recover_log
 from .messages import RunSpec, StopRequest, TaskResult, Unit
 from .options import ParprocOptions
 from .replay import Replayer
 from .rundir import RunDirectory
-from .scheduling import PlannedItem, group_of, plan_units
+from .scheduling import PlannedItem, group_of, plan_units, scope_of
 from .timing import RunTiming
 from .worker import end_round, run_unit
 
@@ -45,6 +45,8 @@ class Controller:
         self.stopping = False
         #: whether the backend loses only a dead worker's task (loky) or the whole call
         self.isolates = parallel_backend_isolates(options.backend)
+        #: recorded test durations by node id (pytest's cache), for planning
+        self.durations: dict[str, float] = {}
 
     # -- pytest hooks -----------------------------------------------------------------------
     def pytest_report_header(self) -> str:
@@ -104,15 +106,29 @@ class Controller:
         started = time.perf_counter()
         replayer = Replayer(self.config, items)
         run_dir = tempfile.mkdtemp(prefix="pytest-parproc-")
+        self.durations = durations.load(self.config)
+        planned = _planned(items, list(range(len(items))), self.options.dist)
+        first_plan = plan_units(planned, self.options.n_jobs, self.options.dist, self.durations)
+        spec = self._spec(run_dir, len(first_plan))
+        blocker = "--par-start=collect" if self.options.start != "fork" else None
+        blocker = blocker or inherit.fork_blocker(self.config)
+        self.timing.fork_blocker = blocker
+        if blocker is None:
+            inherit.offer(spec.run_id, session)
         try:
-            self._rounds(session, self._spec(items, run_dir), replayer)
+            self._rounds(session, spec, replayer, first_plan)
         finally:
+            inherit.withdraw()
+            measured = replayer.durations
+            finished = replayer.finished
+            durations.save(
+                self.config, {items[i].nodeid: measured[i] for i in finished if i in measured}
+            )
             self.timing.wall_s = time.perf_counter() - started
             self.timing.test_time_s = replayer.test_time_s
             shutil.rmtree(run_dir, ignore_errors=True)
 
-    def _spec(self, items: Sequence[pytest.Item], run_dir: str) -> RunSpec:
-        first_plan = plan_units(_planned(items, list(range(len(items)))), self.options.n_jobs)
+    def _spec(self, run_dir: str, n_units: int) -> RunSpec:
         invocation = self.config.invocation_params
         return RunSpec(
             run_id=uuid.uuid4().hex,
@@ -120,12 +136,14 @@ class Controller:
             args=tuple(invocation.args),
             invocation_dir=str(invocation.dir),
             # No more workers than units of work: each costs a process and a collection.
-            n_workers=max(2, min(self.options.n_jobs, len(first_plan))),
+            n_workers=max(2, min(self.options.n_jobs, n_units)),
             basetemp=_optional_str(pytest_internals.main_basetemp(self.config)),
             environment=tuple(os.environ.items()),
         )
 
-    def _rounds(self, session: pytest.Session, spec: RunSpec, replayer: Replayer) -> None:
+    def _rounds(
+        self, session: pytest.Session, spec: RunSpec, replayer: Replayer, first_plan: list[Unit]
+    ) -> None:
         items = replayer.items
         remaining = list(range(len(items)))
         n_jobs = spec.n_workers
@@ -134,8 +152,12 @@ class Controller:
         while (remaining and not self.stopping) or unfinished:
             crashes_before = len(self.crashes)
             units: list[Unit] = []
-            if remaining and not self.stopping:
-                units = plan_units(_planned(items, remaining), spec.n_workers)
+            if round_number == 0:
+                units = first_plan
+            elif remaining and not self.stopping:
+                planned = _planned(items, remaining, self.options.dist)
+                units = plan_units(planned, spec.n_workers, self.options.dist, self.durations)
+            if units:
                 n_jobs = max(2, min(spec.n_workers, len(units)))
             # A round without units only ends the sessions a crash left unfinished.
             closing = not units
@@ -168,6 +190,8 @@ class Controller:
             # modules imported (its settings differ, so the engine starts a new pool). Idle
             # workers leave soon after the run; during it, there is always a task to take.
             params = {"env": {"PYTEST_PARPROC_RUN_ID": spec.run_id}, "idle_worker_timeout": 10}
+            if self.options.start == "fork":
+                params["start_method"] = "fork"  # forks only where safe, else fork+exec
         isolates = self.isolates
         with parallel_config(backend=self.options.backend, **params):
             parallel = Parallel(
@@ -281,13 +305,31 @@ def _optional_str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _planned(items: Sequence[pytest.Item], indices: list[int]) -> list[PlannedItem]:
+def _planned(items: Sequence[pytest.Item], indices: list[int], dist: str) -> list[PlannedItem]:
     planned = []
     for index in indices:
         item = items[index]
+        nodeid = item.nodeid
         key = pytest_internals.parametrization_key(item)
-        planned.append(PlannedItem(index, item.nodeid, group_of(item.nodeid), key))
+        mark_group = group_mark(item) if dist == "loadgroup" else None
+        planned.append(
+            PlannedItem(index, nodeid, group_of(nodeid), key, scope_of(nodeid), mark_group)
+        )
     return planned
+
+
+def group_mark(item: pytest.Item) -> str | None:
+    """The name in a test's ``parproc_group(name)`` mark (the closest one), if it has one."""
+    mark = item.get_closest_marker(GROUP_MARK)
+    if mark is None:
+        return None
+    name = mark.kwargs.get("name", mark.args[0] if mark.args else None)
+    if not isinstance(name, str) or not name:
+        raise pytest.UsageError(
+            f"{item.nodeid}: the {GROUP_MARK} mark needs a group name, "
+            f'@pytest.mark.{GROUP_MARK}("name"); got args={mark.args!r} kwargs={mark.kwargs!r}'
+        )
+    return name
 
 
 def parallel_backend_isolates(name: str) -> bool:

@@ -88,6 +88,8 @@ class TaskResult:
     ready_at: float | None = None
     #: when this worker process started (``time.time()`` scale), for the start-up column
     process_started_at: float | None = None
+    #: whether that session was the main process's, inherited through fork (see ``inherit``)
+    inherited: bool = False
     stop: StopRequest | None = None
     #: why the worker's session wants the run to stop (a test or plugin set shouldstop)
     shouldstop: str | None = None

@@ -53,7 +53,28 @@ MAX_WORKER_RESTART = Setting(
     metavar="K",
     numeric=True,
 )
-SETTINGS = (N_JOBS, BACKEND, MAX_WORKER_RESTART)
+START = Setting(
+    "--par-start",
+    "par_start",
+    "PYTEST_PARPROC_START",
+    "how process workers get the collected tests: fork (default: workers are forked from this "
+    "process after collection and take its session over, where that is safe: POSIX, no other "
+    "thread, no pytest-cov) or collect (each worker starts a new interpreter and collects).",
+    metavar="HOW",
+)
+DIST = Setting(
+    "--par-dist",
+    "par_dist",
+    "PYTEST_PARPROC_DIST",
+    "how tests are cut into units of work: auto (default: a module's or class's tests stay "
+    "together unless that hurts the balance), load (single tests), loadscope (each class or "
+    "module whole), loadfile (each module whole), loadgroup (the tests of a "
+    "parproc_group(name) mark together, in order; the others as with load).",
+    metavar="MODE",
+)
+SETTINGS = (N_JOBS, BACKEND, MAX_WORKER_RESTART, START, DIST)
+START_MODES = ("fork", "collect")
+DIST_MODES = ("auto", "load", "loadscope", "loadfile", "loadgroup")
 
 #: "sequential" means no distribution at all.
 SERIAL_BACKENDS = ("sequential",)
@@ -69,6 +90,8 @@ class ParprocOptions:
     backend: str
     max_worker_restart: int
     sources: dict[str, str]
+    start: str = "fork"
+    dist: str = "auto"
 
     @property
     def active(self) -> bool:
@@ -171,4 +194,25 @@ def resolve(config: pytest.Config) -> ParprocOptions:
         backend=backend,
         max_worker_restart=4 * n_jobs if max_restart is None else max_restart,
         sources=sources,
+        start=_choice(config, START, START_MODES, sources, "start"),
+        dist=_choice(config, DIST, DIST_MODES, sources, "dist"),
     )
+
+
+def _choice(
+    config: pytest.Config,
+    setting: Setting,
+    choices: tuple[str, ...],
+    sources: dict[str, str],
+    name: str,
+) -> str:
+    found = _lookup(config, setting)
+    if found is None:
+        return choices[0]
+    sources[name] = found[1]
+    value = found[0].strip().lower()
+    if value not in choices:
+        raise pytest.UsageError(
+            f"{found[1]}: expected one of {', '.join(choices)}, got {found[0]!r}"
+        )
+    return value

@@ -74,6 +74,55 @@ def main_basetemp(config: pytest.Config) -> Path | None:
     return None if factory is None else factory.getbasetemp()
 
 
+# -- process workers forked after collection ------------------------------------------------
+# A forked worker inherits the main process's collected session, with its plugins configured
+# for the main process. These functions make the copy a worker's own.
+
+
+def silence_terminal(config: pytest.Config, file: Any) -> None:
+    """Point the terminal reporter at ``file``: the main process does all the reporting. The
+    reporter stays registered (plugins reach it through ``config.get_terminal_writer()``), so
+    only its writer changes: ``TerminalReporter._tw``, built by ``create_terminal_writer``."""
+    from _pytest.config import create_terminal_writer
+
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter._tw = create_terminal_writer(config, file)
+
+
+def restart_global_capture(config: pytest.Config) -> None:
+    """Give this process captures of its own. After a fork, the capture manager's temporary
+    files are shared with the parent and the other workers (one file offset for all), so each
+    would read and truncate the others' output. ``stop_global_capturing`` would read them too;
+    the private ``_global_capturing`` is stopped without reading and replaced instead."""
+    capman = config.pluginmanager.get_plugin("capturemanager")
+    if capman is None or capman._global_capturing is None:
+        return
+    capman._global_capturing.stop_capturing()  # closes this process's copies only
+    capman._global_capturing = None
+    capman.start_global_capturing()
+    capman.suspend_global_capture()
+
+
+def use_basetemp(config: pytest.Config, basetemp: str) -> None:
+    """Give ``tmp_path`` a base directory of this worker's own, as a worker that built its own
+    session gets through ``--basetemp``. The factory lives in ``config._tmp_path_factory`` and
+    is built by ``TempPathFactory.from_config`` (marked private)."""
+    if getattr(config, "_tmp_path_factory", None) is None:
+        return
+    config.option.basetemp = basetemp
+    config._tmp_path_factory = pytest.TempPathFactory.from_config(  # type: ignore[attr-defined]
+        config, _ispytest=True
+    )
+
+
+def teardown_all(session: pytest.Session) -> None:
+    """Tear down every fixture still set up, as pytest's own ``pytest_sessionfinish`` does
+    (``session._setupstate.teardown_exact(None)``). A forked worker does not run the session
+    finish hooks: they belong to the main process's plugins (report files, the cache)."""
+    session._setupstate.teardown_exact(None)
+
+
 # -- the threading backend ---------------------------------------------------------------------
 # Tests that run at the same time in threads of this process need pytest's per-process state
 # made per-thread. Each function below replaces one piece for the concurrent part of a run and

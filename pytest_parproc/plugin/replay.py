@@ -25,6 +25,8 @@ class Replayer:
         self.finished: set[int] = set()
         #: the summed duration of every replayed report (setup, call and teardown)
         self.test_time_s = 0.0
+        #: the same, per test (by index)
+        self.durations: dict[int, float] = {}
 
     def replay(self, record: ItemRecord) -> None:
         index = record.index
@@ -40,7 +42,7 @@ class Replayer:
                 # Found by parametrization key: the worker's id differs; the main process's
                 # is the one every plugin here knows.
                 data = {**data, "nodeid": item.nodeid, "location": item.location}
-            self._log(ihook, from_serializable(config=self.config, data=data))
+            self._log(index, ihook, from_serializable(config=self.config, data=data))
         self._reports_done[index] = max(done, len(record.reports))
         if record.complete:
             self._finish(index)
@@ -59,7 +61,7 @@ class Replayer:
         self._start(index)
         ihook = item.ihook
         for report in reports:
-            self._log(ihook, report)
+            self._log(index, ihook, report)
         self._finish(index)
 
     def fail(self, index: int, when: str, text: str) -> None:
@@ -69,9 +71,9 @@ class Replayer:
             return
         item = self.items[index]
         self._start(index)
-        self._log(item.ihook, self._make_report(item, when, "failed", text))
+        self._log(index, item.ihook, self._make_report(item, when, "failed", text))
         if when != "teardown":
-            self._log(item.ihook, self._make_report(item, "teardown", "passed", None))
+            self._log(index, item.ihook, self._make_report(item, "teardown", "passed", None))
         self._finish(index)
 
     def _start(self, index: int) -> None:
@@ -85,8 +87,9 @@ class Replayer:
         item = self.items[index]
         item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
 
-    def _log(self, ihook: Any, report: pytest.TestReport) -> None:
+    def _log(self, index: int, ihook: Any, report: pytest.TestReport) -> None:
         self.test_time_s += report.duration
+        self.durations[index] = self.durations.get(index, 0.0) + report.duration
         ihook.pytest_runtest_logreport(report=report)
 
     @staticmethod

@@ -14,6 +14,7 @@ class WorkerTiming:
     tests: int = 0
     busy_s: float = 0.0
     startup_s: float = 0.0
+    inherited: bool = False
 
 
 class RunTiming:
@@ -24,6 +25,8 @@ class RunTiming:
         self.workers: dict[str, WorkerTiming] = {}
         self.wall_s = 0.0
         self.test_time_s = 0.0
+        #: why workers could not be forked after collection (None: nothing stood in the way)
+        self.fork_blocker: str | None = None
 
     def add(self, result: TaskResult) -> None:
         if not result.worker_id:
@@ -38,6 +41,7 @@ class RunTiming:
             # a session ready to run tests: process start, pytest configuration, collection.
             since = max(self.started_at, result.process_started_at or self.started_at)
             worker.startup_s = max(result.startup_s or 0.0, result.ready_at - since)
+            worker.inherited = result.inherited
 
     def add_test(self, worker_id: str, pid: int, busy_s: float) -> None:
         """One test run by a thread of this process (no start-up of its own)."""
@@ -84,8 +88,25 @@ class RunTiming:
             "  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
             for row in rows
         ]
+        note = self.start_note()
+        if note:
+            lines.append(f"start-up: {note}")
         lines.append(f"total: {total}")
         return lines
+
+    def start_note(self) -> str:
+        """How the process workers got their tests: forked after collection, or not."""
+        forked = sum(worker.inherited for worker in self.workers.values())
+        if forked == len(self.workers):
+            return "workers forked after collection took over its session"
+        why = f" ({self.fork_blocker})" if self.fork_blocker else ""
+        if not forked:
+            return f"workers collected the tests themselves{why}"
+        return (
+            f"{forked} of {len(self.workers)} workers forked after collection took over its "
+            "session; the others (started later, or by the backend's own means) collected the "
+            f"tests themselves{why}"
+        )
 
 
 def _order(worker: WorkerTiming) -> tuple[int, str]:

@@ -14,20 +14,18 @@ import os
 import sys
 import time
 import traceback
-from typing import Any
 
 import pytest
 
 from .. import workerinfo
-from . import WORKER_PLUGIN_NAME, pytest_internals
+from . import WORKER_PLUGIN_NAME, inherit, pytest_internals
+from .collector import ReportCollector
 from .messages import (
-    ItemRecord,
     ParamKey,
     RunSpec,
     StopRequest,
     TaskResult,
     Unit,
-    WarningRecord,
 )
 from .rundir import ProgressLog, RunDirectory
 
@@ -65,7 +63,7 @@ def run_unit(spec: RunSpec, round_number: int, unit: Unit) -> TaskResult:
     global _session
     stale = _end_stale_session(spec, round_number)
     if _session is None:
-        _session = WorkerSession(spec, _worker_id(spec), round_number)
+        _session = WorkerSession(spec, _worker_id(spec), round_number, inherit.take(spec.run_id))
     result = _session.run_unit(unit)
     result.finish_error = stale
     return result
@@ -114,25 +112,6 @@ def _worker_id(spec: RunSpec) -> str:
     return _identity[1]
 
 
-def _picklable(data: dict[str, Any]) -> dict[str, Any]:
-    """A serialized report whose values all pickle: record_property takes any object, and
-    plugins add attributes to reports; what cannot be pickled travels as its repr."""
-    import pickle
-
-    def clean(value: Any) -> Any:
-        try:
-            pickle.dumps(value)
-        except Exception:
-            if isinstance(value, list):
-                return [clean(member) for member in value]
-            if isinstance(value, tuple):
-                return tuple(clean(member) for member in value)
-            return repr(value)
-        return value
-
-    return {key: clean(value) for key, value in data.items()}
-
-
 def _process_started_at() -> float | None:
     import psutil
 
@@ -142,68 +121,18 @@ def _process_started_at() -> float | None:
         return None
 
 
-class ReportCollector:
-    """The worker-side plugin: keeps the serialized reports and warnings of the running test,
-    and writes each one to the progress log as it happens."""
-
-    def __init__(self, log: ProgressLog, run_dir: RunDirectory) -> None:
-        self.log = log
-        self.run_dir = run_dir
-        self.config: pytest.Config | None = None
-        self.current: ItemRecord | None = None
-
-    def begin(self, index: int) -> ItemRecord:
-        self.current = ItemRecord(index)
-        self.log.write("start", index)
-        return self.current
-
-    def end(self, complete: bool) -> None:
-        record = self.current
-        if record is not None:
-            record.complete = complete
-            self.log.write("end", record.index, complete)
-        self.current = None
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        record = self.current
-        if record is None or self.config is None:
-            return
-        data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
-        try:
-            self.log.write("report", record.index, data)
-        except Exception:
-            data = _picklable(data)
-            self.log.write("report", record.index, data)
-        record.reports.append(data)
-        if report.failed and not hasattr(report, "wasxfail"):
-            self.run_dir.count_failure()  # --maxfail counts the failures of every worker
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_warning_recorded(
-        self, warning_message: Any, when: str, nodeid: str, location: object
-    ) -> None:
-        record = self.current
-        if record is None or when != "runtest":
-            return
-        category = warning_message.category
-        warning = WarningRecord(
-            message=str(warning_message.message),
-            category_module=category.__module__,
-            category_name=category.__qualname__,
-            filename=str(warning_message.filename),
-            lineno=int(warning_message.lineno or 0),
-            line=warning_message.line,
-            nodeid=nodeid,
-        )
-        record.warnings.append(warning)
-        self.log.write("warning", record.index, warning)
-
-
 class WorkerSession:
     """A pytest session built in this worker from the main process's arguments."""
 
-    def __init__(self, spec: RunSpec, worker_id: str, round_number: int) -> None:
+    def __init__(
+        self,
+        spec: RunSpec,
+        worker_id: str,
+        round_number: int,
+        inherited: pytest.Session | None = None,
+    ) -> None:
+        """``inherited``: the main process's collected session, in a worker forked from it
+        (see ``inherit``); otherwise the worker builds and collects a session of its own."""
         started = time.perf_counter()
         self.spec = spec
         self.round = round_number
@@ -213,32 +142,47 @@ class WorkerSession:
         self.collector = ReportCollector(log, self.run_dir)
         self.stop: StopRequest | None = None
         self.held: tuple[int, pytest.Item] | None = None
+        self.inherited = inherited is not None
         os.chdir(spec.invocation_dir)
-        self.config = self._make_config()
-        self.session = self._start_session()
+        self._devnull = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the session
+        if inherited is None:
+            self.config = self._make_config()
+            self.session = self._start_session()
+        else:
+            self.session, self.config = inherited, inherited.config
+            inherit.adopt(inherited, self._devnull, self._basetemp())
+            self.config.pluginmanager.register(self.collector, WORKER_PLUGIN_NAME)
+            self.collector.config = self.config
         # A fatal signal's traceback goes to a file the main process reads when this worker
         # dies, whatever the backend does with the worker's stderr.
         self._fault_file = open(self.run_dir.fault_path(worker_id), "w")  # noqa: SIM115
         faulthandler.enable(file=self._fault_file, all_threads=True)
         self._items_by_key: dict[ParamKey, pytest.Item] | None = None
         self.items: dict[str, pytest.Item] = {}
-        for item in self.session.items:
-            self.items.setdefault(item.nodeid, item)
+        if not self.inherited:
+            for item in self.session.items:
+                self.items.setdefault(item.nodeid, item)
         self.maxfail = int(self.config.getoption("maxfail", 0) or 0)
         self.startup_s = time.perf_counter() - started
         self.ready_at = time.time()
         self._startup_reported = False
+
+    def _basetemp(self) -> str | None:
+        if self.spec.basetemp is None:
+            return None
+        # pytest empties a given basetemp: a session of a later round gets its own folder,
+        # so the tmp_path folders of the worker's earlier tests stay for inspection.
+        name = self.worker_id if self.round == 0 else f"{self.worker_id}-{self.round}"
+        return os.path.join(self.spec.basetemp, name)
 
     def _make_config(self) -> pytest.Config:
         config = pytest_internals.prepare_config(self.spec.args, [])
         config.pluginmanager.register(self.collector, WORKER_PLUGIN_NAME)
         self.collector.config = config
         option = config.option
-        if self.spec.basetemp is not None:
-            # pytest empties a given basetemp: a session of a later round gets its own folder,
-            # so the tmp_path folders of the worker's earlier tests stay for inspection.
-            name = self.worker_id if self.round == 0 else f"{self.worker_id}-{self.round}"
-            option.basetemp = os.path.join(self.spec.basetemp, name)
+        basetemp = self._basetemp()
+        if basetemp is not None:
+            option.basetemp = basetemp
         for name, value in {**_MAIN_PROCESS_ONLY, **_SELECTION_OFF}.items():
             if hasattr(option, name):
                 setattr(option, name, value)
@@ -252,7 +196,6 @@ class WorkerSession:
         # is then; the main process does all the reporting, so a worker's goes to devnull.
         # Tests still print to the real stdout (it reaches the terminal under -s).
         real_stdout = sys.stdout
-        self._devnull = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the session
         sys.stdout = self._devnull
         try:
             pytest_internals.configure(self.config)
@@ -283,6 +226,7 @@ class WorkerSession:
             result.startup_s = self.startup_s
             result.ready_at = self.ready_at
             result.process_started_at = _process_started_at()
+            result.inherited = self.inherited
         return result
 
     def stopping(self) -> bool:
@@ -307,6 +251,9 @@ class WorkerSession:
             self.held = None
         keys = unit.keys or (None,) * len(unit.items)
         for (index, nodeid), key in zip(unit.items, keys, strict=True):
+            if self.inherited:
+                todo.append((index, self.session.items[index]))  # the main process's own list
+                continue
             item = self.items.get(nodeid)
             if item is None and key is not None:
                 item = self._by_key().get(key)  # an id built from a value of the moment
@@ -356,6 +303,25 @@ class WorkerSession:
         held, self.held = self.held, None
         if held is not None and not self.stopping():
             self._run(held[0], held[1], None, result)
+        try:
+            self._end_session(result)
+        finally:
+            self.collector.log.close()
+            self._fault_file.close()
+            self._devnull.close()
+        result.finished = True
+        result.busy_s = time.perf_counter() - started
+        return result
+
+    def _end_session(self, result: TaskResult) -> None:
+        if self.inherited:
+            # The session finish hooks are the main process's (report files, the cache): a
+            # forked worker only tears down what its tests left set up.
+            try:
+                pytest_internals.teardown_all(self.session)
+            except BaseException:
+                result.finish_error = traceback.format_exc()
+            return
         # The worker's terminal summary would go to devnull, and -rA or --durations over many
         # tests costs seconds: the main process prints the real one.
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -372,9 +338,3 @@ class WorkerSession:
                 pytest_internals.unconfigure(self.config)
             except BaseException:
                 result.finish_error = (result.finish_error or "") + traceback.format_exc()
-            self.collector.log.close()
-            self._fault_file.close()
-            self._devnull.close()
-        result.finished = True
-        result.busy_s = time.perf_counter() - started
-        return result

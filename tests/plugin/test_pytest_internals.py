@@ -170,3 +170,53 @@ def test_assertion_hooks_are_module_attributes_read_by_rewritten_asserts() -> No
         util._reprcompare = before
     assert here is mine
     assert seen == [before]  # another thread still sees the value from before
+
+
+def test_terminal_reporter_writes_through_its_tw(pytester: pytest.Pytester) -> None:
+    """silence_terminal swaps ``TerminalReporter._tw`` for a writer built by
+    ``_pytest.config.create_terminal_writer``."""
+    import io
+
+    config = pytest_internals.prepare_config(["-p", "no:cacheprovider"], [])
+    try:
+        pytest_internals.configure(config)
+        sink = io.StringIO()
+        pytest_internals.silence_terminal(config, sink)
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        assert reporter is not None
+        reporter.write_line("to the sink")
+        assert "to the sink" in sink.getvalue()
+        assert config.get_terminal_writer() is reporter._tw
+    finally:
+        pytest_internals.unconfigure(config)
+
+
+def test_global_capturing_can_be_restarted(pytestconfig: pytest.Config) -> None:
+    """restart_global_capture relies on ``CaptureManager._global_capturing`` (a MultiCapture
+    with ``stop_capturing``) and the public start/suspend methods."""
+    capman = pytestconfig.pluginmanager.get_plugin("capturemanager")
+    assert hasattr(capman, "_global_capturing")
+    for name in ("start_global_capturing", "suspend_global_capture"):
+        assert callable(getattr(capman, name))
+    from _pytest.capture import MultiCapture
+
+    assert callable(MultiCapture.stop_capturing)
+
+
+def test_tmp_path_factory_is_rebuilt_from_the_config(pytester: pytest.Pytester) -> None:
+    config = pytest_internals.prepare_config(["-p", "no:cacheprovider"], [])
+    try:
+        pytest_internals.configure(config)
+        base = pytester.path / "worker-base"
+        pytest_internals.use_basetemp(config, str(base))
+        assert pytest_internals.main_basetemp(config) == base
+    finally:
+        pytest_internals.unconfigure(config)
+
+
+def test_session_setup_state_tears_down_exactly(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_a():\n    pass\n")
+    items, _ = pytester.inline_genitems()
+    session = items[0].session
+    assert callable(session._setupstate.teardown_exact)
+    pytest_internals.teardown_all(session)  # nothing set up: nothing to do, no error

@@ -1,8 +1,10 @@
-"""Planning units: modules stay together and in order, large ones are split, largest first."""
+"""Planning units: blocks as --par-dist says, longest first by recorded duration, units that
+shrink toward the end of the plan."""
 
 from __future__ import annotations
 
-from pytest_parproc.plugin.scheduling import PlannedItem, group_of, plan_units
+from pytest_parproc.plugin.messages import Unit
+from pytest_parproc.plugin.scheduling import PlannedItem, group_of, plan_units, scope_of
 
 
 def items(*sizes: int) -> list[PlannedItem]:
@@ -36,11 +38,94 @@ def test_small_modules_stay_whole_largest_first() -> None:
 
 
 def test_a_module_larger_than_a_share_is_split() -> None:
-    units = plan_units(items(20, 2), 2)  # share 11, chunks of 6
+    units = plan_units(items(20, 2), 2)  # share 11 tests: pieces of at most 5.5
     sizes = sorted((len(unit.items) for unit in units), reverse=True)
-    assert sizes == [6, 6, 6, 2, 2]
+    assert sizes == [5, 5, 5, 5, 2]
 
 
 def test_one_worker_and_no_items() -> None:
     assert plan_units([], 4) == []
     assert [len(unit.items) for unit in plan_units(items(3, 3), 1)] == [3, 3]
+
+
+def sizes(units: list[Unit]) -> list[int]:
+    return [len(unit.items) for unit in units]
+
+
+def modules_of(unit: Unit) -> set[str]:
+    return {group_of(nodeid) for _, nodeid in unit.items}
+
+
+def test_scope_of() -> None:
+    assert scope_of("a.py::TestX::test_y[1::2]") == "a.py::TestX"
+    assert scope_of("a.py::TestX::TestInner::test_y") == "a.py::TestX::TestInner"
+    assert scope_of("a.py::test_y[x]") == "a.py"
+
+
+def test_recorded_durations_put_the_longest_work_first() -> None:
+    planned = items(10, 1)  # the long test's module is collected last, and is smaller
+    durations = {f"test_m0.py::test_{case}": 0.001 for case in range(10)}
+    durations["test_m1.py::test_0"] = 1.0
+    units = plan_units(planned, 2, durations=durations)
+    assert [nodeid for _, nodeid in units[0].items] == ["test_m1.py::test_0"]
+    # Without durations every test counts the same: the larger module goes first.
+    assert modules_of(plan_units(planned, 2)[0]) == {"test_m0.py"}
+
+
+def test_tests_never_timed_count_at_the_mean_of_the_others() -> None:
+    planned = items(4, 4, 1)
+    durations = {f"test_m0.py::test_{case}": 0.01 for case in range(4)}
+    durations.update({f"test_m1.py::test_{case}": 0.5 for case in range(4)})
+    # test_m2's one test is unknown: counted at the mean (0.255), it goes before test_m0.
+    units = plan_units(planned, 2, "loadfile", durations)
+    assert [modules_of(unit) for unit in units] == [{"test_m1.py"}, {"test_m2.py"}, {"test_m0.py"}]
+
+
+def test_units_shrink_toward_the_end() -> None:
+    planned = [PlannedItem(i, f"test_m.py::test_{i}", "test_m.py") for i in range(1000)]
+    units = plan_units(planned, 4, "load")
+    counts = sizes(units)
+    assert counts == sorted(counts, reverse=True)
+    assert counts[0] >= 100 and counts[-1] <= 5
+    assert sum(counts) == 1000
+
+
+def test_load_may_split_a_module_loadfile_never_does() -> None:
+    planned = items(12, 2)
+    assert any(
+        len(modules_of(unit)) == 1 and len(unit.items) < 12
+        for unit in plan_units(planned, 2, "load")
+    )
+    for unit in plan_units(planned, 4, "loadfile"):
+        assert sizes([unit])[0] in (12, 2, 14)
+
+
+def test_loadscope_keeps_each_class_whole() -> None:
+    nodeids = [f"test_a.py::TestX::test_{n}" for n in range(6)]
+    nodeids += [f"test_a.py::TestY::test_{n}" for n in range(6)]
+    nodeids += [f"test_a.py::test_free_{n}" for n in range(2)]
+    planned = [
+        PlannedItem(i, nodeid, group_of(nodeid), scope=scope_of(nodeid))
+        for i, nodeid in enumerate(nodeids)
+    ]
+    units = plan_units(planned, 8, "loadscope")
+    scopes = [{scope_of(nodeid) for _, nodeid in unit.items} for unit in units]
+    assert sorted(map(sorted, scopes)) == [
+        ["test_a.py"],
+        ["test_a.py::TestX"],
+        ["test_a.py::TestY"],
+    ]
+
+
+def test_loadgroup_keeps_a_group_together_in_collection_order() -> None:
+    planned = [
+        PlannedItem(
+            i, f"test_{i % 3}.py::test_{i}", f"test_{i % 3}.py", mark_group="g" if i % 2 else None
+        )
+        for i in range(12)
+    ]
+    units = plan_units(planned, 4, "loadgroup")
+    grouped = [unit for unit in units if any(index % 2 for index, _ in unit.items)]
+    assert len(grouped) == 1
+    assert [index for index, _ in grouped[0].items] == [1, 3, 5, 7, 9, 11]
+    assert sum(sizes(units)) == 12

@@ -101,21 +101,25 @@ def test_max_worker_restart_zero_stops_at_the_first_crash(
     assert "more than the 0 replacements allowed" in run.output
 
 
+@pytest.mark.parametrize("start", ["fork", "collect"])
 def test_a_worker_that_dies_outside_any_test_stops_the_run_and_says_why(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, start: str
 ) -> None:
-    # conftest kills every worker while it builds its session: retrying would die the same way.
+    # conftest kills every worker while it makes its session (its own, or the one it inherited):
+    # retrying would die the same way.
     pytester.makeconftest(
         """
         import os
 
-        def pytest_configure(config):
-            if os.environ.get("PYTEST_PARPROC_WORKER"):
+        def pytest_plugin_registered(plugin, manager):
+            if os.environ.get("PYTEST_PARPROC_WORKER") and (
+                type(plugin).__name__ == "ReportCollector"
+            ):
                 os._exit(5)
         """
     )
     pytester.makepyfile(test_one="def test_one():\n    pass\n")
-    run = run_suite(pytester, n_jobs=2, backend="loky")
+    run = run_suite(pytester, f"--par-start={start}", n_jobs=2, backend="loky")
     assert run.exitstatus == pytest.ExitCode.TESTS_FAILED
     assert "a worker died outside of any test" in run.output
     assert "exited unexpectedly with exit code 5" in run.output

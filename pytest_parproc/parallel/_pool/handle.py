@@ -7,8 +7,10 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from .forked import ForkedProcess, fork_worker
 from .process_tree import kill_process_tree
 from .wire import receive_message, send_message
 
@@ -29,30 +31,44 @@ _PACKAGE_ROOT = os.path.dirname(
 )
 
 
+def _exec_worker(
+    child_read: int, child_write: int, environment: dict[str, str] | None
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **environment} if environment else None
+    return subprocess.Popen(
+        [sys.executable, "-c", _BOOT.format(root=_PACKAGE_ROOT), str(child_read), str(child_write)],
+        pass_fds=(child_read, child_write),
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        close_fds=True,
+    )
+
+
 class WorkerHandle:
     """One worker process as the pool's manager thread sees it (only that thread touches it)."""
 
-    def __init__(self, name: str, environment: dict[str, str] | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        environment: dict[str, str] | None,
+        fork: bool = False,
+        close_in_child: Sequence[int] = (),
+    ) -> None:
+        """``fork``: start by a plain fork (the caller checked it is safe), closing the
+        parent's ``close_in_child`` descriptors in the child; otherwise by fork+exec."""
         parent_read, child_write = os.pipe()
         child_read, parent_write = os.pipe()
-        env = None
-        if environment:
-            env = {**os.environ, **environment}
         try:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    _BOOT.format(root=_PACKAGE_ROOT),
-                    str(child_read),
-                    str(child_write),
-                ],
-                pass_fds=(child_read, child_write),
-                stdin=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                env=env,
-                close_fds=True,
-            )
+            if fork:
+                self.process: subprocess.Popen[bytes] | ForkedProcess = fork_worker(
+                    child_read,
+                    child_write,
+                    (*close_in_child, parent_read, parent_write),
+                    environment or {},
+                )
+            else:
+                self.process = _exec_worker(child_read, child_write, environment)
         finally:
             os.close(child_read)
             os.close(child_write)

@@ -35,6 +35,7 @@ import cloudpickle
 from ..backends.base import Batch, BatchOutcome, DoneCallback
 from ..errors import UnpicklableTaskError, WorkerCrashedError, WorkerStartError
 from ..tasks import decode_outcome
+from .forked import fork_is_safe
 from .handle import WorkerHandle
 from .worker import WorkerSetup
 
@@ -71,6 +72,8 @@ class PoolSettings:
     max_tasks_per_worker: int | None = None
     max_worker_memory: int | None = None
     environment: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    #: "fork": the first workers are forked (no exec) if this process has one thread then
+    start_method: str = "exec"
 
 
 class ProcessPool:
@@ -110,6 +113,10 @@ class ProcessPool:
         os.set_blocking(self._wake_write, False)
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._wake_read, selectors.EVENT_READ, None)
+        if settings.start_method == "fork" and fork_is_safe():
+            # Before the manager thread exists: with it, forking would no longer be safe.
+            for _ in range(max_workers):
+                self._spawn(fork=True)
         self._thread = threading.Thread(target=self._manage, name="parproc-pool", daemon=True)
         self._thread.start()
 
@@ -235,8 +242,14 @@ class ProcessPool:
         elif tag == b"E":
             worker.start_error = message[1:].decode("utf-8", "replace")
 
-    def _spawn(self) -> WorkerHandle:
-        worker = WorkerHandle(f"w{next(self._names)}", self._environment)
+    def _spawn(self, fork: bool = False) -> WorkerHandle:
+        close_in_child: list[int] = []
+        if fork:
+            close_in_child = [self._wake_read, self._wake_write, self._selector.fileno()]
+            for other in self._workers:
+                close_in_child += [other.inbox_fd, other.outbox_fd, other.stderr_fd]
+                close_in_child += [] if other.pidfd is None else [other.pidfd]
+        worker = WorkerHandle(f"w{next(self._names)}", self._environment, fork, close_in_child)
         setup = pickle.dumps((list(sys.path), worker.name, self._setup))
         if not worker.send(b"I" + setup):
             worker.kill()

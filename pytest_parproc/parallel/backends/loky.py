@@ -25,6 +25,9 @@ def encode_batch(memmapper: ArrayMemmapper, batch: Batch) -> bytes:
         ) from error
 
 
+START_METHODS = ("exec", "fork")
+
+
 class LokyBackend(ParallelBackendBase):
     """Process workers in the style of joblib's loky: started by fork+exec, kept warm between
     calls, callables shipped with cloudpickle, dead workers detected and named.
@@ -36,6 +39,10 @@ class LokyBackend(ParallelBackendBase):
     ``max_worker_memory`` (bytes, or '500M') recycle a worker between batches once it has run
     that many tasks or grown that large; ``initializer(*initargs)`` runs once in each worker,
     ``finalizer()`` when it stops normally; ``env`` adds environment variables for workers.
+    ``start_method="fork"`` starts the pool's first workers with a plain fork when this process
+    has a single thread (they inherit what it imported and built, and start in milliseconds);
+    workers started later (replacements, a larger pool) and any started while other threads
+    run use fork+exec, the default ``"exec"``.
     """
 
     name = "loky"
@@ -56,6 +63,7 @@ class LokyBackend(ParallelBackendBase):
         initargs: tuple[Any, ...] = (),
         finalizer: Callable[[], Any] | None = None,
         env: Mapping[str, str] | None = None,
+        start_method: str = "exec",
         **backend_params: Any,
     ) -> None:
         super().__init__(nesting_level, **backend_params)
@@ -67,6 +75,8 @@ class LokyBackend(ParallelBackendBase):
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
         if max_tasks_per_worker is not None and max_tasks_per_worker < 1:
             raise ValueError(f"max_tasks_per_worker must be at least 1, got {max_tasks_per_worker}")
+        if start_method not in START_METHODS:
+            raise ValueError(f"start_method must be one of {START_METHODS}, got {start_method!r}")
         for name, function in (("initializer", initializer), ("finalizer", finalizer)):
             if function is not None and not callable(function):
                 raise TypeError(f"{name} must be callable, got {function!r}")
@@ -79,6 +89,7 @@ class LokyBackend(ParallelBackendBase):
             max_tasks_per_worker=max_tasks_per_worker,
             max_worker_memory=parse_nbytes(max_worker_memory),
             environment=tuple(sorted((env or {}).items())),
+            start_method=start_method,
         )
         self._pool: ProcessPool | None = None
         self._call_settings = self._settings

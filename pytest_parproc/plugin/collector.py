@@ -1,0 +1,87 @@
+"""The worker-side plugin that keeps each test's serialized reports and warnings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .messages import ItemRecord, WarningRecord
+from .rundir import ProgressLog, RunDirectory
+
+
+def _picklable(data: dict[str, Any]) -> dict[str, Any]:
+    """A serialized report whose values all pickle: record_property takes any object, and
+    plugins add attributes to reports; what cannot be pickled travels as its repr."""
+    import pickle
+
+    def clean(value: Any) -> Any:
+        try:
+            pickle.dumps(value)
+        except Exception:
+            if isinstance(value, list):
+                return [clean(member) for member in value]
+            if isinstance(value, tuple):
+                return tuple(clean(member) for member in value)
+            return repr(value)
+        return value
+
+    return {key: clean(value) for key, value in data.items()}
+
+
+class ReportCollector:
+    """The worker-side plugin: keeps the serialized reports and warnings of the running test,
+    and writes each one to the progress log as it happens."""
+
+    def __init__(self, log: ProgressLog, run_dir: RunDirectory) -> None:
+        self.log = log
+        self.run_dir = run_dir
+        self.config: pytest.Config | None = None
+        self.current: ItemRecord | None = None
+
+    def begin(self, index: int) -> ItemRecord:
+        self.current = ItemRecord(index)
+        self.log.write("start", index)
+        return self.current
+
+    def end(self, complete: bool) -> None:
+        record = self.current
+        if record is not None:
+            record.complete = complete
+            self.log.write("end", record.index, complete)
+        self.current = None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        record = self.current
+        if record is None or self.config is None:
+            return
+        data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
+        try:
+            self.log.write("report", record.index, data)
+        except Exception:
+            data = _picklable(data)
+            self.log.write("report", record.index, data)
+        record.reports.append(data)
+        if report.failed and not hasattr(report, "wasxfail"):
+            self.run_dir.count_failure()  # --maxfail counts the failures of every worker
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_warning_recorded(
+        self, warning_message: Any, when: str, nodeid: str, location: object
+    ) -> None:
+        record = self.current
+        if record is None or when != "runtest":
+            return
+        category = warning_message.category
+        warning = WarningRecord(
+            message=str(warning_message.message),
+            category_module=category.__module__,
+            category_name=category.__qualname__,
+            filename=str(warning_message.filename),
+            lineno=int(warning_message.lineno or 0),
+            line=warning_message.line,
+            nodeid=nodeid,
+        )
+        record.warnings.append(warning)
+        self.log.write("warning", record.index, warning)

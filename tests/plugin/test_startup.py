@@ -1,0 +1,137 @@
+"""Start-up: process workers forked after collection take over the main process's session
+(no second collection), keep their output, temporary paths and report files apart, and fall
+back to collecting for themselves where forking is not safe or not wanted."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+
+import pytest
+from compare import PROCESS_BACKENDS, assert_same_results, copy_suite, run_suite, serial_run
+
+pytest_plugins = ["pytester"]
+
+COLLECTION_SPY = textwrap.dedent(
+    """
+    import os
+
+    def pytest_collection_finish(session):
+        with open(os.environ["SPY_FILE"], "a") as spy:
+            spy.write(f"{os.getpid()}\\n")
+    """
+)
+
+PRINTING_TESTS = textwrap.dedent(
+    """
+    import pytest
+
+    @pytest.mark.parametrize("n", range(40))
+    def test_prints_its_own_id(n):
+        for _ in range(50):
+            print(f"output of case {n};")
+        assert False
+    """
+)
+
+
+def collections(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, set[int]]:
+    pytester.makeconftest(COLLECTION_SPY)
+    pytester.makepyfile(test_a="def test_a():\n    pass\n", test_b="def test_b():\n    pass\n")
+    spy = pytester.path / "spy.txt"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SPY_FILE", str(spy))
+        result = pytester.runpytest_subprocess("--n-jobs=2", *args)
+    return result, {int(line) for line in spy.read_text().split()}
+
+
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+def test_forked_workers_do_not_collect_again(pytester: pytest.Pytester, backend: str) -> None:
+    result, pids = collections(pytester, f"--par-backend={backend}", "-v")
+    result.assert_outcomes(passed=2)
+    assert len(pids) == 1, "only the main process collected"
+    if backend == "loky":
+        result.stdout.fnmatch_lines(["start-up: workers forked after collection*"])
+
+
+def test_par_start_collect_makes_every_worker_collect(pytester: pytest.Pytester) -> None:
+    result, pids = collections(pytester, "--par-start=collect", "-v")
+    result.assert_outcomes(passed=2)
+    assert len(pids) == 3, "the main process and both workers collected"
+    result.stdout.fnmatch_lines(["start-up: workers collected the tests themselves*collect*"])
+
+
+def test_a_thread_in_the_main_process_means_no_fork(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import threading
+
+        stop = threading.Event()
+
+        def pytest_configure(config):
+            threading.Thread(target=stop.wait, name="conftest-thread", daemon=True).start()
+
+        def pytest_unconfigure(config):
+            stop.set()
+        """
+    )
+    pytester.makepyfile("def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    result = pytester.runpytest_subprocess("--n-jobs=2", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["start-up: workers collected*other threads*conftest-thread*"])
+
+
+def test_par_start_rejects_unknown_values(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\npar_start = spawn\n")
+    pytester.makepyfile("def test_a():\n    pass\n")
+    result = pytester.runpytest_subprocess("--n-jobs=2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*ini option par_start*expected one of fork, collect*spawn*"])
+
+
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+def test_captured_output_stays_with_its_test(pytester: pytest.Pytester, backend: str) -> None:
+    """Forked workers share the main process's capture files unless they make their own."""
+    pytester.makepyfile(test_prints=PRINTING_TESTS)
+    result = pytester.runpytest_subprocess(
+        "--n-jobs=2", f"--par-backend={backend}", "-p", "no:randomly"
+    )
+    result.assert_outcomes(failed=40)
+    sections = re.split(r"_{5,} test_prints_its_own_id\[(\d+)\] _{5,}", result.stdout.str())
+    found = dict(zip(sections[1::2], sections[2::2], strict=True))
+    assert len(found) == 40
+    for case, text in found.items():
+        assert set(re.findall(r"output of case (\d+);", text)) == {case}
+        assert text.count(f"output of case {case};") == 50
+
+
+def test_each_worker_has_its_own_tmp_path_base(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import json, os, pytest
+
+        @pytest.mark.parametrize("n", range(8))
+        def test_record(n, tmp_path, parproc_worker_id):
+            with open(os.environ["TMP_RECORD"], "a") as record:
+                record.write(json.dumps([parproc_worker_id, str(tmp_path)]) + "\\n")
+        """
+    )
+    record = pytester.path / "record.txt"
+    basetemp = pytester.path / "base"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMP_RECORD", str(record))
+        result = pytester.runpytest_subprocess("--n-jobs=2", f"--basetemp={basetemp}")
+    result.assert_outcomes(passed=8)
+    rows = [json.loads(line) for line in record.read_text().splitlines()]
+    assert len({path for _, path in rows}) == 8
+    for worker_id, path in rows:
+        assert path.startswith(str(basetemp / worker_id) + "/")
+
+
+def test_report_files_are_written_once_by_the_main_process(pytester: pytest.Pytester) -> None:
+    copy_suite(pytester, "outcomes")
+    serial = serial_run(pytester, "outcomes")
+    parallel = run_suite(pytester, n_jobs=2)
+    assert "forked after collection" in parallel.output
+    assert_same_results(serial, parallel)
