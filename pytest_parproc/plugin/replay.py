@@ -23,6 +23,9 @@ class Replayer:
         self._reports_done: dict[int, int] = {}
         self._warnings_done: dict[int, int] = {}
         self.finished: set[int] = set()
+        #: each started test's location, from its first report (what the worker computed)
+        self._locations: dict[int, tuple[str, int | None, str]] = {}
+        self._hooks: dict[object, Any] = {}  # the hook proxy of each test file
         #: the summed duration of every replayed report (setup, call and teardown)
         self.test_time_s = 0.0
         #: the same, per test (by index)
@@ -33,10 +36,15 @@ class Replayer:
         if index in self.finished:
             return
         item = self.items[index]
+        if record.reports and index not in self._started:
+            first = record.reports[0]
+            location = first.get("location") if first.get("nodeid") == item.nodeid else None
+            if isinstance(location, (list, tuple)) and len(location) == 3:
+                self._locations[index] = (str(location[0]), location[1], str(location[2]))
         self._start(index)
         done = self._reports_done.get(index, 0)
         from_serializable = self.config.hook.pytest_report_from_serializable
-        ihook = item.ihook  # computed on each access; once per test is enough
+        ihook = self._ihook(item)
         for data in record.reports[done:]:
             if data.get("nodeid") != item.nodeid:
                 # Found by parametrization key: the worker's id differs; the main process's
@@ -76,16 +84,34 @@ class Replayer:
             self._log(index, item.ihook, self._make_report(item, "teardown", "passed", None))
         self._finish(index)
 
+    def _ihook(self, item: pytest.Item) -> Any:
+        """``item.ihook``, looked up once per test file (pytest computes it on each access,
+        from the conftest files that apply to the item's path)."""
+        path = getattr(item, "path", None)
+        hook = self._hooks.get(path)
+        if hook is None:
+            hook = self._hooks[path] = item.ihook
+        return hook
+
+    def _location(self, index: int) -> tuple[str, int | None, str]:
+        # A worker's report carries the location it computed, the same as this process's
+        # (same rootdir, same code); computing it again costs more than the rest of a replay.
+        location = self._locations.get(index)
+        return self.items[index].location if location is None else location
+
     def _start(self, index: int) -> None:
         if index not in self._started:
             self._started.add(index)
             item = self.items[index]
-            item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+            location = self._location(index)
+            self._ihook(item).pytest_runtest_logstart(nodeid=item.nodeid, location=location)
 
     def _finish(self, index: int) -> None:
         self.finished.add(index)
         item = self.items[index]
-        item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        location = self._location(index)
+        self._ihook(item).pytest_runtest_logfinish(nodeid=item.nodeid, location=location)
+        self._locations.pop(index, None)
 
     def _log(self, index: int, ihook: Any, report: pytest.TestReport) -> None:
         self.test_time_s += report.duration

@@ -3,6 +3,7 @@ the end-of-round barrier and each worker's progress log (read back after a crash
 
 from __future__ import annotations
 
+import mmap
 import os
 import pickle
 import time
@@ -25,6 +26,7 @@ class RunDirectory:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._stop = os.path.join(path, "stop")  # looked at before every test: kept as a str
 
     # -- worker ids ---------------------------------------------------------------------
     def claim_worker_id(self) -> str:
@@ -59,7 +61,7 @@ class RunDirectory:
         self.stop_file.touch()
 
     def stop_requested(self) -> bool:
-        return self.stop_file.exists()
+        return os.path.exists(self._stop)
 
     # -- failures of every worker, for --maxfail ---------------------------------------------
     def count_failure(self) -> None:
@@ -104,16 +106,46 @@ class RunDirectory:
 class ProgressLog:
     """Append-only records of what a worker is doing, written before and after each step, so
     that the reports of a worker that dies are not lost with it and the test it was running
-    can be named."""
+    can be named.
+
+    The file is memory-mapped: a record costs a copy into shared memory, not a system call,
+    and what was copied stays in the file even when the worker is killed the next moment (the
+    pages belong to the kernel's cache, not to the process). The unused end of the mapping is
+    zeros, which the reader takes for the end; ``close`` cuts it off."""
+
+    CHUNK = 1 << 20
 
     def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._position = os.fstat(self._fd).st_size  # a later session of the worker appends
+        self._size = 0
+        self._map: mmap.mmap | None = None
+        self._grow(0)
+
+    def _grow(self, needed: int) -> None:
+        size = max(self.CHUNK, 2 * self._size, self._position + needed + self.CHUNK)
+        os.ftruncate(self._fd, size)
+        if self._map is not None:
+            self._map.close()
+        self._map = mmap.mmap(self._fd, size)
+        self._size = size
 
     def write(self, *record: Any) -> None:
         data = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
-        os.write(self._fd, len(data).to_bytes(_LENGTH, "little") + data)
+        end = self._position + _LENGTH + len(data)
+        if end > self._size:
+            self._grow(_LENGTH + len(data))
+        assert self._map is not None
+        self._map[self._position + _LENGTH : end] = data
+        # The length last: a record is complete once its length is there.
+        self._map[self._position : self._position + _LENGTH] = len(data).to_bytes(_LENGTH, "little")
+        self._position = end
 
     def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        os.ftruncate(self._fd, self._position)
         os.close(self._fd)
 
 
@@ -126,6 +158,8 @@ def read_progress_log(path: Path) -> Iterator[tuple[Any, ...]]:
     position = 0
     while position + _LENGTH <= len(data):
         size = int.from_bytes(data[position : position + _LENGTH], "little")
+        if size == 0:
+            return  # the unused, zeroed end of a mapped log
         start = position + _LENGTH
         if start + size > len(data):
             return

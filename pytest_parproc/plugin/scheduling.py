@@ -10,6 +10,8 @@ so the last units are small and no worker idles while another still has a queue.
 
 from __future__ import annotations
 
+import heapq
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -18,6 +20,14 @@ from .messages import ParamKey, Unit
 #: What a test costs beyond its own duration (sending its reports, replaying them), so that
 #: near-empty tests are not planned as free.
 OVERHEAD_S = 0.0005
+#: How far past the ideal end (the work spread evenly) a plan may go before modules are cut.
+BALANCE_SLACK = 0.1
+#: Modules are not cut for less than this (seconds): keeping a module whole (in order, one set-up
+#: of its fixtures) is worth more than a few milliseconds of balance.
+MIN_CUT_GAIN_S = 0.1
+#: A block is cut toward the end of a plan only if its first test costs at most this share of
+#: a unit more than its other tests (more suggests a shared fixture set up by the first one).
+CUT_SETUP_SLACK = 0.1
 #: Units hold at most this share of the work left per worker: 1/2 keeps at least two units
 #: per worker in flight, and smaller ones toward the end.
 UNIT_SHARE = 0.5
@@ -59,21 +69,33 @@ def plan_units(
     if not items:
         return []
     n_workers = max(1, n_workers)
-    costs = _costs(items, durations or {})
-    blocks = _blocks(items, dist, costs, n_workers)
-    block_costs = [sum(costs[item.index] for item in block) for block in blocks]
+    costs, min_gain = _costs(items, durations or {})
+    timed = min_gain > 0
+    blocks = _blocks(items, dist, costs, n_workers, min_gain)
+    block_costs = [_cost(block, costs) for block in blocks]
     order = sorted(range(len(blocks)), key=lambda b: -block_costs[b])  # stable: ties keep order
+    queue = deque((blocks[b], block_costs[b]) for b in order)
     left = sum(block_costs)
+    cuttable = dist in ("auto", "load")
     units: list[list[PlannedItem]] = []
     current: list[PlannedItem] = []
     current_cost = 0.0
-    for position in order:
-        cost = block_costs[position]
+    while queue:
+        block, cost = queue.popleft()
         if current and current_cost + cost > UNIT_SHARE * left / n_workers:
             units.append(current)
             left -= current_cost
             current, current_cost = [], 0.0
-        current.extend(blocks[position])
+        target = UNIT_SHARE * left / n_workers
+        worth_it = timed and cost > 2 * target and cost >= min_gain
+        if cuttable and worth_it and _cheap_to_cut(block, costs, target):
+            # Toward the end, a block much larger than a unit is cut, so that the last units
+            # are small and no worker waits long for another's last one (only from recorded
+            # durations: without them, a module's cost is a guess).
+            head, rest = _cut(block, costs, target)
+            queue.appendleft((rest, _cost(rest, costs)))
+            block, cost = head, _cost(head, costs)
+        current.extend(block)
         current_cost += cost
     if current:
         units.append(current)
@@ -83,14 +105,52 @@ def plan_units(
     ]
 
 
-def _costs(items: Sequence[PlannedItem], durations: Mapping[str, float]) -> dict[int, float]:
+def _cost(block: Sequence[PlannedItem], costs: Mapping[int, float]) -> float:
+    return sum(costs[item.index] for item in block)
+
+
+def _cheap_to_cut(block: Sequence[PlannedItem], costs: Mapping[int, float], target: float) -> bool:
+    """Whether a block can be cut without paying much again: its first test may carry the set-up
+    of fixtures its other tests share (a module fixture), which a piece run by another worker
+    would pay again. That set-up is estimated as the first test's excess over the others."""
+    if len(block) < 2:
+        return False
+    rest = sorted(costs[item.index] for item in block[1:])
+    setup = costs[block[0].index] - rest[len(rest) // 2]
+    return setup <= CUT_SETUP_SLACK * target
+
+
+def _cut(
+    block: list[PlannedItem], costs: Mapping[int, float], target: float
+) -> tuple[list[PlannedItem], list[PlannedItem]]:
+    """The first tests of a block worth about ``target`` (at least one), and the rest."""
+    done = 0.0
+    for position, item in enumerate(block[:-1], start=1):
+        done += costs[item.index]
+        if done >= target:
+            return block[:position], block[position:]
+    return block[:-1], block[-1:]
+
+
+def _costs(
+    items: Sequence[PlannedItem], durations: Mapping[str, float]
+) -> tuple[dict[int, float], float]:
+    """Each test's cost, and the least gain in those terms worth cutting a module for. Without
+    any recorded duration every test costs 1 and only the relative rules apply."""
     known = [durations[item.nodeid] for item in items if item.nodeid in durations]
-    mean = sum(known) / len(known) if known else 0.0
-    return {item.index: max(0.0, durations.get(item.nodeid, mean)) + OVERHEAD_S for item in items}
+    if not known:
+        return {item.index: 1.0 for item in items}, 0.0
+    mean = sum(known) / len(known)
+    costs = {item.index: max(0.0, durations.get(item.nodeid, mean)) + OVERHEAD_S for item in items}
+    return costs, MIN_CUT_GAIN_S
 
 
 def _blocks(
-    items: Sequence[PlannedItem], dist: str, costs: Mapping[int, float], n_workers: int
+    items: Sequence[PlannedItem],
+    dist: str,
+    costs: Mapping[int, float],
+    n_workers: int,
+    min_gain: float,
 ) -> list[list[PlannedItem]]:
     if dist == "load":
         return [[item] for item in items]
@@ -101,24 +161,56 @@ def _blocks(
     modules = _grouped(items, lambda item: item.group)
     if dist == "loadfile":
         return modules
-    # auto: a module stays whole unless it holds more than a worker's share of the work; then
-    # it is cut, in order, into pieces of at most half a share.
-    share = sum(costs.values()) / n_workers
-    blocks: list[list[PlannedItem]] = []
-    for module in modules:
-        if sum(costs[item.index] for item in module) <= share:
-            blocks.append(module)
-            continue
-        piece: list[PlannedItem] = []
-        piece_cost = 0.0
-        for item in module:
-            if piece and piece_cost + costs[item.index] > share / 2:
-                blocks.append(piece)
-                piece, piece_cost = [], 0.0
-            piece.append(item)
-            piece_cost += costs[item.index]
-        blocks.append(piece)
+    # auto: modules stay whole while that does not hurt the balance.
+    return _cut_for_balance(modules, costs, n_workers, min_gain)
+
+
+def _cut_for_balance(
+    blocks: list[list[PlannedItem]], costs: Mapping[int, float], n_workers: int, min_gain: float
+) -> list[list[PlannedItem]]:
+    """While handing the blocks out longest first would end more than ``BALANCE_SLACK`` after
+    the ideal (all the work spread evenly), cut the costliest block in two, in order."""
+    blocks = list(blocks)
+    block_costs = [sum(costs[item.index] for item in block) for block in blocks]
+    ideal = sum(block_costs) / n_workers
+    makespan = _makespan(block_costs, n_workers)
+    for _ in range(8 * n_workers + 16):
+        if makespan <= ideal * (1 + BALANCE_SLACK) or makespan - ideal < min_gain:
+            break
+        cuttable = [b for b in range(len(blocks)) if len(blocks[b]) > 1]
+        if not cuttable:
+            break
+        largest = max(cuttable, key=lambda b: block_costs[b])
+        first, second = _halves(blocks[largest], costs, block_costs[largest])
+        new_costs = [*block_costs]
+        new_costs[largest : largest + 1] = [_cost(first, costs), _cost(second, costs)]
+        new_makespan = _makespan(new_costs, n_workers)
+        if new_makespan >= makespan:
+            break  # cutting does not help (a few tests of similar length, say)
+        blocks[largest : largest + 1] = [first, second]
+        block_costs, makespan = new_costs, new_makespan
     return blocks
+
+
+def _halves(
+    block: list[PlannedItem], costs: Mapping[int, float], total: float
+) -> tuple[list[PlannedItem], list[PlannedItem]]:
+    done, middle = 0.0, 1
+    for position, item in enumerate(block[:-1], start=1):
+        done += costs[item.index]
+        middle = position
+        if done >= total / 2 * (1 - 1e-9):  # summed floats: allow for rounding
+            break
+    return block[:middle], block[middle:]
+
+
+def _makespan(block_costs: Sequence[float], n_workers: int) -> float:
+    """When the last worker would finish, the blocks handed out longest first to whichever
+    worker is free first."""
+    loads = [0.0] * n_workers
+    for cost in sorted(block_costs, reverse=True):
+        heapq.heapreplace(loads, loads[0] + cost)
+    return max(loads)
 
 
 def _grouped(

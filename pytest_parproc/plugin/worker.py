@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import traceback
+from typing import Any
 
 import pytest
 
@@ -112,6 +113,28 @@ def _worker_id(spec: RunSpec) -> str:
     return _identity[1]
 
 
+class _HooklessReporter:
+    """Stands in for the terminal reporter in a worker: what plugins read from it (its writer,
+    its options) is the real one's, but it takes no hook calls, so the worker does not spend
+    time on per-test output nobody sees (the main process prints the real one)."""
+
+    def __init__(self, reporter: object) -> None:
+        self._reporter = reporter
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("pytest_"):
+            raise AttributeError(name)
+        return getattr(self._reporter, name)
+
+
+def _quiet_terminal(config: pytest.Config) -> None:
+    manager = config.pluginmanager
+    reporter = manager.get_plugin("terminalreporter")
+    if reporter is not None and not isinstance(reporter, _HooklessReporter):
+        manager.unregister(reporter)
+        manager.register(_HooklessReporter(reporter), "terminalreporter")
+
+
 def _process_started_at() -> float | None:
     import psutil
 
@@ -153,6 +176,7 @@ class WorkerSession:
             inherit.adopt(inherited, self._devnull, self._basetemp())
             self.config.pluginmanager.register(self.collector, WORKER_PLUGIN_NAME)
             self.collector.config = self.config
+        _quiet_terminal(self.config)
         # A fatal signal's traceback goes to a file the main process reads when this worker
         # dies, whatever the backend does with the worker's stderr.
         self._fault_file = open(self.run_dir.fault_path(worker_id), "w")  # noqa: SIM115
@@ -322,11 +346,6 @@ class WorkerSession:
             except BaseException:
                 result.finish_error = traceback.format_exc()
             return
-        # The worker's terminal summary would go to devnull, and -rA or --durations over many
-        # tests costs seconds: the main process prints the real one.
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            self.config.pluginmanager.unregister(reporter)
         try:
             failed = self.session.testsfailed
             status = pytest.ExitCode.TESTS_FAILED if failed else pytest.ExitCode.OK

@@ -50,17 +50,17 @@ def test_durations_are_recorded_and_the_longest_test_goes_first_next_time(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makeconftest(RECORDING_CONFTEST)
-    pytester.makepyfile(
-        test_a_quick="import pytest\n\n@pytest.mark.parametrize('n', range(8))\n"
-        "def test_quick(n):\n    pass\n",
-        test_z_slow="import time\n\ndef test_slow():\n    time.sleep(0.3)\n",
+    quick = (
+        "import pytest\n\n@pytest.mark.parametrize('n', range(8))\ndef test_quick(n):\n    pass\n"
     )
+    pytester.makepyfile(**{f"test_a{n}_quick": quick for n in range(4)})
+    pytester.makepyfile(test_z_slow="import time\n\ndef test_slow():\n    time.sleep(0.3)\n")
     first = starts(pytester)
     slow = "test_z_slow.py::test_slow"
-    # Never timed: every test counts the same, the larger module goes first.
+    # Never timed: every test counts the same, the larger modules go first.
     assert all(order[0] != slow for order in first.values())
     durations = recorded_durations(pytester)
-    assert len(durations) == 9
+    assert len(durations) == 33
     assert durations[slow] >= 0.3
     second = starts(pytester)
     assert any(order[0] == slow for order in second.values()), second

@@ -32,15 +32,59 @@ def test_every_item_once_in_collection_order_within_a_unit() -> None:
 
 
 def test_small_modules_stay_whole_largest_first() -> None:
-    units = plan_units(items(2, 5, 3), 2)  # share is 5: nothing is split
-    assert [len(unit.items) for unit in units] == [5, 3, 2]
-    assert {group_of(nodeid) for _, nodeid in units[0].items} == {"test_m1.py"}
+    units = plan_units(items(2, 5, 3), 2)  # share is 5: the largest module goes whole, first
+    assert [nodeid for _, nodeid in units[0].items] == [f"test_m1.py::test_{n}" for n in range(5)]
+
+
+def timed(planned: list[PlannedItem], seconds: float = 0.1) -> dict[str, float]:
+    return {item.nodeid: seconds for item in planned}
 
 
 def test_a_module_larger_than_a_share_is_split() -> None:
-    units = plan_units(items(20, 2), 2)  # share 11 tests: pieces of at most 5.5
-    sizes = sorted((len(unit.items) for unit in units), reverse=True)
-    assert sizes == [5, 5, 5, 5, 2]
+    planned = items(20, 2)
+    units = plan_units(planned, 2, durations=timed(planned))  # whole: 20 of 22 on one worker
+    assert len(units[0].items) <= 11
+    assert sum(1 for unit in units if "test_m0.py" in modules_of(unit)) >= 2
+
+
+def test_modules_are_cut_only_as_far_as_the_balance_needs() -> None:
+    # Three equal modules on two workers: whole, one worker runs two of them (20 tests against
+    # the ideal 15). Two stay whole; the third is cut, in order, into smaller and smaller units.
+    planned = items(10, 10, 10)
+    units = plan_units(planned, 2, durations=timed(planned))
+    assert sizes(units)[:2] == [10, 10]
+    assert all(len(unit.items) <= 5 for unit in units[2:])
+    assert len({module for unit in units[2:] for module in modules_of(unit)}) == 1
+    # Eight equal modules on two workers balance whole: only the last is cut, so that the last
+    # units are small.
+    planned = items(*[6] * 8)
+    counts = sizes(plan_units(planned, 2, durations=timed(planned)))
+    assert all(count % 6 == 0 for count in counts[:5]) and counts[-1] < 6
+
+
+def test_quick_modules_are_never_cut() -> None:
+    # Cutting would gain less than MIN_CUT_GAIN_S: modules stay whole, whatever the balance.
+    planned = items(10, 10, 10)
+    assert sizes(plan_units(planned, 2, durations=timed(planned, 0.001))) == [10, 10, 10]
+    assert sizes(plan_units(items(2, 2, 1), 2)) == [2, 2, 1]
+
+
+def test_a_module_whose_first_test_sets_up_for_the_others_is_not_cut() -> None:
+    planned = items(*[11] * 4)
+    durations = {item.nodeid: 0.001 for item in planned}
+    durations.update({f"test_m{m}.py::test_0": 0.3 for m in range(4)})  # a module fixture
+    units = plan_units(planned, 2, durations=durations)
+    for unit in units:
+        for module in modules_of(unit):
+            assert sum(1 for _, nodeid in unit.items if group_of(nodeid) == module) == 11
+
+
+def test_the_last_units_are_small() -> None:
+    planned = items(*[100] * 20)
+    units = plan_units(planned, 2, durations=timed(planned, 0.01))
+    assert sum(sizes(units)) == 2000
+    assert sizes(units)[0] >= 200
+    assert all(count <= 10 for count in sizes(units)[-4:])  # 0.1 s or less each
 
 
 def test_one_worker_and_no_items() -> None:
