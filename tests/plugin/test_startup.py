@@ -135,3 +135,32 @@ def test_report_files_are_written_once_by_the_main_process(pytester: pytest.Pyte
     parallel = run_suite(pytester, n_jobs=2)
     assert "forked after collection" in parallel.output
     assert_same_results(serial, parallel)
+
+
+def test_the_garbage_collector_reaches_what_collection_built(pytester: pytest.Pytester) -> None:
+    """The main process freezes its objects before forking; a worker's tests see the garbage
+    collector as in a serial run, cycles built at import time included."""
+    pytester.makepyfile(
+        """
+        import gc, weakref
+
+        class Node:
+            pass
+
+        cycle = Node()
+        cycle.me = cycle
+        ref = weakref.ref(cycle)
+
+        def test_a_cycle_from_import_time_is_collected():
+            global cycle
+            cycle = None
+            gc.collect()
+            assert ref() is None
+
+        def test_other():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("--n-jobs=2", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["start-up: workers forked after collection*"])
