@@ -112,11 +112,11 @@ def _cost(block: Sequence[PlannedItem], costs: Mapping[int, float]) -> float:
 def _cheap_to_cut(block: Sequence[PlannedItem], costs: Mapping[int, float], target: float) -> bool:
     """Whether a block can be cut without paying much again: its first test may carry the set-up
     of fixtures its other tests share (a module fixture), which a piece run by another worker
-    would pay again. That set-up is estimated as the first test's excess over the others."""
+    would pay again. That set-up is estimated as the first test's excess over the longest of
+    the others (tests of varied lengths do not look like a set-up then)."""
     if len(block) < 2:
         return False
-    rest = sorted(costs[item.index] for item in block[1:])
-    setup = costs[block[0].index] - rest[len(rest) // 2]
+    setup = costs[block[0].index] - max(costs[item.index] for item in block[1:])
     return setup <= CUT_SETUP_SLACK * target
 
 
