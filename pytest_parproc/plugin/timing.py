@@ -88,7 +88,7 @@ class RunTiming:
             "  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
             for row in rows
         ]
-        note = self.start_note()
+        note = self.start_note() if backend != "threading" else ""  # threads start nothing
         if note:
             lines.append(f"start-up: {note}")
         lines.append(f"total: {total}")

@@ -78,3 +78,19 @@ def test_timing_summary_is_one_line_under_quiet(pytester: pytest.Pytester) -> No
     assert re.match(r"parproc: 2 workers \(loky\): wall [\d.]+ s", matching[0])
     quieter = run_suite(pytester, "-qq", n_jobs=2, backend="loky")
     assert not [line for line in quieter.result.stdout.lines if "parproc" in line]
+
+
+def test_the_start_up_line_says_how_process_workers_started() -> None:
+    from pytest_parproc.plugin.messages import TaskResult
+    from pytest_parproc.plugin.timing import RunTiming
+
+    timing = RunTiming(started_at=0.0)
+    for worker_id, inherited in (("w0", True), ("w1", False)):
+        result = TaskResult(worker_id=worker_id, pid=1, startup_s=0.1, ready_at=0.1)
+        result.inherited = inherited
+        timing.add(result)
+    timing.fork_blocker = None
+    timing.wall_s = 1.0
+    [line] = [line for line in timing.lines(0, "loky") if line.startswith("start-up:")]
+    assert line.startswith("start-up: 1 of 2 workers forked after collection")
+    assert not [line for line in timing.lines(0, "threading") if line.startswith("start-up")]
