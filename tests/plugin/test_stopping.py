@@ -139,7 +139,14 @@ def test_ctrl_c(pytester: pytest.Pytester, backend: str) -> None:
     env.pop("PYTEST_ADDOPTS", None)
     command = [sys.executable, "-m", "pytest", "--n-jobs=2", f"--par-backend={backend}"]
     process = subprocess.Popen(
-        command, cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        command,
+        cwd=pytester.path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        # A shell starts background jobs with SIGINT ignored, and Python keeps it ignored:
+        # give the run pytest's usual Ctrl-C, however this test session was started.
+        preexec_fn=_default_sigint,
     )
     try:
         deadline = time.monotonic() + 120
@@ -158,6 +165,10 @@ def test_ctrl_c(pytester: pytest.Pytester, backend: str) -> None:
     still_there = [process for process in map(_process, workers) if process is not None]
     _, alive = psutil.wait_procs(still_there, timeout=10)
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], text
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _process(pid: int) -> psutil.Process | None:
