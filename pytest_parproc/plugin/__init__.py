@@ -58,6 +58,12 @@ def pytest_configure(config: pytest.Config) -> None:
             "parallel, and -n asks pytest-xdist to: use one of them"
         )
     threading = resolved.backend == options.THREADING
+    if threading and resolved.timeout_s is not None:
+        raise pytest.UsageError(
+            f"{resolved.sources['timeout']}: --par-timeout needs a process backend (loky, "
+            "multiprocessing): a thread cannot be stopped, so the threading backend has no "
+            "time limit yet"
+        )
     for name, reason in _SERIAL_OPTIONS + (_SERIAL_OPTIONS_THREADING if threading else ()):
         if getattr(config.option, name, False):
             config.stash[_serial_reason_key] = reason

@@ -21,7 +21,14 @@ import pytest
 
 from ..parallel import Parallel, WorkerCrashedError, delayed, parallel_config
 from . import GROUP_MARK, durations, inherit, pytest_internals
-from .crashes import CrashReport, describe_crash, recover_log
+from .crashes import (
+    CrashReport,
+    describe_crash,
+    describe_timeout,
+    kill_process_group,
+    recover_log,
+    timed_out,
+)
 from .messages import RunSpec, StopRequest, TaskResult, Unit
 from .options import ParprocOptions
 from .replay import Replayer
@@ -79,9 +86,10 @@ class Controller:
         for text in self.crash_notes:
             writer.write_sep("-", "parproc: a worker died outside of any test", red=True)
             writer.write_line(text.rstrip())
-        if len(self.crashes) > self.options.max_worker_restart:
+        crashes = sum(not crash.timed_out for crash in self.crashes)
+        if crashes > self.options.max_worker_restart:
             writer.write_line(
-                f"parproc: {len(self.crashes)} worker crashes, more than the "
+                f"parproc: {crashes} worker crashes, more than the "
                 f"{self.options.max_worker_restart} replacements allowed "
                 "(--par-max-worker-restart): no new test was started after that",
                 red=True,
@@ -139,6 +147,7 @@ class Controller:
             n_workers=max(2, min(self.options.n_jobs, n_units)),
             basetemp=_optional_str(pytest_internals.main_basetemp(self.config)),
             environment=tuple(os.environ.items()),
+            timeout_s=self.options.timeout_s,
         )
 
     def _rounds(
@@ -258,6 +267,11 @@ class Controller:
             session.shouldstop = result.shouldstop  # set by a test or a plugin in the worker
         self._check_stop(session, run_dir)
 
+    def _limit(self) -> str:
+        """The time limit, and where it was set: ``option --par-timeout = 2 s``."""
+        source = self.options.sources.get("timeout", "--par-timeout")
+        return f"{source} = {self.options.timeout_s:g} s"
+
     def _check_stop(self, session: pytest.Session, run_dir: RunDirectory) -> None:
         wanted = self.stop_request is not None or session.shouldfail or session.shouldstop
         if wanted and not self.stopping:
@@ -275,26 +289,39 @@ class Controller:
         """Account for a dead worker; returns its id ("" if it died before taking one)."""
         worker_ids = run_dir.worker_ids_by_pid()
         crashed_id = worker_ids.get(error.pid or -1, "")
+        # What the dead worker's tests started dies with it (after an abort, every worker's).
+        for pid in set(worker_ids) if aborted else {error.pid}:
+            kill_process_group(pid)
         victim = None
         # After an abort every worker was stopped: keep what each one finished.
         for worker_id in sorted(set(worker_ids.values()) if aborted else {crashed_id} - {""}):
             blamed = recover_log(run_dir, worker_id, replayer, blame=worker_id == crashed_id)
             victim = blamed if worker_id == crashed_id else victim
+        stopped = victim is not None and timed_out(run_dir, crashed_id)
         if victim is not None:
             index, when = victim
-            doing = f"while running {replayer.items[index].nodeid} ({when})"
-            text = describe_crash(error, crashed_id, doing, run_dir)
-            replayer.fail(index, when, text + " The other tests go on in a replacement worker.")
+            nodeid = replayer.items[index].nodeid
+            if stopped:
+                text = describe_timeout(
+                    error, crashed_id, f"{nodeid} ({when})", self._limit(), run_dir
+                )
+            else:
+                text = describe_crash(
+                    error, crashed_id, f"while running {nodeid} ({when})", run_dir
+                )
+                text += " The other tests go on in a replacement worker."
+            replayer.fail(index, when, text)
         else:
             # Dead outside any test (building its session, importing a conftest, ending its
             # session): retrying would most likely die the same way.
             doing = "while it was not running a test (starting, collecting or ending its session)"
             self.crash_notes.append(describe_crash(error, crashed_id, doing, run_dir))
             session.shouldfail = "pytest-parproc: a worker died outside of any test"
-        self.crashes.append(CrashReport(crashed_id, error.pid, error.exitcode))
-        if len(self.crashes) > self.options.max_worker_restart:
+        self.crashes.append(CrashReport(crashed_id, error.pid, error.exitcode, stopped))
+        crashes = sum(not crash.timed_out for crash in self.crashes)
+        if crashes > self.options.max_worker_restart:
             session.shouldfail = (
-                f"pytest-parproc: {len(self.crashes)} worker crashes "
+                f"pytest-parproc: {crashes} worker crashes "
                 f"(--par-max-worker-restart={self.options.max_worker_restart})"
             )
         self._check_stop(session, run_dir)

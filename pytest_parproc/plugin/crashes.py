@@ -3,6 +3,8 @@ running, and describe the death (exit code or signal, faulthandler traceback, st
 
 from __future__ import annotations
 
+import os
+import signal
 from dataclasses import dataclass
 
 from ..parallel import WorkerCrashedError
@@ -16,6 +18,8 @@ class CrashReport:
     worker_id: str
     pid: int | None
     exitcode: int | None
+    #: stopped by --par-timeout: a test's failure, not counted against --par-max-worker-restart
+    timed_out: bool = False
 
 
 def recover_log(
@@ -65,12 +69,54 @@ def describe_crash(
     """``doing`` says what the worker was at: ``while running <test> (call)``, ..."""
     who = f"worker {worker_id} (pid {error.pid})" if worker_id else f"a worker (pid {error.pid})"
     text = f"pytest-parproc: {who} {error.how_it_ended} {doing}."
-    try:
-        fault = run_dir.fault_path(worker_id).read_text(errors="replace").strip()
-    except OSError:  # no id, or died before its session enabled faulthandler
-        fault = ""
+    fault = fault_text(run_dir, worker_id)
     if fault:
         text += "\n\n--- faulthandler traceback ---\n" + fault
     if error.stderr_tail.strip():
         text += "\n\n--- last lines the worker wrote to stderr ---\n" + error.stderr_tail.rstrip()
     return text
+
+
+#: How faulthandler's dump_traceback_later starts what it writes.
+_TIMEOUT_HEADER = "Timeout ("
+
+
+def fault_text(run_dir: RunDirectory, worker_id: str) -> str:
+    """What the worker's faulthandler wrote (a fatal signal's or a timeout's stacks)."""
+    try:
+        return run_dir.fault_path(worker_id).read_text(errors="replace").strip()
+    except OSError:  # no id, or died before its session enabled faulthandler
+        return ""
+
+
+def timed_out(run_dir: RunDirectory, worker_id: str) -> bool:
+    """Whether the worker ended itself at --par-timeout (see ``WorkerSession._run``)."""
+    return bool(worker_id) and fault_text(run_dir, worker_id).startswith(_TIMEOUT_HEADER)
+
+
+def describe_timeout(
+    error: WorkerCrashedError, worker_id: str, test: str, limit: str, run_dir: RunDirectory
+) -> str:
+    """``limit`` names the setting and where it came from: ``option --par-timeout = 2 s``."""
+    text = (
+        f"pytest-parproc: {test} ran past the time limit ({limit}). Worker {worker_id} (pid "
+        f"{error.pid}) was stopped, with every process it had started, and a fresh worker goes "
+        "on with the other tests."
+    )
+    text += "\n\n--- every thread's Python stack at the limit ---\n" + fault_text(
+        run_dir, worker_id
+    )
+    if error.stderr_tail.strip():
+        text += "\n\n--- last lines the worker wrote to stderr ---\n" + error.stderr_tail.rstrip()
+    return text
+
+
+def kill_process_group(pid: int | None) -> None:
+    """Kill what is left of a dead worker's process group (the processes its tests started;
+    the worker leads a group of its own, see ``worker._lead_process_group``)."""
+    if pid is None or pid <= 0 or not hasattr(os, "killpg"):
+        return
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # nothing left, or the group is not the worker's (it died before making it)

@@ -26,6 +26,8 @@ class RunSpec:
     #: the main process's environment: tests see it as in a serial run (the engine sets
     #: thread limits such as OMP_NUM_THREADS for its workers, and its own variables)
     environment: tuple[tuple[str, str], ...] = ()
+    #: --par-timeout: seconds a test may run before its worker dumps its stack and exits
+    timeout_s: float | None = None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ default) into a frozen object, with usage errors that name where a bad value cam
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -72,7 +73,17 @@ DIST = Setting(
     "parproc_group(name) mark together, in order; the others as with load).",
     metavar="MODE",
 )
-SETTINGS = (N_JOBS, BACKEND, MAX_WORKER_RESTART, START, DIST)
+TIMEOUT = Setting(
+    "--par-timeout",
+    "par_timeout",
+    "PYTEST_PARPROC_TIMEOUT",
+    "seconds a test (setup, call and teardown) may run in a process worker: past that, the "
+    "worker's Python stack is dumped, the worker and every process it started are killed, the "
+    "test fails, and a fresh worker goes on. Unset: no limit.",
+    metavar="SECONDS",
+    numeric=True,
+)
+SETTINGS = (N_JOBS, BACKEND, MAX_WORKER_RESTART, START, DIST, TIMEOUT)
 START_MODES = ("fork", "collect")
 DIST_MODES = ("auto", "load", "loadscope", "loadfile", "loadgroup")
 
@@ -92,6 +103,7 @@ class ParprocOptions:
     sources: dict[str, str]
     start: str = "fork"
     dist: str = "auto"
+    timeout_s: float | None = None
 
     @property
     def active(self) -> bool:
@@ -196,7 +208,24 @@ def resolve(config: pytest.Config) -> ParprocOptions:
         sources=sources,
         start=_choice(config, START, START_MODES, sources, "start"),
         dist=_choice(config, DIST, DIST_MODES, sources, "dist"),
+        timeout_s=_timeout(config, sources),
     )
+
+
+def _timeout(config: pytest.Config, sources: dict[str, str]) -> float | None:
+    found = _lookup(config, TIMEOUT)
+    if found is None:
+        return None
+    raw, source = found
+    sources["timeout"] = source
+    expected = "expected a number of seconds greater than 0"
+    try:
+        seconds = float(raw.strip())
+    except ValueError:
+        raise pytest.UsageError(f"{source}: {expected}, got {raw!r}") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise pytest.UsageError(f"{source}: {expected}, got {raw!r}")
+    return seconds
 
 
 def _choice(

@@ -135,6 +135,16 @@ def _quiet_terminal(config: pytest.Config) -> None:
         manager.register(_HooklessReporter(reporter), "terminalreporter")
 
 
+def _lead_process_group() -> None:
+    """Make this worker the leader of a process group of its own: the processes its tests start
+    join it, so when the worker dies (a crash, --par-timeout) the main process kills them all
+    with one ``killpg``, even those its death left without a parent."""
+    try:
+        os.setpgid(0, 0)
+    except (AttributeError, OSError):
+        pass  # not POSIX, or already a group leader (a session leader cannot move)
+
+
 def _process_started_at() -> float | None:
     import psutil
 
@@ -167,6 +177,7 @@ class WorkerSession:
         self.held: tuple[int, pytest.Item] | None = None
         self.inherited = inherited is not None
         os.chdir(spec.invocation_dir)
+        _lead_process_group()
         self._devnull = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the session
         if inherited is None:
             self.config = self._make_config()
@@ -301,6 +312,12 @@ class WorkerSession:
     ) -> None:
         record = self.collector.begin(index)
         complete = False
+        timeout_s = self.spec.timeout_s
+        if timeout_s is not None:
+            # faulthandler's own thread needs no GIL: a test stuck in C code is caught too. It
+            # writes every thread's stack to the fault file and leaves with _exit(1); the main
+            # process finds "Timeout" there and reports the test.
+            faulthandler.dump_traceback_later(timeout_s, exit=True, file=self._fault_file)
         try:
             self.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
             complete = True
@@ -310,6 +327,8 @@ class WorkerSession:
             where = f"{item.nodeid} on worker {self.worker_id}"
             self.stop = StopRequest("interrupt", f"KeyboardInterrupt raised by {where}")
         finally:
+            if timeout_s is not None:
+                faulthandler.cancel_dump_traceback_later()
             self.collector.end(complete)
         result.records.append(record)
         if self.stop is not None:

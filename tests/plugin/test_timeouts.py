@@ -1,0 +1,100 @@
+"""--par-timeout: a test past the limit fails with its worker's stack, the worker and what its
+tests started are killed, and a fresh worker goes on with the other tests."""
+
+from __future__ import annotations
+
+import textwrap
+
+import psutil
+import pytest
+from compare import PROCESS_BACKENDS, run_suite
+
+pytest_plugins = ["pytester"]
+
+HANGING = textwrap.dedent(
+    """
+    import os, subprocess, sys, time
+
+    def test_hangs():
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+        with open(os.environ["CHILD_PID"], "w") as record:
+            record.write(str(child.pid))
+        time.sleep(300)
+
+    def test_quick_after():
+        pass
+    """
+)
+QUICK = "import pytest\n\n@pytest.mark.parametrize('n', range(6))\ndef test_quick(n):\n    pass\n"
+
+
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+def test_a_test_past_the_limit_fails_and_the_run_goes_on(
+    pytester: pytest.Pytester, backend: str
+) -> None:
+    pytester.makepyfile(test_hang=HANGING, test_quick=QUICK)
+    child_pid = pytester.path / "child.pid"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CHILD_PID", str(child_pid))
+        run = run_suite(pytester, "--par-timeout=2", n_jobs=2, backend=backend)
+    assert run.exitstatus == pytest.ExitCode.TESTS_FAILED, run.output
+    assert run.tests["test_hang.py::test_hangs"][:2] == ["setup:passed", "call:failed"]
+    assert run.tests["test_hang.py::test_quick_after"] == [
+        "setup:passed",
+        "call:passed",
+        "teardown:passed",
+    ]
+    assert sum(1 for nodeid in run.tests if nodeid.startswith("test_quick.py")) == 6
+    assert "ran past the time limit (option --par-timeout = 2 s)" in run.output
+    assert "in test_hangs" in run.output  # the test's own frame, from the stack at the limit
+    # The process the test started went with its worker.
+    child = int(child_pid.read_text())
+    try:
+        _, alive = psutil.wait_procs([psutil.Process(child)], timeout=10)
+    except psutil.NoSuchProcess:
+        alive = []
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_timeouts_do_not_count_as_crashes(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_slow="import pytest, time\n\n@pytest.mark.parametrize('n', range(3))\n"
+        "def test_slow(n):\n    time.sleep(300)\n",
+        test_quick=QUICK,
+    )
+    result = pytester.runpytest_subprocess(
+        "--n-jobs=2", "--par-timeout=1", "--par-max-worker-restart=0", timeout=180
+    )
+    result.assert_outcomes(failed=3, passed=6)
+
+
+def test_tests_within_the_limit_pass(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_ok="import pytest, time\n\n@pytest.mark.parametrize('n', range(6))\n"
+        "def test_ok(n):\n    time.sleep(0.05)\n"
+    )
+    result = pytester.runpytest_subprocess("--n-jobs=2", "--par-timeout=60")
+    result.assert_outcomes(passed=6)
+
+
+@pytest.mark.parametrize(
+    ("args", "ini", "expected"),
+    [
+        (("--par-timeout=0",), "", "option --par-timeout: expected a number of seconds"),
+        (("--par-timeout=abc",), "", "option --par-timeout: expected a number of seconds"),
+        ((), "par_timeout = -3", "ini option par_timeout*expected a number of seconds*-3"),
+        (
+            ("--par-timeout=5", "--par-backend=threading"),
+            "",
+            "option --par-timeout: --par-timeout needs a process backend*",
+        ),
+    ],
+)
+def test_bad_time_limits_are_usage_errors(
+    pytester: pytest.Pytester, args: tuple[str, ...], ini: str, expected: str
+) -> None:
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    pytester.makepyfile("def test_a():\n    pass\n")
+    result = pytester.runpytest_subprocess("--n-jobs=2", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{expected}*"])
