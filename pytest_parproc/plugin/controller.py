@@ -34,6 +34,7 @@ from .options import ParprocOptions
 from .replay import Replayer
 from .rundir import RunDirectory
 from .scheduling import PlannedItem, group_of, plan_units, scope_of
+from .signals import sigterm_as_interrupt
 from .timing import RunTiming
 from .worker import end_round, run_unit
 
@@ -67,7 +68,8 @@ class Controller:
             raise session.Interrupted(f"{count} error{'s' if count != 1 else ''} during collection")
         if session.config.option.collectonly:
             return True
-        self._run(session)
+        with sigterm_as_interrupt():
+            self._run(session)
         if self.stop_request is not None:
             if self.stop_request.kind == "exit":
                 pytest.exit(self.stop_request.message, self.stop_request.returncode)

@@ -119,8 +119,10 @@ def test_pytest_exit_in_a_test(pytester: pytest.Pytester, backend: str) -> None:
     assert "test_exit.py::test_after" not in parallel.tests
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_ctrl_c(pytester: pytest.Pytester, backend: str) -> None:
+def test_ctrl_c(pytester: pytest.Pytester, backend: str, signum: int) -> None:
+    """Ctrl-C, or SIGTERM: a prompt stop, pytest's summary, exit code 2, no worker left."""
     # threading: tests still running are abandoned, and the one process ends
     markers = pytester.path / "markers"
     markers.mkdir()
@@ -154,7 +156,7 @@ def test_ctrl_c(pytester: pytest.Pytester, backend: str) -> None:
             assert time.monotonic() < deadline and process.poll() is None
             time.sleep(0.05)
         workers = {int(path.name.split("-")[0]) for path in markers.iterdir()}
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         output, _ = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
