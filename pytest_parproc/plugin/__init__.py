@@ -58,6 +58,11 @@ def pytest_configure(config: pytest.Config) -> None:
             "parallel, and -n asks pytest-xdist to: use one of them"
         )
     threading = resolved.backend == options.THREADING
+    if resolved.timeout_s is not None and _faulthandler_timeout(config) > 0:
+        raise pytest.UsageError(
+            f"{resolved.sources['timeout']} and the faulthandler_timeout ini option both need "
+            "faulthandler's one timer (pytest's would cancel ours at every test): use one of them"
+        )
     if threading and resolved.timeout_s is not None:
         raise pytest.UsageError(
             f"{resolved.sources['timeout']}: --par-timeout needs a process backend (loky, "
@@ -76,6 +81,13 @@ def pytest_configure(config: pytest.Config) -> None:
     from .controller import Controller
 
     config.pluginmanager.register(Controller(config, resolved), CONTROLLER_NAME)
+
+
+def _faulthandler_timeout(config: pytest.Config) -> float:
+    try:
+        return float(config.getini("faulthandler_timeout") or 0)
+    except (ValueError, TypeError):
+        return 0.0  # pytest's faulthandler plugin reports a bad value itself
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

@@ -317,6 +317,8 @@ class Controller:
             # Dead outside any test (building its session, importing a conftest, ending its
             # session): retrying would most likely die the same way.
             doing = "while it was not running a test (starting, collecting or ending its session)"
+            if timed_out(run_dir, crashed_id):
+                doing = f"building its session, past the time limit ({self._limit()})"
             self.crash_notes.append(describe_crash(error, crashed_id, doing, run_dir))
             session.shouldfail = "pytest-parproc: a worker died outside of any test"
         self.crashes.append(CrashReport(crashed_id, error.pid, error.exitcode, stopped))

@@ -179,18 +179,27 @@ class WorkerSession:
         os.chdir(spec.invocation_dir)
         _lead_process_group()
         self._devnull = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the session
-        if inherited is None:
-            self.config = self._make_config()
-            self.session = self._start_session()
-        else:
-            self.session, self.config = inherited, inherited.config
-            inherit.adopt(inherited, self._devnull, self._basetemp())
-            self.config.pluginmanager.register(self.collector, WORKER_PLUGIN_NAME)
-            self.collector.config = self.config
-        _quiet_terminal(self.config)
-        # A fatal signal's traceback goes to a file the main process reads when this worker
-        # dies, whatever the backend does with the worker's stderr.
+        # A fatal signal's traceback, or the stacks at --par-timeout, go to a file the main
+        # process reads when this worker dies, whatever the backend does with its stderr.
         self._fault_file = open(self.run_dir.fault_path(worker_id), "w")  # noqa: SIM115
+        if spec.timeout_s is not None:
+            # --par-timeout also bounds building the session: a conftest or an import that
+            # hangs ends the worker, which the main process reports as a death outside tests.
+            faulthandler.dump_traceback_later(spec.timeout_s, exit=True, file=self._fault_file)
+        try:
+            if inherited is None:
+                self.config = self._make_config()
+                self.session = self._start_session()
+            else:
+                self.session, self.config = inherited, inherited.config
+                inherit.adopt(inherited, self._devnull, self._basetemp())
+                self.config.pluginmanager.register(self.collector, WORKER_PLUGIN_NAME)
+                self.collector.config = self.config
+        finally:
+            if spec.timeout_s is not None:
+                faulthandler.cancel_dump_traceback_later()
+        _quiet_terminal(self.config)
+        # pytest's faulthandler plugin pointed it at stderr while configuring: point it back.
         faulthandler.enable(file=self._fault_file, all_threads=True)
         self._items_by_key: dict[ParamKey, pytest.Item] | None = None
         self.items: dict[str, pytest.Item] = {}

@@ -88,6 +88,11 @@ def test_tests_within_the_limit_pass(pytester: pytest.Pytester) -> None:
             "",
             "option --par-timeout: --par-timeout needs a process backend*",
         ),
+        (
+            ("--par-timeout=5",),
+            "faulthandler_timeout = 10",
+            "option --par-timeout and the faulthandler_timeout ini option*use one of them",
+        ),
     ],
 )
 def test_bad_time_limits_are_usage_errors(
@@ -98,3 +103,29 @@ def test_bad_time_limits_are_usage_errors(
     result = pytester.runpytest_subprocess("--n-jobs=2", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{expected}*"])
+
+
+def test_a_worker_that_hangs_while_collecting_is_stopped_at_the_limit(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        """
+        import os, time
+
+        def pytest_collection_modifyitems(items):
+            if os.environ.get("PYTEST_PARPROC_WORKER"):
+                time.sleep(300)  # only in workers that collect for themselves
+        """
+    )
+    pytester.makepyfile(test_a="def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    result = pytester.runpytest_subprocess(
+        "--n-jobs=2", "--par-start=collect", "--par-timeout=2", timeout=180
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "*a worker died outside of any test*",
+            "*building its session, past the time limit (option --par-timeout = 2 s)*",
+        ]
+    )
+    assert "in pytest_collection_modifyitems" in result.stdout.str()
