@@ -1,5 +1,6 @@
-"""--par-timeout: a test past the limit fails with its worker's stack, the worker and what its
-tests started are killed, and a fresh worker goes on with the other tests."""
+"""--par-timeout and processes left behind: a test past the limit fails with its worker's
+stack, the worker and what its tests started are killed, and a fresh worker goes on; when the
+main process is killed, its workers and what they started leave too."""
 
 from __future__ import annotations
 
@@ -129,3 +130,58 @@ def test_a_worker_that_hangs_while_collecting_is_stopped_at_the_limit(
         ]
     )
     assert "in pytest_collection_modifyitems" in result.stdout.str()
+
+
+def test_workers_and_what_they_started_leave_when_the_main_process_is_killed(
+    pytester: pytest.Pytester,
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pids = pytester.path / "pids"
+    pids.mkdir()
+    pytester.makepyfile(
+        test_wait="""
+        import os, pathlib, subprocess, sys, time
+        import pytest
+
+        @pytest.mark.parametrize("n", range(2))
+        def test_waits(n):
+            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+            folder = pathlib.Path(os.environ["PIDS"])
+            (folder / f"{os.getpid()}-{child.pid}").touch()
+            time.sleep(300)
+        """
+    )
+    env = {**os.environ, "PIDS": str(pids)}
+    env.pop("PYTEST_ADDOPTS", None)
+    main = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--n-jobs=2", "-p", "no:randomly"],
+        cwd=pytester.path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(pids.iterdir())) < 2:
+            assert time.monotonic() < deadline and main.poll() is None
+            time.sleep(0.05)
+    finally:
+        main.send_signal(signal.SIGKILL)
+        main.wait(30)
+    left = []
+    for name in (path.name for path in pids.iterdir()):
+        for pid in map(int, name.split("-")):
+            try:
+                left.append(psutil.Process(pid))
+            except psutil.NoSuchProcess:
+                pass
+    _, alive = psutil.wait_procs(left, timeout=15)
+    alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    for process in alive:
+        process.kill()
+    assert not alive, "workers or their children outlived a killed main process"

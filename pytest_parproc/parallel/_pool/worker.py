@@ -61,6 +61,10 @@ def _watch_parent(parent_pid: int) -> None:
     while True:
         time.sleep(PARENT_CHECK_S)
         if os.getppid() != parent_pid:
+            if os.getpgid(0) == os.getpid():
+                # A worker that leads a process group of its own (the pytest plugin's do) takes
+                # the processes its tasks started with it; SIGKILL reaches this one too.
+                os.killpg(0, signal.SIGKILL)
             os._exit(3)
 
 
