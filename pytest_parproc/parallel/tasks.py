@@ -60,11 +60,29 @@ def encode_outcome(values: list[Any], error: BaseException | None, duration_s: f
     """Serialize what a batch produced; an error travels with its formatted traceback."""
     error_part: tuple[BaseException, str] | None = None
     if error is not None:
-        error_part = (error, _format(error))
+        error_part = (_rebuildable(error), _format(error))
     try:
         return pickle.dumps((values, error_part, duration_s), pickle.HIGHEST_PROTOCOL)
     except Exception:
         return _encode_with_fallback(values, error_part, duration_s)
+
+
+def _rebuildable(error: BaseException) -> BaseException:
+    """``error``, or a stand-in when its pickle cannot be loaded again: an exception whose
+    ``__init__`` takes other arguments than its ``args`` pickles fine and fails to unpickle,
+    which would break the caller's side instead of telling it what the task raised."""
+    try:
+        data = pickle.dumps(error, pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return error  # not picklable at all: the cloudpickle fallback deals with it
+    try:
+        pickle.loads(data)
+    except Exception as problem:
+        return UnpicklableTaskError(
+            f"{type(error).__name__}: {error} (the exception cannot be rebuilt from its pickle, "
+            f"{type(problem).__name__}: {problem}; so it is re-raised as this error)"
+        )
+    return error
 
 
 def _encode_with_fallback(

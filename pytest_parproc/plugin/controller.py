@@ -48,6 +48,7 @@ class Controller:
         self.timing: RunTiming | None = None
         self.crashes: list[CrashReport] = []
         self.finish_errors: list[tuple[str, str]] = []
+        self.session_errors: list[tuple[str, str]] = []
         self.crash_notes: list[str] = []
         self.stop_request: StopRequest | None = None
         self.stopping = False
@@ -82,6 +83,15 @@ class Controller:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         writer = terminalreporter
+        for worker_id, text in self.session_errors[:1]:  # the others' are the same, or alike
+            others = len(self.session_errors) - 1
+            more = f" (and {others} other worker{'s' if others > 1 else ''})" if others else ""
+            writer.write_sep("-", f"parproc: worker {worker_id}{more} could not build its session")
+            writer.write_line(
+                "It fails in the worker, not in the main process (a conftest or plugin that "
+                "depends on the process it runs in?):"
+            )
+            writer.write_line(text.rstrip())
         for worker_id, text in self.finish_errors:
             writer.write_sep("-", f"parproc: error while worker {worker_id} ended its session")
             writer.write_line(text.rstrip())
@@ -177,6 +187,8 @@ class Controller:
             if closing:
                 break
             left = [index for index in remaining if index not in replayer.finished]
+            if session.shouldstop and self.session_errors:
+                break  # workers that cannot build a session: do not try again
             if len(left) == len(remaining) and len(self.crashes) == crashes_before:
                 session.shouldfail = "pytest-parproc: the workers ran none of the tests left"
                 break
@@ -260,6 +272,12 @@ class Controller:
                 f"pytest-parproc: worker {result.worker_id} did not collect {nodeid}. Every "
                 "process must collect the same test ids: are parameter ids built from "
                 "something that differs between processes (random values, object addresses)?",
+            )
+        if result.session_error:
+            self.session_errors.append((result.worker_id, result.session_error))
+            # Like a collection error: the run stops (exit code 2), the error is shown once.
+            session.shouldstop = session.shouldstop or (
+                f"pytest-parproc: worker {result.worker_id} could not build its pytest session"
             )
         if result.finish_error:
             self.finish_errors.append((result.worker_id, result.finish_error))

@@ -95,6 +95,9 @@ class TaskResult:
     stop: StopRequest | None = None
     #: why the worker's session wants the run to stop (a test or plugin set shouldstop)
     shouldstop: str | None = None
+    #: the traceback of an error that kept the worker from building its session (a conftest
+    #: or plugin that fails there, not in the main process)
+    session_error: str | None = None
     #: set by the task that ends a worker's session
     finished: bool = False
     finish_error: str | None = None

@@ -64,7 +64,15 @@ def run_unit(spec: RunSpec, round_number: int, unit: Unit) -> TaskResult:
     global _session
     stale = _end_stale_session(spec, round_number)
     if _session is None:
-        _session = WorkerSession(spec, _worker_id(spec), round_number, inherit.take(spec.run_id))
+        worker_id = _worker_id(spec)
+        try:
+            _session = WorkerSession(spec, worker_id, round_number, inherit.take(spec.run_id))
+        except Exception:
+            # Reported, not raised: the error may not even unpickle in the main process
+            # (ConftestImportFailure does not), and every retry would fail the same way.
+            failed = TaskResult(worker_id=worker_id, pid=os.getpid())
+            failed.session_error = traceback.format_exc()
+            return failed
     result = _session.run_unit(unit)
     result.finish_error = stale
     return result

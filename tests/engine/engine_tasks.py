@@ -182,3 +182,15 @@ def record_start(value: int, started: list[int], bad: int) -> int:
         raise ValueError("stop here")
     time.sleep(0.01)
     return value
+
+
+class KeywordOnlyError(Exception):
+    """Pickles, but does not unpickle: ``__init__`` needs a keyword its ``args`` lack (as
+    pytest's ConftestImportFailure)."""
+
+    def __init__(self, path: str, *, cause: str) -> None:
+        super().__init__(path, cause)
+
+
+def raise_keyword_only(_: object = None) -> None:
+    raise KeywordOnlyError("conftest.py", cause="broken")

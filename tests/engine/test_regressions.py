@@ -126,3 +126,13 @@ def test_a_worker_that_never_gets_ready_fails_the_call(fresh_pool: None) -> None
     ):
         Parallel(n_jobs=2, timeout=1)(delayed(tasks.square)(i) for i in range(4))
     assert Parallel(n_jobs=2)(delayed(tasks.square)(i) for i in range(4)) == [0, 1, 4, 9]
+
+
+@pytest.mark.parametrize("backend", ["loky", "multiprocessing"])
+def test_an_exception_that_does_not_unpickle_is_reported_not_crashing_the_caller(
+    backend: str,
+) -> None:
+    with pytest.raises(UnpicklableTaskError, match=r"KeywordOnlyError.*cannot be rebuilt"):
+        Parallel(n_jobs=2, backend=backend)(
+            [delayed(tasks.raise_keyword_only)(), delayed(tasks.identity)(1)]
+        )

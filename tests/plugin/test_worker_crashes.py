@@ -183,3 +183,22 @@ def test_a_crash_at_the_end_of_a_round_leaves_no_session_behind(
     lines = [line.split()[0] for line in events.read_text().splitlines()]
     assert lines.count("b2") == 1
     assert lines.count("setup") == lines.count("teardown") >= 1
+
+
+def test_a_conftest_that_fails_only_in_workers_is_reported_once(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import os
+
+        if os.environ.get("PYTEST_PARPROC_WORKER"):
+            raise RuntimeError("this conftest breaks in workers")
+        """
+    )
+    pytester.makepyfile(test_one="def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    result = pytester.runpytest_subprocess("--n-jobs=2", "--par-start=collect", timeout=120)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    output = result.stdout.str()
+    assert "INTERNALERROR" not in output
+    assert output.count("could not build its session") == 1
+    assert "RuntimeError: this conftest breaks in workers" in output
+    result.stdout.fnmatch_lines(["*Interrupted: pytest-parproc: worker w* could not build*"])
