@@ -140,23 +140,25 @@ def serialize_ast_parse() -> Callable[[], None]:
     """Let one thread at a time build a Python AST (``ast.parse``). CPython 3.11 keeps the AST
     constructor's recursion depth per interpreter: two threads building ASTs at once can fail
     with "SystemError: AST constructor recursion depth mismatch" (CPython gh-106905). pytest
-    parses source while it formats a failure's traceback, on the failing test's thread."""
+    parses source while it formats a failure's traceback, on the failing test's thread.
+
+    The lock stays for the life of the process (what is returned restores nothing): after
+    Ctrl-C, tests abandoned on their threads still run while the main thread formats pytest's
+    KeyboardInterrupt report, which parses source too."""
     import ast
 
-    original = ast.parse
-    lock = threading.RLock()
+    if not getattr(ast.parse, "_parproc_serialized", False):
+        original = ast.parse
+        lock = threading.RLock()
 
-    def parse(*args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return original(*args, **kwargs)
+        def parse(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return original(*args, **kwargs)
 
-    parse.__doc__ = original.__doc__
-    ast.parse = parse
-
-    def restore() -> None:
-        ast.parse = original
-
-    return restore
+        parse.__doc__ = original.__doc__
+        parse._parproc_serialized = True  # type: ignore[attr-defined]
+        ast.parse = parse
+    return lambda: None
 
 
 def serialize_mktemp() -> Callable[[], None]:

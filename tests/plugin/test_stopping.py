@@ -3,16 +3,13 @@ test, and Ctrl-C (pytest's KeyboardInterrupt summary, no worker process left beh
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 
-import psutil
 import pytest
 from compare import BACKENDS, PROCESS_BACKENDS, run_suite
+from processes_left import pids_in, start_pytest, still_running
 
 pytest_plugins = ["pytester"]
 
@@ -137,25 +134,14 @@ def test_ctrl_c(pytester: pytest.Pytester, backend: str, signum: int) -> None:
             time.sleep(120)
         """
     )
-    env = {**os.environ, "MARKERS": str(markers)}
-    env.pop("PYTEST_ADDOPTS", None)
-    command = [sys.executable, "-m", "pytest", "--n-jobs=2", f"--par-backend={backend}"]
-    process = subprocess.Popen(
-        command,
-        cwd=pytester.path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        # A shell starts background jobs with SIGINT ignored, and Python keeps it ignored:
-        # give the run pytest's usual Ctrl-C, however this test session was started.
-        preexec_fn=_default_sigint,
-    )
+    args = ("--n-jobs=2", f"--par-backend={backend}")
+    process = start_pytest(pytester.path, *args, env={"MARKERS": str(markers)})
     try:
         deadline = time.monotonic() + 120
         while len(list(markers.iterdir())) < 2:
             assert time.monotonic() < deadline and process.poll() is None
             time.sleep(0.05)
-        workers = {int(path.name.split("-")[0]) for path in markers.iterdir()}
+        workers = pids_in(markers)
         process.send_signal(signum)
         output, _ = process.communicate(timeout=60)
     finally:
@@ -164,20 +150,7 @@ def test_ctrl_c(pytester: pytest.Pytester, backend: str, signum: int) -> None:
     text = output.decode(errors="replace")
     assert process.returncode == pytest.ExitCode.INTERRUPTED, text
     assert "KeyboardInterrupt" in text
-    still_there = [process for process in map(_process, workers) if process is not None]
-    _, alive = psutil.wait_procs(still_there, timeout=10)
-    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], text
-
-
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _process(pid: int) -> psutil.Process | None:
-    try:
-        return psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return None
+    assert not still_running(workers, limit_s=10), text
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

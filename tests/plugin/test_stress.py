@@ -10,16 +10,14 @@ import os
 import random
 import re
 import signal
-import subprocess
-import sys
 import textwrap
 import time
 import xml.etree.ElementTree as ElementTree
 from collections import Counter
 
-import psutil
 import pytest
 from compare import BACKENDS, PROCESS_BACKENDS, run_suite
+from processes_left import pids_in, start_pytest, still_running
 
 pytest_plugins = ["pytester"]
 
@@ -104,14 +102,7 @@ def test_planted_faults_each_get_exactly_one_outcome(
         ), (nodeid, phases)
     assert Counter(final_outcome(phases) for phases in run.tests.values()) == planted_outcomes()
     assert len(run.junit) == N_TESTS
-    workers = []
-    for name in os.listdir(pids):
-        try:
-            workers.append(psutil.Process(int(name)))
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(workers, timeout=15)
-    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    assert not still_running(pids_in(pids))
 
 
 SLOW_SUITE = textwrap.dedent(
@@ -127,10 +118,6 @@ SLOW_SUITE = textwrap.dedent(
 )
 
 
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_sigint_at_a_random_moment(pytester: pytest.Pytester, backend: str, seed: int) -> None:
@@ -142,19 +129,11 @@ def test_sigint_at_a_random_moment(pytester: pytest.Pytester, backend: str, seed
     env = {**os.environ, "PIDS": str(pids)}
     env.pop("PYTEST_ADDOPTS", None)
     junit = pytester.path / "junit.xml"
-    command = [sys.executable, "-m", "pytest", "--n-jobs=2", f"--par-backend={backend}"]
-    command.append(f"--junitxml={junit}")
+    args = ("--n-jobs=2", f"--par-backend={backend}", f"--junitxml={junit}")
     # From pytest's first line on (before it, Ctrl-C hits Python's start-up, not pytest):
     # the run takes 3 s or more after it.
     delay_s = random.Random(seed).uniform(0.0, 2.0)
-    process = subprocess.Popen(
-        command,
-        cwd=pytester.path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        preexec_fn=_default_sigint,
-    )
+    process = start_pytest(pytester.path, *args, env={"PIDS": str(pids)})
     try:
         assert process.stdout is not None
         first = process.stdout.readline()
@@ -172,11 +151,4 @@ def test_sigint_at_a_random_moment(pytester: pytest.Pytester, backend: str, seed
     passed = int(found.group(1)) if found else 0
     cases = ElementTree.parse(junit).getroot().iter("testcase")
     assert sum(1 for _ in cases) == passed, text[-3000:]
-    workers = []
-    for name in os.listdir(pids):
-        try:
-            workers.append(psutil.Process(int(name)))
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(workers, timeout=15)
-    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], text[-3000:]
+    assert not still_running(pids_in(pids)), text[-3000:]
