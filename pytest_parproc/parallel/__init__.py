@@ -12,6 +12,7 @@ import importlib
 # checkers honour any constant of this name.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from ._pool.worker import retire_worker
     from .api import Parallel, delayed
     from .backends.base import Batch, BatchOutcome, CallOptions, ParallelBackendBase
     from .backends.registry import register_parallel_backend
@@ -46,6 +47,7 @@ _WHERE = {
     "UnpicklableTaskError": "errors",
     "WorkerCrashedError": "errors",
     "WorkerStartError": "errors",
+    "retire_worker": "_pool.worker",
 }
 
 __all__ = [
@@ -67,6 +69,7 @@ __all__ = [
     "parallel_backend",
     "parallel_config",
     "register_parallel_backend",
+    "retire_worker",
 ]
 
 

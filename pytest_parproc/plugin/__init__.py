@@ -58,6 +58,15 @@ def pytest_configure(config: pytest.Config) -> None:
             "parallel, and -n asks pytest-xdist to: use one of them"
         )
     threading = resolved.backend == options.THREADING
+    for name, limit in (
+        ("max_tests_per_worker", resolved.max_tests_per_worker),
+        ("max_worker_memory", resolved.max_worker_memory),
+    ):
+        if limit is not None and resolved.backend != "loky":
+            raise pytest.UsageError(
+                f"{resolved.sources[name]}: recycling workers needs the loky backend (its "
+                f"workers can leave between tests), not {resolved.backend!r}"
+            )
     if resolved.timeout_s is not None and _faulthandler_timeout(config) > 0:
         raise pytest.UsageError(
             f"{resolved.sources['timeout']} and the faulthandler_timeout ini option both need "

@@ -56,6 +56,8 @@ class Controller:
         self.isolates = parallel_backend_isolates(options.backend)
         #: recorded test durations by node id (pytest's cache), for planning
         self.durations: dict[str, float] = {}
+        #: the units of the current round not handed out yet
+        self._queue: deque[Unit] = deque()
 
     # -- pytest hooks -----------------------------------------------------------------------
     def pytest_report_header(self) -> str:
@@ -160,6 +162,8 @@ class Controller:
             basetemp=_optional_str(pytest_internals.main_basetemp(self.config)),
             environment=tuple(os.environ.items()),
             timeout_s=self.options.timeout_s,
+            max_tests_per_worker=self.options.max_tests_per_worker,
+            max_worker_memory=self.options.max_worker_memory,
         )
 
     def _rounds(
@@ -205,7 +209,7 @@ class Controller:
     ) -> set[str]:
         """One Parallel call: the units, then an end-of-round task per worker. Returns the
         workers whose session did not end (a crash let another worker take their task)."""
-        queue = deque(units)
+        queue = self._queue = deque(units)
         run_dir = RunDirectory(spec.run_dir)
         params: dict[str, Any] = {}
         if self.options.backend == "loky":
@@ -273,6 +277,12 @@ class Controller:
                 "process must collect the same test ids: are parameter ids built from "
                 "something that differs between processes (random values, object addresses)?",
             )
+        if result.returned and not self.stopping:
+            # A worker that retired (--par-max-*) handed these back: they go first to the
+            # next free worker, or to the next round if this one has no task left to hand out.
+            items = replayer.items
+            keys = tuple(pytest_internals.parametrization_key(items[i]) for i in result.returned)
+            self._queue.appendleft(Unit(tuple((i, items[i].nodeid) for i in result.returned), keys))
         if result.session_error:
             self.session_errors.append((result.worker_id, result.session_error))
             # Like a collection error: the run stops (exit code 2), the error is shown once.

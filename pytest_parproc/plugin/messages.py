@@ -28,6 +28,9 @@ class RunSpec:
     environment: tuple[tuple[str, str], ...] = ()
     #: --par-timeout: seconds a test may run before its worker dumps its stack and exits
     timeout_s: float | None = None
+    #: --par-max-tasks-per-worker and --par-max-worker-memory (bytes): when a worker retires
+    max_tests_per_worker: int | None = None
+    max_worker_memory: int | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,8 @@ class TaskResult:
     #: the traceback of an error that kept the worker from building its session (a conftest
     #: or plugin that fails there, not in the main process)
     session_error: str | None = None
+    #: tests of the unit the worker hands back, not run: it retired (a --par-max-* limit)
+    returned: list[int] = field(default_factory=list)
     #: set by the task that ends a worker's session
     finished: bool = False
     finish_error: str | None = None

@@ -83,7 +83,24 @@ TIMEOUT = Setting(
     metavar="SECONDS",
     numeric=True,
 )
-SETTINGS = (N_JOBS, BACKEND, MAX_WORKER_RESTART, START, DIST, TIMEOUT)
+MAX_TESTS = Setting(
+    "--par-max-tasks-per-worker",
+    "par_max_tasks_per_worker",
+    "PYTEST_PARPROC_MAX_TASKS_PER_WORKER",
+    "tests a worker process runs before it ends its session and a fresh worker takes over "
+    "(for suites that leak). loky only. Unset: no limit.",
+    metavar="N",
+    numeric=True,
+)
+MAX_MEMORY = Setting(
+    "--par-max-worker-memory",
+    "par_max_worker_memory",
+    "PYTEST_PARPROC_MAX_WORKER_MEMORY",
+    "resident memory (bytes, or with K, M, G) past which a worker process, after its current "
+    "test, ends its session and a fresh worker takes over. loky only. Unset: no limit.",
+    metavar="SIZE",
+)
+SETTINGS = (N_JOBS, BACKEND, MAX_WORKER_RESTART, START, DIST, TIMEOUT, MAX_TESTS, MAX_MEMORY)
 START_MODES = ("fork", "collect")
 DIST_MODES = ("auto", "load", "loadscope", "loadfile", "loadgroup")
 
@@ -104,6 +121,8 @@ class ParprocOptions:
     start: str = "fork"
     dist: str = "auto"
     timeout_s: float | None = None
+    max_tests_per_worker: int | None = None
+    max_worker_memory: int | None = None
 
     @property
     def active(self) -> bool:
@@ -209,7 +228,40 @@ def resolve(config: pytest.Config) -> ParprocOptions:
         start=_choice(config, START, START_MODES, sources, "start"),
         dist=_choice(config, DIST, DIST_MODES, sources, "dist"),
         timeout_s=_timeout(config, sources),
+        max_tests_per_worker=_max_tests(config, sources),
+        max_worker_memory=_max_memory(config, sources),
     )
+
+
+def _max_tests(config: pytest.Config, sources: dict[str, str]) -> int | None:
+    found = _lookup(config, MAX_TESTS)
+    if found is None:
+        return None
+    sources["max_tests_per_worker"] = found[1]
+    expected = "expected a whole number of tests, 1 or more"
+    count = _parse_int(found[0], found[1], expected)
+    if count < 1:
+        raise pytest.UsageError(f"{found[1]}: {expected}, got {found[0]!r}")
+    return count
+
+
+def _max_memory(config: pytest.Config, sources: dict[str, str]) -> int | None:
+    from ..parallel.memmap import parse_nbytes
+
+    found = _lookup(config, MAX_MEMORY)
+    if found is None:
+        return None
+    sources["max_worker_memory"] = found[1]
+    try:
+        size = parse_nbytes(found[0])
+    except ValueError:
+        size = None
+    if not size:
+        raise pytest.UsageError(
+            f"{found[1]}: expected a size above 0 in bytes, or with K, M or G (500M), "
+            f"got {found[0]!r}"
+        )
+    return size
 
 
 def _timeout(config: pytest.Config, sources: dict[str, str]) -> float | None:

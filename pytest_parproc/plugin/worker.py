@@ -14,12 +14,11 @@ import os
 import sys
 import time
 import traceback
-from typing import Any
 
 import pytest
 
 from .. import workerinfo
-from . import WORKER_PLUGIN_NAME, inherit, pytest_internals
+from . import WORKER_PLUGIN_NAME, inherit, pytest_internals, worker_process
 from .collector import ReportCollector
 from .messages import (
     ParamKey,
@@ -74,7 +73,9 @@ def run_unit(spec: RunSpec, round_number: int, unit: Unit) -> TaskResult:
             failed.session_error = traceback.format_exc()
             return failed
     result = _session.run_unit(unit)
-    result.finish_error = stale
+    if result.finished:
+        _session = None  # it retired (see WorkerSession._retire)
+    result.finish_error = result.finish_error or stale
     return result
 
 
@@ -121,47 +122,6 @@ def _worker_id(spec: RunSpec) -> str:
     return _identity[1]
 
 
-class _HooklessReporter:
-    """Stands in for the terminal reporter in a worker: what plugins read from it (its writer,
-    its options) is the real one's, but it takes no hook calls, so the worker does not spend
-    time on per-test output nobody sees (the main process prints the real one)."""
-
-    def __init__(self, reporter: object) -> None:
-        self._reporter = reporter
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("pytest_"):
-            raise AttributeError(name)
-        return getattr(self._reporter, name)
-
-
-def _quiet_terminal(config: pytest.Config) -> None:
-    manager = config.pluginmanager
-    reporter = manager.get_plugin("terminalreporter")
-    if reporter is not None and not isinstance(reporter, _HooklessReporter):
-        manager.unregister(reporter)
-        manager.register(_HooklessReporter(reporter), "terminalreporter")
-
-
-def _lead_process_group() -> None:
-    """Make this worker the leader of a process group of its own: the processes its tests start
-    join it, so when the worker dies (a crash, --par-timeout) the main process kills them all
-    with one ``killpg``, even those its death left without a parent."""
-    try:
-        os.setpgid(0, 0)
-    except (AttributeError, OSError):
-        pass  # not POSIX, or already a group leader (a session leader cannot move)
-
-
-def _process_started_at() -> float | None:
-    import psutil
-
-    try:
-        return float(psutil.Process().create_time())
-    except psutil.Error:
-        return None
-
-
 class WorkerSession:
     """A pytest session built in this worker from the main process's arguments."""
 
@@ -185,7 +145,7 @@ class WorkerSession:
         self.held: tuple[int, pytest.Item] | None = None
         self.inherited = inherited is not None
         os.chdir(spec.invocation_dir)
-        _lead_process_group()
+        worker_process.lead_process_group()
         self._devnull = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the session
         # A fatal signal's traceback, or the stacks at --par-timeout, go to a file the main
         # process reads when this worker dies, whatever the backend does with its stderr.
@@ -206,7 +166,7 @@ class WorkerSession:
         finally:
             if spec.timeout_s is not None:
                 faulthandler.cancel_dump_traceback_later()
-        _quiet_terminal(self.config)
+        worker_process.quiet_terminal(self.config)
         # pytest's faulthandler plugin pointed it at stderr while configuring: point it back.
         faulthandler.enable(file=self._fault_file, all_threads=True)
         self._items_by_key: dict[ParamKey, pytest.Item] | None = None
@@ -215,6 +175,7 @@ class WorkerSession:
             for item in self.session.items:
                 self.items.setdefault(item.nodeid, item)
         self.maxfail = int(self.config.getoption("maxfail", 0) or 0)
+        self.tests_run = 0
         self.startup_s = time.perf_counter() - started
         self.ready_at = time.time()
         self._startup_reported = False
@@ -277,7 +238,7 @@ class WorkerSession:
             self._startup_reported = True
             result.startup_s = self.startup_s
             result.ready_at = self.ready_at
-            result.process_started_at = _process_started_at()
+            result.process_started_at = worker_process.process_started_at()
             result.inherited = self.inherited
         return result
 
@@ -320,9 +281,30 @@ class WorkerSession:
                 self.held = (index, item)
                 result.held = index
                 break
-            self._run(index, item, todo[position + 1][1], result)
+            # The last test before --par-max-tasks-per-worker tears everything down itself.
+            limit = self.spec.max_tests_per_worker
+            last = limit is not None and self.tests_run + 1 >= limit
+            self._run(index, item, None if last else todo[position + 1][1], result)
+            self.tests_run += 1
+            why = worker_process.spent(self.spec, self.tests_run)
+            if why:
+                result.returned = [index for index, _ in todo[position + 1 :]]
+                self._retire(result, why)
+                break
         result.busy_s = time.perf_counter() - started
         return result
+
+    def _retire(self, result: TaskResult, why: str) -> None:
+        """End the session now, without the tests left (the main process hands them to other
+        workers), and have this process replaced once the task is done."""
+        from ..parallel import retire_worker
+
+        try:
+            self._end_session(result)
+        finally:
+            self._close()
+        result.finished = True
+        retire_worker(f"pytest-parproc worker {self.worker_id}: {why}")
 
     def _run(
         self, index: int, item: pytest.Item, nextitem: pytest.Item | None, result: TaskResult
@@ -366,12 +348,15 @@ class WorkerSession:
         try:
             self._end_session(result)
         finally:
-            self.collector.log.close()
-            self._fault_file.close()
-            self._devnull.close()
+            self._close()
         result.finished = True
         result.busy_s = time.perf_counter() - started
         return result
+
+    def _close(self) -> None:
+        self.collector.log.close()
+        self._fault_file.close()
+        self._devnull.close()
 
     def _end_session(self, result: TaskResult) -> None:
         if self.inherited:

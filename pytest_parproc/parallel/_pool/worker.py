@@ -68,7 +68,21 @@ def _watch_parent(parent_pid: int) -> None:
             os._exit(3)
 
 
+_retire_reason = ""
+
+
+def retire_worker(reason: str) -> None:
+    """Called by a task: this worker process leaves once the task's batch is done (its result
+    is sent first), and the pool starts a fresh one if there is work left. For tasks that know
+    their process is spent (it leaks, or holds state that must not reach the next task).
+    Outside a loky worker it does nothing."""
+    global _retire_reason
+    _retire_reason = reason or "the task asked it to retire"
+
+
 def _limit_reached(setup: WorkerSetup, tasks_done: int) -> str:
+    if _retire_reason:
+        return _retire_reason
     if setup.max_tasks is not None and tasks_done >= setup.max_tasks:
         return f"ran {tasks_done} tasks (max_tasks_per_worker={setup.max_tasks})"
     if setup.max_memory_bytes is not None:

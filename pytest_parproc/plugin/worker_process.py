@@ -1,0 +1,66 @@
+"""What a worker process sets up around its session, and when it is spent: a terminal nobody
+sees, a process group of its own, and the --par-max-* limits."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from .messages import RunSpec
+
+
+class HooklessReporter:
+    """Stands in for the terminal reporter in a worker: what plugins read from it (its writer,
+    its options) is the real one's, but it takes no hook calls, so the worker does not spend
+    time on per-test output nobody sees (the main process prints the real one)."""
+
+    def __init__(self, reporter: object) -> None:
+        self._reporter = reporter
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("pytest_"):
+            raise AttributeError(name)
+        return getattr(self._reporter, name)
+
+
+def quiet_terminal(config: pytest.Config) -> None:
+    manager = config.pluginmanager
+    reporter = manager.get_plugin("terminalreporter")
+    if reporter is not None and not isinstance(reporter, HooklessReporter):
+        manager.unregister(reporter)
+        manager.register(HooklessReporter(reporter), "terminalreporter")
+
+
+def lead_process_group() -> None:
+    """Make this worker the leader of a process group of its own: the processes its tests start
+    join it, so when the worker dies (a crash, --par-timeout) the main process kills them all
+    with one ``killpg``, even those its death left without a parent."""
+    try:
+        os.setpgid(0, 0)
+    except (AttributeError, OSError):
+        pass  # not POSIX, or already a group leader (a session leader cannot move)
+
+
+def process_started_at() -> float | None:
+    import psutil
+
+    try:
+        return float(psutil.Process().create_time())
+    except psutil.Error:
+        return None
+
+
+def spent(spec: RunSpec, tests_run: int) -> str:
+    """Why this worker should make way for a fresh one (--par-max-tasks-per-worker,
+    --par-max-worker-memory), or "" while it may go on."""
+    if spec.max_tests_per_worker is not None and tests_run >= spec.max_tests_per_worker:
+        return f"it ran {tests_run} tests (--par-max-tasks-per-worker={spec.max_tests_per_worker})"
+    if spec.max_worker_memory is not None:
+        import psutil
+
+        rss = psutil.Process().memory_info().rss
+        if rss > spec.max_worker_memory:
+            return f"it uses {rss} bytes (--par-max-worker-memory={spec.max_worker_memory})"
+    return ""
