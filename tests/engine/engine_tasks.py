@@ -194,3 +194,12 @@ class KeywordOnlyError(Exception):
 
 def raise_keyword_only(_: object = None) -> None:
     raise KeywordOnlyError("conftest.py", cause="broken")
+
+
+def retire_on(value: int, when: int) -> tuple[int, int]:
+    """(value, pid); asks the worker to retire after the task with ``value == when``."""
+    from pytest_parproc import retire_worker
+
+    if value == when:
+        retire_worker("asked by the test")
+    return value, os.getpid()

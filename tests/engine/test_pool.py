@@ -317,3 +317,27 @@ def test_what_a_multiprocessing_task_prints_survives_the_pool(tmp_path: Path) ->
     )
     assert completed.returncode == 0, completed.stderr
     assert sorted(completed.stdout.split()) == [f"line-{i}" for i in range(4)]
+
+
+def test_a_task_can_ask_its_worker_to_retire() -> None:
+    """The worker that ran the asking task runs nothing after it; the call completes."""
+    results = Parallel(n_jobs=2, batch_size=1, pre_dispatch="n_jobs")(
+        delayed(tasks.retire_on)(i, 0) for i in range(12)
+    )
+    assert [value for value, _ in results] == list(range(12))
+    retired = results[0][1]
+    assert all(pid != retired for _, pid in results[1:])
+
+
+def test_retire_worker_outside_a_worker_does_nothing() -> None:
+    from pytest_parproc import retire_worker
+
+    retire_worker("not a worker")  # no pool, no error
+    assert Parallel(n_jobs=2)(delayed(tasks.square)(i) for i in range(3)) == [0, 1, 4]
+
+
+def test_retire_worker_in_the_caller_leaves_no_trace() -> None:
+    from pytest_parproc.parallel._pool import worker as worker_module
+
+    worker_module.retire_worker("called in the caller")
+    assert worker_module._retire_reason == ""

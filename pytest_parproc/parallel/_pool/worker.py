@@ -69,6 +69,7 @@ def _watch_parent(parent_pid: int) -> None:
 
 
 _retire_reason = ""
+_in_worker = False  # set by main(): this process is a loky worker
 
 
 def retire_worker(reason: str) -> None:
@@ -77,7 +78,8 @@ def retire_worker(reason: str) -> None:
     their process is spent (it leaks, or holds state that must not reach the next task).
     Outside a loky worker it does nothing."""
     global _retire_reason
-    _retire_reason = reason or "the task asked it to retire"
+    if _in_worker:
+        _retire_reason = reason or "the task asked it to retire"
 
 
 def _limit_reached(setup: WorkerSetup, tasks_done: int) -> str:
@@ -95,6 +97,8 @@ def _limit_reached(setup: WorkerSetup, tasks_done: int) -> str:
 
 
 def main(read_fd: int, write_fd: int) -> None:
+    global _in_worker, _retire_reason
+    _in_worker, _retire_reason = True, ""  # a forked worker starts with its parent's values
     # Ctrl-C in a terminal reaches the whole process group; the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     faulthandler.enable(all_threads=True)
