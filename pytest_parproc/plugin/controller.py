@@ -14,13 +14,13 @@ import tempfile
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from ..parallel import Parallel, WorkerCrashedError, delayed, parallel_config
-from . import GROUP_MARK, durations, inherit, pytest_internals
+from . import durations, inherit, pytest_internals
 from .crashes import (
     CrashReport,
     describe_crash,
@@ -29,11 +29,12 @@ from .crashes import (
     recover_log,
     timed_out,
 )
+from .items import planned_items
 from .messages import RunSpec, StopRequest, TaskResult, Unit
 from .options import ParprocOptions
 from .replay import Replayer
 from .rundir import RunDirectory
-from .scheduling import PlannedItem, group_of, plan_units, scope_of
+from .scheduling import plan_units
 from .signals import sigterm_as_interrupt
 from .timing import RunTiming
 from .worker import end_round, run_unit
@@ -58,6 +59,8 @@ class Controller:
         self.durations: dict[str, float] = {}
         #: the units of the current round not handed out yet
         self._queue: deque[Unit] = deque()
+        #: workers that have sent a result (so have built their session)
+        self._heard_from: set[str] = set()
 
     # -- pytest hooks -----------------------------------------------------------------------
     def pytest_report_header(self) -> str:
@@ -129,7 +132,7 @@ class Controller:
         replayer = Replayer(self.config, items)
         run_dir = tempfile.mkdtemp(prefix="pytest-parproc-")
         self.durations = durations.load(self.config)
-        planned = _planned(items, list(range(len(items))), self.options.dist)
+        planned = planned_items(items, list(range(len(items))), self.options.dist)
         first_plan = plan_units(planned, self.options.n_jobs, self.options.dist, self.durations)
         spec = self._spec(run_dir, len(first_plan))
         blocker = "--par-start=collect" if self.options.start != "fork" else None
@@ -180,7 +183,7 @@ class Controller:
             if round_number == 0:
                 units = first_plan
             elif remaining and not self.stopping:
-                planned = _planned(items, remaining, self.options.dist)
+                planned = planned_items(items, remaining, self.options.dist)
                 units = plan_units(planned, spec.n_workers, self.options.dist, self.durations)
             if units:
                 n_jobs = max(2, min(spec.n_workers, len(units)))
@@ -266,6 +269,7 @@ class Controller:
     ) -> None:
         assert self.timing is not None
         self.timing.add(result)
+        self._heard_from.add(result.worker_id)
         for record in result.records:
             replayer.replay(record)
         for index in result.missing:
@@ -345,10 +349,17 @@ class Controller:
             # Dead outside any test (building its session, importing a conftest, ending its
             # session): retrying would most likely die the same way.
             doing = "while it was not running a test (starting, collecting or ending its session)"
+            building = crashed_id not in self._heard_from  # no result yet: still collecting
+            if building:
+                doing = "while building its session (configuring, importing, collecting)"
             if timed_out(run_dir, crashed_id):
                 doing = f"building its session, past the time limit ({self._limit()})"
             self.crash_notes.append(describe_crash(error, crashed_id, doing, run_dir))
-            session.shouldfail = "pytest-parproc: a worker died outside of any test"
+            reason = "pytest-parproc: a worker died outside of any test"
+            if building:  # like a collection error: exit code 2
+                session.shouldstop = session.shouldstop or reason
+            else:
+                session.shouldfail = reason
         self.crashes.append(CrashReport(crashed_id, error.pid, error.exitcode, stopped))
         crashes = sum(not crash.timed_out for crash in self.crashes)
         if crashes > self.options.max_worker_restart:
@@ -362,33 +373,6 @@ class Controller:
 
 def _optional_str(value: object) -> str | None:
     return None if value is None else str(value)
-
-
-def _planned(items: Sequence[pytest.Item], indices: list[int], dist: str) -> list[PlannedItem]:
-    planned = []
-    for index in indices:
-        item = items[index]
-        nodeid = item.nodeid
-        key = pytest_internals.parametrization_key(item)
-        mark_group = group_mark(item) if dist == "loadgroup" else None
-        planned.append(
-            PlannedItem(index, nodeid, group_of(nodeid), key, scope_of(nodeid), mark_group)
-        )
-    return planned
-
-
-def group_mark(item: pytest.Item) -> str | None:
-    """The name in a test's ``parproc_group(name)`` mark (the closest one), if it has one."""
-    mark = item.get_closest_marker(GROUP_MARK)
-    if mark is None:
-        return None
-    name = mark.kwargs.get("name", mark.args[0] if mark.args else None)
-    if not isinstance(name, str) or not name:
-        raise pytest.UsageError(
-            f"{item.nodeid}: the {GROUP_MARK} mark needs a group name, "
-            f'@pytest.mark.{GROUP_MARK}("name"); got args={mark.args!r} kwargs={mark.kwargs!r}'
-        )
-    return name
 
 
 def parallel_backend_isolates(name: str) -> bool:
