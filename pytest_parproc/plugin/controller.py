@@ -8,6 +8,7 @@ next round, on fresh sessions.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -55,6 +56,7 @@ class Controller:
         self.stopping = False
         #: whether the backend loses only a dead worker's task (loky) or the whole call
         self.isolates = parallel_backend_isolates(options.backend)
+        self._configured_at = time.perf_counter()  # start-up and collection are timed from here
         #: recorded test durations by node id (pytest's cache), for planning
         self.durations: dict[str, float] = {}
         #: the units of the current round not handed out yet
@@ -165,6 +167,7 @@ class Controller:
             basetemp=_optional_str(pytest_internals.main_basetemp(self.config)),
             environment=tuple(os.environ.items()),
             timeout_s=self.options.timeout_s,
+            start_limit_s=self._start_limit_s,
             max_tests_per_worker=self.options.max_tests_per_worker,
             max_worker_memory=self.options.max_worker_memory,
         )
@@ -306,6 +309,22 @@ class Controller:
         source = self.options.sources.get("timeout", "--par-timeout")
         return f"{source} = {self.options.timeout_s:g} s"
 
+    def _start_limit_s_text(self) -> str:
+        return (
+            f"{self._start_limit_s or 0:.3g} s: {self._limit()}, or ten times this process's own "
+            "start-up and collection, and 5 s, if more"
+        )
+
+    @functools.cached_property
+    def _start_limit_s(self) -> float | None:
+        """How long a worker may take to build its session, with --par-timeout (fixed when the
+        run starts): a worker collects what this process collected, so a slow collection is
+        not taken for a hang."""
+        limit = self.options.timeout_s
+        if limit is None:
+            return None
+        return max(limit, 10 * (time.perf_counter() - self._configured_at) + 5.0)
+
     def _check_stop(self, session: pytest.Session, run_dir: RunDirectory) -> None:
         wanted = self.stop_request is not None or session.shouldfail or session.shouldstop
         if wanted and not self.stopping:
@@ -353,7 +372,7 @@ class Controller:
             if building:
                 doing = "while building its session (configuring, importing, collecting)"
             if timed_out(run_dir, crashed_id):
-                doing = f"building its session, past the time limit ({self._limit()})"
+                doing = f"building its session, past the time limit ({self._start_limit_s_text()})"
             self.crash_notes.append(describe_crash(error, crashed_id, doing, run_dir))
             reason = "pytest-parproc: a worker died outside of any test"
             if building:  # like a collection error: exit code 2

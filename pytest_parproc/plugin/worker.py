@@ -150,10 +150,11 @@ class WorkerSession:
         # A fatal signal's traceback, or the stacks at --par-timeout, go to a file the main
         # process reads when this worker dies, whatever the backend does with its stderr.
         self._fault_file = open(self.run_dir.fault_path(worker_id), "w")  # noqa: SIM115
-        if spec.timeout_s is not None:
+        start_limit_s = spec.start_limit_s
+        if start_limit_s is not None:
             # --par-timeout also bounds building the session: a conftest or an import that
             # hangs ends the worker, which the main process reports as a death outside tests.
-            faulthandler.dump_traceback_later(spec.timeout_s, exit=True, file=self._fault_file)
+            faulthandler.dump_traceback_later(start_limit_s, exit=True, file=self._fault_file)
         try:
             if inherited is None:
                 self.config = self._make_config()
@@ -164,7 +165,7 @@ class WorkerSession:
                 self.config.pluginmanager.register(self.collector, WORKER_PLUGIN_NAME)
                 self.collector.config = self.config
         finally:
-            if spec.timeout_s is not None:
+            if start_limit_s is not None:
                 faulthandler.cancel_dump_traceback_later()
         worker_process.quiet_terminal(self.config)
         # pytest's faulthandler plugin pointed it at stderr while configuring: point it back.
