@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -38,6 +39,9 @@ class ReportCollector:
         self.run_dir = run_dir
         self.config: pytest.Config | None = None
         self.current: ItemRecord | None = None
+        #: puts --par-timeout's timer back (pytest's faulthandler plugin cancels it when a test
+        #: fails, in its own pytest_exception_interact)
+        self.rearm: Callable[[], None] | None = None
 
     def begin(self, index: int) -> ItemRecord:
         self.current = ItemRecord(index)
@@ -65,6 +69,11 @@ class ReportCollector:
         record.reports.append(data)
         if report.failed and not hasattr(report, "wasxfail"):
             self.run_dir.count_failure()  # --maxfail counts the failures of every worker
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_exception_interact(self) -> None:
+        if self.rearm is not None:
+            self.rearm()
 
     @pytest.hookimpl(trylast=True)
     def pytest_warning_recorded(

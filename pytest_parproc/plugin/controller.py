@@ -223,7 +223,7 @@ class Controller:
             # modules imported (its settings differ, so the engine starts a new pool). Idle
             # workers leave soon after the run; during it, there is always a task to take.
             params = {"env": {"PYTEST_PARPROC_RUN_ID": spec.run_id}, "idle_worker_timeout": 10}
-            if self.options.start == "fork":
+            if self.timing is not None and self.timing.fork_blocker is None:
                 params["start_method"] = "fork"  # forks only where safe, else fork+exec
         isolates = self.isolates
         with parallel_config(backend=self.options.backend, **params):

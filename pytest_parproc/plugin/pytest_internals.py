@@ -6,6 +6,7 @@ changes one fails that test loudly instead of breaking runs in subtle ways.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -98,7 +99,15 @@ def restart_global_capture(config: pytest.Config) -> None:
     capman = config.pluginmanager.get_plugin("capturemanager")
     if capman is None or capman._global_capturing is None:
         return
-    capman._global_capturing.stop_capturing()  # closes this process's copies only
+    # Stopping puts the main process's saved descriptors back on 0, 1 and 2; this worker's own
+    # (stdin from /dev/null, stderr to the pool's pipe) are kept and put back after.
+    own = {fd: os.dup(fd) for fd in (0, 1, 2)}
+    try:
+        capman._global_capturing.stop_capturing()  # closes this process's copies only
+    finally:
+        for fd, copy in own.items():
+            os.dup2(copy, fd)
+            os.close(copy)
     capman._global_capturing = None
     capman.start_global_capturing()
     capman.suspend_global_capture()

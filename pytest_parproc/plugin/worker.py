@@ -317,7 +317,14 @@ class WorkerSession:
             # faulthandler's own thread needs no GIL: a test stuck in C code is caught too. It
             # writes every thread's stack to the fault file and leaves with _exit(1); the main
             # process finds "Timeout" there and reports the test.
-            faulthandler.dump_traceback_later(timeout_s, exit=True, file=self._fault_file)
+            deadline = time.monotonic() + timeout_s
+
+            def rearm() -> None:
+                left_s = max(0.05, deadline - time.monotonic())
+                faulthandler.dump_traceback_later(left_s, exit=True, file=self._fault_file)
+
+            rearm()
+            self.collector.rearm = rearm
         try:
             self.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
             complete = True
@@ -328,6 +335,7 @@ class WorkerSession:
             self.stop = StopRequest("interrupt", f"KeyboardInterrupt raised by {where}")
         finally:
             if timeout_s is not None:
+                self.collector.rearm = None
                 faulthandler.cancel_dump_traceback_later()
             self.collector.end(complete)
         result.records.append(record)

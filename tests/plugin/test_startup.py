@@ -164,3 +164,79 @@ def test_the_garbage_collector_reaches_what_collection_built(pytester: pytest.Py
     result = pytester.runpytest_subprocess("--n-jobs=2", "-v")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["start-up: workers forked after collection*"])
+
+
+def test_a_test_in_a_forked_worker_can_use_the_engine(pytester: pytest.Pytester) -> None:
+    """Workers are forked while the engine's pool lock is held and the run's parallel_config
+    is set: a nested Parallel call must find neither (it runs on threads, as in any worker)."""
+    pytester.makepyfile(
+        """
+        import pytest
+        from pytest_parproc import Parallel, delayed
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_nested(n):
+            assert Parallel(n_jobs=2)(delayed(abs)(-i) for i in range(3)) == [0, 1, 2]
+        """
+    )
+    result = pytester.runpytest_subprocess("--n-jobs=2", "-v", timeout=120)
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["start-up: workers forked after collection*"])
+
+
+def test_coverage_measurement_means_no_fork(pytester: pytest.Pytester) -> None:
+    # Stands in for pytest-cov: a plugin registered as "_cov" with a coverage controller.
+    pytester.makeconftest(
+        """
+        class MeasuringCoverage:
+            cov_controller = object()
+
+        def pytest_configure(config):
+            config.pluginmanager.register(MeasuringCoverage(), "_cov")
+        """
+    )
+    pytester.makepyfile("def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    result = pytester.runpytest_subprocess("--n-jobs=2", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["start-up: workers collected*pytest-cov measures coverage*"])
+
+
+def test_a_native_thread_in_the_main_process_means_no_fork(pytester: pytest.Pytester) -> None:
+    # faulthandler's watchdog is a thread of its own that the threading module cannot see.
+    pytester.makeconftest(
+        """
+        import faulthandler
+
+        def pytest_configure(config):
+            faulthandler.dump_traceback_later(3600)
+
+        def pytest_unconfigure(config):
+            faulthandler.cancel_dump_traceback_later()
+        """
+    )
+    pytester.makepyfile("def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    result = pytester.runpytest_subprocess("--n-jobs=2", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["start-up: workers collected*1 native thread*"])
+
+
+def test_a_forked_worker_keeps_its_own_stdin_and_stderr(pytester: pytest.Pytester) -> None:
+    """Capture files are replaced in a forked worker; what it puts back on fds 0 and 2 must be
+    the worker's own (stdin from /dev/null, stderr to the pool's pipe), not the terminal."""
+    record = pytester.path / "fds.txt"
+    pytester.makeconftest(
+        f"""
+        import os, stat
+
+        def pytest_runtest_logfinish(nodeid):
+            if os.environ.get("PYTEST_PARPROC_WORKER"):
+                stdin, null = os.fstat(0), os.stat(os.devnull)
+                fifo = stat.S_ISFIFO(os.fstat(2).st_mode)
+                with open({str(record)!r}, "a") as out:
+                    out.write(f"{{stdin.st_rdev == null.st_rdev}} {{fifo}}\\n")
+        """
+    )
+    pytester.makepyfile("def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    result = pytester.runpytest_subprocess("--n-jobs=2", "--capture=fd")
+    result.assert_outcomes(passed=2)
+    assert set(record.read_text().split("\n")) - {""} == {"True True"}

@@ -185,3 +185,28 @@ def test_workers_and_what_they_started_leave_when_the_main_process_is_killed(
     for process in alive:
         process.kill()
     assert not alive, "workers or their children outlived a killed main process"
+
+
+def test_the_limit_still_holds_after_a_test_fails(pytester: pytest.Pytester) -> None:
+    """pytest's faulthandler plugin cancels faulthandler's timer when a test fails: a teardown
+    that hangs after a failure must still be stopped."""
+    pytester.makepyfile(
+        test_hang="""
+        import time
+        import pytest
+
+        @pytest.fixture
+        def hangs_on_teardown():
+            yield
+            time.sleep(300)
+
+        def test_fails_then_hangs(hangs_on_teardown):
+            assert False
+
+        def test_other():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("--n-jobs=2", "--par-timeout=2", timeout=120)
+    result.assert_outcomes(failed=1, passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*ran past the time limit (option --par-timeout = 2 s)*"])

@@ -19,9 +19,18 @@ from typing import IO
 WAIT_STEP_S = 0.005
 
 
+def thread_count() -> int:
+    """This process's threads, native ones included (OpenMP, BLAS and gRPC pools are invisible
+    to ``threading``); ``threading``'s count where the system does not tell."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
+
+
 def fork_is_safe() -> bool:
     """Whether this process may fork without exec now: POSIX, and no other thread alive."""
-    return hasattr(os, "fork") and threading.active_count() == 1
+    return hasattr(os, "fork") and threading.active_count() == 1 and thread_count() == 1
 
 
 class ForkedProcess:
@@ -98,12 +107,16 @@ def _child(
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.close(devnull)
+        import contextvars
+
         from .worker import main
 
-        main(child_read, child_write)
+        # A context of its own: the parent's parallel_config (this pool's backend) must not
+        # be what tasks nested in this worker get.
+        contextvars.Context().run(main, child_read, child_write)
         code = 0
     except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else 1
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
     except BaseException:
         import traceback
 

@@ -116,7 +116,10 @@ class ProcessPool:
         if settings.start_method == "fork" and fork_is_safe():
             # Before the manager thread exists: with it, forking would no longer be safe.
             for _ in range(max_workers):
-                self._spawn(fork=True)
+                try:
+                    self._spawn(fork=True)
+                except OSError:
+                    break  # out of processes, say: the manager starts the rest by fork+exec
         self._thread = threading.Thread(target=self._manage, name="parproc-pool", daemon=True)
         self._thread.start()
 

@@ -59,4 +59,14 @@ def current_worker_pids() -> list[int]:
     return [] if pool is None or pool.pid != os.getpid() else pool.worker_pids()
 
 
+def _forget_in_child() -> None:
+    # A child forked while the lock was held (the pool forks its first workers from inside
+    # get_reusable_pool) would wait for it forever; the parent's pool is not the child's.
+    global _lock, _pool
+    _lock = threading.Lock()
+    _pool = None
+
+
 atexit.register(shutdown_reusable_pool)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
