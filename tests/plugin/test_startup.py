@@ -62,8 +62,8 @@ def test_par_start_collect_makes_every_worker_collect(pytester: pytest.Pytester)
     result.stdout.fnmatch_lines(["start-up: workers collected the tests themselves*collect*"])
 
 
-def test_a_thread_in_the_main_process_means_no_fork(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest(
+NO_FORK = {
+    "a Python thread": (
         """
         import threading
 
@@ -74,12 +74,44 @@ def test_a_thread_in_the_main_process_means_no_fork(pytester: pytest.Pytester) -
 
         def pytest_unconfigure(config):
             stop.set()
+        """,
+        "start-up: workers collected*other threads*conftest-thread*",
+    ),
+    # faulthandler's watchdog is a thread of its own that the threading module cannot see.
+    "a native thread": (
         """
-    )
+        import faulthandler
+
+        def pytest_configure(config):
+            faulthandler.dump_traceback_later(3600)
+
+        def pytest_unconfigure(config):
+            faulthandler.cancel_dump_traceback_later()
+        """,
+        "start-up: workers collected*1 native thread*",
+    ),
+    # Stands in for pytest-cov: a plugin registered as "_cov" with a coverage controller.
+    "coverage measurement": (
+        """
+        class MeasuringCoverage:
+            cov_controller = object()
+
+        def pytest_configure(config):
+            config.pluginmanager.register(MeasuringCoverage(), "_cov")
+        """,
+        "start-up: workers collected*pytest-cov measures coverage*",
+    ),
+}
+
+
+@pytest.mark.parametrize("blocker", list(NO_FORK))
+def test_what_makes_forking_unsafe_means_no_fork(pytester: pytest.Pytester, blocker: str) -> None:
+    conftest, expected = NO_FORK[blocker]
+    pytester.makeconftest(conftest)
     pytester.makepyfile("def test_a():\n    pass\n\ndef test_b():\n    pass\n")
     result = pytester.runpytest_subprocess("--n-jobs=2", "-v")
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["start-up: workers collected*other threads*conftest-thread*"])
+    result.stdout.fnmatch_lines([expected])
 
 
 def test_par_start_rejects_unknown_values(pytester: pytest.Pytester) -> None:
@@ -182,42 +214,6 @@ def test_a_test_in_a_forked_worker_can_use_the_engine(pytester: pytest.Pytester)
     result = pytester.runpytest_subprocess("--n-jobs=2", "-v", timeout=120)
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["start-up: workers forked after collection*"])
-
-
-def test_coverage_measurement_means_no_fork(pytester: pytest.Pytester) -> None:
-    # Stands in for pytest-cov: a plugin registered as "_cov" with a coverage controller.
-    pytester.makeconftest(
-        """
-        class MeasuringCoverage:
-            cov_controller = object()
-
-        def pytest_configure(config):
-            config.pluginmanager.register(MeasuringCoverage(), "_cov")
-        """
-    )
-    pytester.makepyfile("def test_a():\n    pass\n\ndef test_b():\n    pass\n")
-    result = pytester.runpytest_subprocess("--n-jobs=2", "-v")
-    result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["start-up: workers collected*pytest-cov measures coverage*"])
-
-
-def test_a_native_thread_in_the_main_process_means_no_fork(pytester: pytest.Pytester) -> None:
-    # faulthandler's watchdog is a thread of its own that the threading module cannot see.
-    pytester.makeconftest(
-        """
-        import faulthandler
-
-        def pytest_configure(config):
-            faulthandler.dump_traceback_later(3600)
-
-        def pytest_unconfigure(config):
-            faulthandler.cancel_dump_traceback_later()
-        """
-    )
-    pytester.makepyfile("def test_a():\n    pass\n\ndef test_b():\n    pass\n")
-    result = pytester.runpytest_subprocess("--n-jobs=2", "-v")
-    result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["start-up: workers collected*1 native thread*"])
 
 
 def test_a_forked_worker_keeps_its_own_stdin_and_stderr(pytester: pytest.Pytester) -> None:
