@@ -105,7 +105,7 @@ class Controller:
         for text in self.crash_notes:
             writer.write_sep("-", "parproc: a worker died outside of any test", red=True)
             writer.write_line(text.rstrip())
-        crashes = sum(not crash.timed_out for crash in self.crashes)
+        crashes = self._crash_count
         if crashes > self.options.max_worker_restart:
             writer.write_line(
                 f"parproc: {crashes} worker crashes, more than the "
@@ -304,6 +304,11 @@ class Controller:
             session.shouldstop = result.shouldstop  # set by a test or a plugin in the worker
         self._check_stop(session, run_dir)
 
+    @property
+    def _crash_count(self) -> int:
+        """Crashes counted against --par-max-worker-restart (timeouts are the test's failure)."""
+        return sum(not crash.timed_out for crash in self.crashes)
+
     def _limit(self) -> str:
         """The time limit, and where it was set: ``option --par-timeout = 2 s``."""
         source = self.options.sources.get("timeout", "--par-timeout")
@@ -380,7 +385,7 @@ class Controller:
             else:
                 session.shouldfail = reason
         self.crashes.append(CrashReport(crashed_id, error.pid, error.exitcode, stopped))
-        crashes = sum(not crash.timed_out for crash in self.crashes)
+        crashes = self._crash_count
         if crashes > self.options.max_worker_restart:
             session.shouldfail = (
                 f"pytest-parproc: {crashes} worker crashes "

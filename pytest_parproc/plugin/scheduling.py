@@ -171,7 +171,7 @@ def _cut_for_balance(
     """While handing the blocks out longest first would end more than ``BALANCE_SLACK`` after
     the ideal (all the work spread evenly), cut the costliest block in two, in order."""
     blocks = list(blocks)
-    block_costs = [sum(costs[item.index] for item in block) for block in blocks]
+    block_costs = [_cost(block, costs) for block in blocks]
     ideal = sum(block_costs) / n_workers
     makespan = _makespan(block_costs, n_workers)
     for _ in range(8 * n_workers + 16):
@@ -181,7 +181,8 @@ def _cut_for_balance(
         if not cuttable:
             break
         largest = max(cuttable, key=lambda b: block_costs[b])
-        first, second = _halves(blocks[largest], costs, block_costs[largest])
+        # Half its cost, allowing for rounding in summed floats.
+        first, second = _cut(blocks[largest], costs, block_costs[largest] / 2 * (1 - 1e-9))
         new_costs = [*block_costs]
         new_costs[largest : largest + 1] = [_cost(first, costs), _cost(second, costs)]
         new_makespan = _makespan(new_costs, n_workers)
@@ -190,18 +191,6 @@ def _cut_for_balance(
         blocks[largest : largest + 1] = [first, second]
         block_costs, makespan = new_costs, new_makespan
     return blocks
-
-
-def _halves(
-    block: list[PlannedItem], costs: Mapping[int, float], total: float
-) -> tuple[list[PlannedItem], list[PlannedItem]]:
-    done, middle = 0.0, 1
-    for position, item in enumerate(block[:-1], start=1):
-        done += costs[item.index]
-        middle = position
-        if done >= total / 2 * (1 - 1e-9):  # summed floats: allow for rounding
-            break
-    return block[:middle], block[middle:]
 
 
 def _makespan(block_costs: Sequence[float], n_workers: int) -> float:

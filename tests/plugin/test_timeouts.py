@@ -4,11 +4,14 @@ main process is killed, its workers and what they started leave too."""
 
 from __future__ import annotations
 
+import signal
 import textwrap
+import time
 
 import psutil
 import pytest
 from compare import PROCESS_BACKENDS, run_suite
+from processes_left import start_pytest, still_running
 
 pytest_plugins = ["pytester"]
 
@@ -135,12 +138,6 @@ def test_a_worker_that_hangs_while_collecting_is_stopped_at_the_limit(
 def test_workers_and_what_they_started_leave_when_the_main_process_is_killed(
     pytester: pytest.Pytester,
 ) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     pids = pytester.path / "pids"
     pids.mkdir()
     pytester.makepyfile(
@@ -156,15 +153,7 @@ def test_workers_and_what_they_started_leave_when_the_main_process_is_killed(
             time.sleep(300)
         """
     )
-    env = {**os.environ, "PIDS": str(pids)}
-    env.pop("PYTEST_ADDOPTS", None)
-    main = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--n-jobs=2", "-p", "no:randomly"],
-        cwd=pytester.path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    main = start_pytest(pytester.path, "--n-jobs=2", "-p", "no:randomly", env={"PIDS": str(pids)})
     try:
         deadline = time.monotonic() + 120
         while len(list(pids.iterdir())) < 2:
@@ -172,41 +161,9 @@ def test_workers_and_what_they_started_leave_when_the_main_process_is_killed(
             time.sleep(0.05)
     finally:
         main.send_signal(signal.SIGKILL)
-        main.wait(30)
-    left = []
-    for name in (path.name for path in pids.iterdir()):
-        for pid in map(int, name.split("-")):
-            try:
-                left.append(psutil.Process(pid))
-            except psutil.NoSuchProcess:
-                pass
-    _, alive = psutil.wait_procs(left, timeout=15)
-    alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+        main.communicate(timeout=30)
+    started = {int(pid) for path in pids.iterdir() for pid in path.name.split("-")}
+    alive = still_running(started, limit_s=15)
     for process in alive:
         process.kill()
     assert not alive, "workers or their children outlived a killed main process"
-
-
-def test_the_limit_still_holds_after_a_test_fails(pytester: pytest.Pytester) -> None:
-    """pytest's faulthandler plugin cancels faulthandler's timer when a test fails: a teardown
-    that hangs after a failure must still be stopped."""
-    pytester.makepyfile(
-        test_hang="""
-        import time
-        import pytest
-
-        @pytest.fixture
-        def hangs_on_teardown():
-            yield
-            time.sleep(300)
-
-        def test_fails_then_hangs(hangs_on_teardown):
-            assert False
-
-        def test_other():
-            pass
-        """
-    )
-    result = pytester.runpytest_subprocess("--n-jobs=2", "--par-timeout=2", timeout=120)
-    result.assert_outcomes(failed=1, passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*ran past the time limit (option --par-timeout = 2 s)*"])
