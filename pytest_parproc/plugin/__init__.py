@@ -67,16 +67,10 @@ def pytest_configure(config: pytest.Config) -> None:
                 f"{resolved.sources[name]}: recycling workers needs the loky backend (its "
                 f"workers can leave between tests), not {resolved.backend!r}"
             )
-    if resolved.timeout_s is not None and _faulthandler_timeout(config) > 0:
+    if resolved.timeout_s is not None and not threading and _faulthandler_timeout(config) > 0:
         raise pytest.UsageError(
             f"{resolved.sources['timeout']} and the faulthandler_timeout ini option both need "
             "faulthandler's one timer (pytest's would cancel ours at every test): use one of them"
-        )
-    if threading and resolved.timeout_s is not None:
-        raise pytest.UsageError(
-            f"{resolved.sources['timeout']}: --par-timeout needs a process backend (loky, "
-            "multiprocessing): a thread cannot be stopped, so the threading backend has no "
-            "time limit yet"
         )
     for name, reason in _SERIAL_OPTIONS + (_SERIAL_OPTIONS_THREADING if threading else ()):
         if getattr(config.option, name, False):

@@ -32,7 +32,7 @@ from .crashes import (
 )
 from .items import planned_items
 from .messages import RunSpec, StopRequest, TaskResult, Unit
-from .options import ParprocOptions
+from .options import ParprocOptions, start_limit
 from .replay import Replayer
 from .rundir import RunDirectory
 from .scheduling import plan_units
@@ -167,7 +167,7 @@ class Controller:
             basetemp=_optional_str(pytest_internals.main_basetemp(self.config)),
             environment=tuple(os.environ.items()),
             timeout_s=self.options.timeout_s,
-            start_limit_s=self._start_limit_s,
+            start_limit_s=self._start_limit[0],
             max_tests_per_worker=self.options.max_tests_per_worker,
             max_worker_memory=self.options.max_worker_memory,
         )
@@ -314,21 +314,11 @@ class Controller:
         source = self.options.sources.get("timeout", "--par-timeout")
         return f"{source} = {self.options.timeout_s:g} s"
 
-    def _start_limit_s_text(self) -> str:
-        return (
-            f"{self._start_limit_s or 0:.3g} s: {self._limit()}, or ten times this process's own "
-            "start-up and collection, and 5 s, if more"
-        )
-
     @functools.cached_property
-    def _start_limit_s(self) -> float | None:
-        """How long a worker may take to build its session, with --par-timeout (fixed when the
-        run starts): a worker collects what this process collected, so a slow collection is
-        not taken for a hang."""
-        limit = self.options.timeout_s
-        if limit is None:
-            return None
-        return max(limit, 10 * (time.perf_counter() - self._configured_at) + 5.0)
+    def _start_limit(self) -> tuple[float, str]:
+        """How long a worker may take to build its session, and why (fixed when the run
+        starts, from this process's own start-up and collection)."""
+        return start_limit(self.options, time.perf_counter() - self._configured_at)
 
     def _check_stop(self, session: pytest.Session, run_dir: RunDirectory) -> None:
         wanted = self.stop_request is not None or session.shouldfail or session.shouldstop
@@ -377,7 +367,8 @@ class Controller:
             if building:
                 doing = "while building its session (configuring, importing, collecting)"
             if timed_out(run_dir, crashed_id):
-                doing = f"building its session, past the time limit ({self._start_limit_s_text()})"
+                limit_s, why = self._start_limit
+                doing = f"building its session, past the time limit ({limit_s:.3g} s: {why})"
             self.crash_notes.append(describe_crash(error, crashed_id, doing, run_dir))
             reason = "pytest-parproc: a worker died outside of any test"
             if building:  # like a collection error: exit code 2

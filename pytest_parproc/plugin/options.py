@@ -54,6 +54,8 @@ MAX_WORKER_RESTART = Setting(
     metavar="K",
     numeric=True,
 )
+#: The least time a worker gets to build its session, unless --par-start-timeout says otherwise.
+DEFAULT_START_LIMIT_S = 60.0
 START = Setting(
     "--par-start",
     "par_start",
@@ -83,6 +85,17 @@ TIMEOUT = Setting(
     metavar="SECONDS",
     numeric=True,
 )
+START_TIMEOUT = Setting(
+    "--par-start-timeout",
+    "par_start_timeout",
+    "PYTEST_PARPROC_START_TIMEOUT",
+    "seconds a worker process may take to build its session (start, configure, import and "
+    "collect, for a worker that collects for itself) before it is stopped and reported. "
+    f"Default: ten times this process's own start-up and collection, and at least "
+    f"{DEFAULT_START_LIMIT_S:g} s (or --par-timeout, if more).",
+    metavar="SECONDS",
+    numeric=True,
+)
 MAX_TESTS = Setting(
     "--par-max-tasks-per-worker",
     "par_max_tasks_per_worker",
@@ -100,7 +113,17 @@ MAX_MEMORY = Setting(
     "test, ends its session and a fresh worker takes over. loky only. Unset: no limit.",
     metavar="SIZE",
 )
-SETTINGS = (N_JOBS, BACKEND, MAX_WORKER_RESTART, START, DIST, TIMEOUT, MAX_TESTS, MAX_MEMORY)
+SETTINGS = (
+    N_JOBS,
+    BACKEND,
+    MAX_WORKER_RESTART,
+    START,
+    DIST,
+    TIMEOUT,
+    START_TIMEOUT,
+    MAX_TESTS,
+    MAX_MEMORY,
+)
 START_MODES = ("fork", "collect")
 DIST_MODES = ("auto", "load", "loadscope", "loadfile", "loadgroup")
 
@@ -121,6 +144,7 @@ class ParprocOptions:
     start: str = "fork"
     dist: str = "auto"
     timeout_s: float | None = None
+    start_timeout_s: float | None = None
     max_tests_per_worker: int | None = None
     max_worker_memory: int | None = None
 
@@ -227,7 +251,8 @@ def resolve(config: pytest.Config) -> ParprocOptions:
         sources=sources,
         start=_choice(config, START, START_MODES, sources, "start"),
         dist=_choice(config, DIST, DIST_MODES, sources, "dist"),
-        timeout_s=_timeout(config, sources),
+        timeout_s=_seconds(config, TIMEOUT, sources, "timeout"),
+        start_timeout_s=_seconds(config, START_TIMEOUT, sources, "start_timeout"),
         max_tests_per_worker=_max_tests(config, sources),
         max_worker_memory=_max_memory(config, sources),
     )
@@ -264,12 +289,34 @@ def _max_memory(config: pytest.Config, sources: dict[str, str]) -> int | None:
     return size
 
 
-def _timeout(config: pytest.Config, sources: dict[str, str]) -> float | None:
-    found = _lookup(config, TIMEOUT)
+def start_limit(options: ParprocOptions, own_s: float) -> tuple[float, str]:
+    """How long a worker may take to build its session, and where that comes from: a worker
+    that collects does what this process did in ``own_s`` (start-up and collection), so a
+    slow collection is not taken for a hang."""
+    explicit = options.start_timeout_s
+    if explicit is not None:
+        return explicit, f"{options.sources['start_timeout']} = {explicit:g} s"
+    ten_times = 10 * own_s
+    test_limit = options.timeout_s
+    if test_limit is not None:
+        return max(test_limit, ten_times + 5.0), (
+            f"{options.sources['timeout']} = {test_limit:g} s, or ten times this process's "
+            "own start-up and collection, and 5 s, if more"
+        )
+    return max(DEFAULT_START_LIMIT_S, ten_times), (
+        f"ten times this process's own start-up and collection, and at least "
+        f"{DEFAULT_START_LIMIT_S:g} s; {START_TIMEOUT.flag} sets it"
+    )
+
+
+def _seconds(
+    config: pytest.Config, setting: Setting, sources: dict[str, str], name: str
+) -> float | None:
+    found = _lookup(config, setting)
     if found is None:
         return None
     raw, source = found
-    sources["timeout"] = source
+    sources[name] = source
     expected = "expected a number of seconds greater than 0"
     try:
         seconds = float(raw.strip())

@@ -79,9 +79,9 @@ class Replayer:
             return
         item = self.items[index]
         self._start(index)
-        self._log(index, item.ihook, self._make_report(item, when, "failed", text))
+        self._log(index, item.ihook, make_report(item, when, "failed", text))
         if when != "teardown":
-            self._log(index, item.ihook, self._make_report(item, "teardown", "passed", None))
+            self._log(index, item.ihook, make_report(item, "teardown", "passed", None))
         self._finish(index)
 
     def _ihook(self, item: pytest.Item) -> Any:
@@ -118,19 +118,6 @@ class Replayer:
         self.durations[index] = self.durations.get(index, 0.0) + report.duration
         ihook.pytest_runtest_logreport(report=report)
 
-    @staticmethod
-    def _make_report(
-        item: pytest.Item, when: str, outcome: str, text: str | None
-    ) -> pytest.TestReport:
-        return pytest.TestReport(
-            nodeid=item.nodeid,
-            location=item.location,
-            keywords=dict.fromkeys(item.keywords, 1),
-            outcome=outcome,  # type: ignore[arg-type]
-            longrepr=text,
-            when=when,  # type: ignore[arg-type]
-        )
-
     def _warn(self, record: WarningRecord) -> None:
         category = _warning_category(record.category_module, record.category_name)
         try:
@@ -152,6 +139,22 @@ class Replayer:
                 "location": None,
             }
         )
+
+
+def make_report(
+    item: pytest.Item, when: str, outcome: str, text: str | None, duration: float = 0.0
+) -> pytest.TestReport:
+    """A report of ``item``'s phase ``when`` that the main process makes itself (its worker
+    could not: it died, or was left running past a time limit)."""
+    return pytest.TestReport(
+        nodeid=item.nodeid,
+        location=item.location,
+        keywords=dict.fromkeys(item.keywords, 1),
+        outcome=outcome,  # type: ignore[arg-type]
+        longrepr=text,
+        when=when,  # type: ignore[arg-type]
+        duration=duration,
+    )
 
 
 def _warning_category(module_name: str, qualified_name: str) -> type[Warning]:

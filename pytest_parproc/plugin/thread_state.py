@@ -1,29 +1,28 @@
-"""What concurrent tests share inside one process, made safe to share: which collection nodes
-are set up (pytest's ``SetupState`` keeps one stack for one test at a time) and the cached
-value of each fixture (a ``FixtureDef`` keeps one). ``threads.py`` explains the whole approach.
+"""Which collection nodes are set up while tests run in threads of one process (pytest's
+``SetupState`` keeps one stack for one test at a time), and the test each thread runs; the
+fixture values are in ``thread_fixtures``. ``threads.py`` explains the whole approach.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
-from . import pytest_internals
-
 if sys.version_info < (3, 11):  # pragma: no cover - pytest depends on the backport there
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]
 
 #: What pytest's SetupState catches from a set-up or a finalizer (``pytest.exit`` raises an
 #: Exception too); KeyboardInterrupt and the like go straight through, as there.
-_OUTCOMES = (Exception, pytest.skip.Exception, pytest.fail.Exception)
+OUTCOMES = (Exception, pytest.skip.Exception, pytest.fail.Exception)
 
-#: Set-up and tear-down of collectors (a module's ``setup()``) and the bookkeeping of set-up
-#: state run under this lock.
+#: The bookkeeping of set-up state runs under this lock (a collector's own ``setup()`` under a
+#: lock of that collector).
 shared_lock = threading.RLock()
 
 
@@ -92,6 +91,10 @@ class ConcurrentSetupState:
         #: collectors set up (in set-up order): their finalizers, and set-up error if any
         self._nodes: dict[Any, tuple[list[Callable[[], object]], tuple[Any, Any] | None]] = {}
         self._items: dict[Any, list[Callable[[], object]]] = {}
+        self._setup_locks: dict[Any, threading.Lock] = {}
+        #: test -> seconds it spent waiting for the others of a collector or group, and since
+        #: when it waits now (not its own time: see ``waited_s``)
+        self._waited: dict[Any, tuple[float, float | None]] = {}
         self.stack = _ActiveNodes(self)
 
     def is_node_active(self, node: Any) -> bool:
@@ -99,19 +102,29 @@ class ConcurrentSetupState:
 
     def setup(self, item: pytest.Item) -> None:
         for node in item.listchain()[:-1]:
-            with shared_lock:
-                state = self._nodes.get(node)
+            # A lock per collector, not the shared one: a set-up that hangs (past --par-timeout)
+            # holds up the tests of that collector only.
+            with self._setup_lock(node):
+                with shared_lock:
+                    state = self._nodes.get(node)
+                    if state is None:
+                        self._nodes[node] = ([node.teardown], None)
                 if state is None:
-                    self._nodes[node] = ([node.teardown], None)
                     try:
                         node.setup()
-                    except _OUTCOMES as error:
-                        self._nodes[node] = (self._nodes[node][0], (error, error.__traceback__))
+                    except OUTCOMES as error:
+                        with shared_lock:
+                            finalizers = self._nodes[node][0]
+                            self._nodes[node] = (finalizers, (error, error.__traceback__))
                         raise
                 elif state[1] is not None:
                     raise state[1][0].with_traceback(state[1][1])
         self._items[item] = [item.teardown]
         item.setup()
+
+    def _setup_lock(self, node: Any) -> threading.Lock:
+        with shared_lock:
+            return self._setup_locks.setdefault(node, threading.Lock())
 
     def addfinalizer(self, finalizer: Callable[[], object], node: Any) -> None:
         assert callable(finalizer)
@@ -171,12 +184,32 @@ class ConcurrentSetupState:
                 self._remaining[node] -= 1
             self._finished.notify_all()
 
+    def abandon(self, item: pytest.Item) -> None:
+        """A test left running past its time limit: the tests waiting for it go on. Its own
+        finalizers stay with its thread; what it shares ends with the others' teardown."""
+        self._count_down(item)
+
+    def waited_s(self, item: pytest.Item | None) -> float:
+        """Seconds ``item``'s thread has spent waiting for other tests to end (in its
+        teardown): they have time limits of their own, so that is not its own time."""
+        with shared_lock:
+            total, since = self._waited.get(item, (0.0, None))
+        return total + (time.monotonic() - since if since is not None else 0.0)
+
     def _wait_for_others(self, node: Any) -> None:
         """The tests of ``node`` started before this one, each on a thread of its own (or
         finished): they end without this thread."""
+        item = context.item
         with self._finished:
-            while self._remaining[node] > 0:
-                self._finished.wait()
+            if self._remaining[node] <= 0:
+                return
+            total = self._waited.get(item, (0.0, None))[0]
+            self._waited[item] = (total, time.monotonic())
+            try:
+                while self._remaining[node] > 0:
+                    self._finished.wait()
+            finally:
+                self._waited[item] = (self.waited_s(item), None)
 
     def teardown_all(self) -> None:
         with shared_lock:
@@ -208,7 +241,7 @@ def _run_finalizers(node: Any, finalizers: list[Callable[[], object]]) -> list[B
     while finalizers:
         try:
             finalizers.pop()()
-        except _OUTCOMES as error:
+        except OUTCOMES as error:
             errors.append(error)
     if len(errors) > 1:
         return [BaseExceptionGroup(f"errors while tearing down {node!r}", errors[::-1])]
@@ -220,173 +253,3 @@ def _raise(exceptions: list[BaseException]) -> None:
         raise exceptions[0]
     if exceptions:
         raise BaseExceptionGroup("errors during test teardown", exceptions[::-1])
-
-
-# -- fixture values, one per (scope node, parameters) -----------------------------------------
-
-
-class _Slot:
-    __slots__ = ("cached_result", "finalizers")
-
-    def __init__(self) -> None:
-        self.cached_result: Any = None
-        self.finalizers: list[Callable[[], object]] = []
-
-
-_NO_KEY = object()
-_SLOTS = "_parproc_slots"
-_REQUEST_KEY = "_parproc_slot_key"
-
-
-def _slot(fixturedef: Any) -> _Slot:
-    key = context.overrides.get(fixturedef, _NO_KEY)
-    if key is _NO_KEY:
-        key = context.resolved.get(fixturedef)
-    slots: dict[Hashable, _Slot] = fixturedef.__dict__.setdefault(_SLOTS, {})
-    found = slots.get(key)
-    return found if found is not None else slots.setdefault(key, _Slot())
-
-
-def slot_key(fixturedef: Any, request: Any) -> tuple[Any, Any]:
-    """Which value of a fixture a request gets: one per scope node (the test itself, its class,
-    module, package or the session) and per parameter of the fixture and of every fixture it
-    depends on, so that two tests with different parameters never share an instance, and
-    tests with the same ones do, as in a serial run."""
-    if fixturedef.scope == "function":
-        return (request.node, None)
-    item = context.item
-    return (request.node, _parameters(fixturedef, item) if item is not None else ())
-
-
-_closures: dict[tuple[Any, int], frozenset[str]] = {}
-
-
-def _parameters(fixturedef: Any, item: pytest.Item) -> tuple[tuple[str, tuple[int, int]], ...]:
-    indices = pytest_internals.parameters(item)
-    if not indices:
-        return ()
-    graph = pytest_internals.fixture_graph(item)
-    cache_key = (fixturedef, id(graph))
-    names = _closures.get(cache_key)
-    if names is None:
-        seen = {fixturedef.argname}
-        todo = list(fixturedef.argnames)
-        while todo:
-            name = todo.pop()
-            if name not in seen:
-                seen.add(name)
-                for definition in graph.get(name, ()):
-                    todo.extend(definition.argnames)
-        names = _closures[cache_key] = frozenset(seen)
-    return tuple(sorted((name, index) for name, index in indices.items() if name in names))
-
-
-_slot_locks: dict[tuple[int, Hashable], threading.RLock] = {}
-
-
-def _slot_lock(fixturedef: Any, key: Hashable) -> Any:
-    """One lock per value of a fixture wider than a function: the first test that needs the
-    value creates it while the others wait, then all share it. Different values (another
-    module's fixture) are created at the same time. Creating a value waits only for those it
-    depends on (pytest refuses dependency cycles). Finishing a value finishes its dependents
-    under its lock, the other order; but a value is finished only once every test that uses it
-    has ended (its scope's last test, or its group's), so nothing is creating one meanwhile."""
-    lock_key = (id(fixturedef), key)
-    found = _slot_locks.get(lock_key)
-    if found is None:
-        with shared_lock:
-            found = _slot_locks.setdefault(lock_key, threading.RLock())
-    return found
-
-
-@contextmanager
-def _override(fixturedef: Any, key: Hashable) -> Iterator[None]:
-    previous = context.overrides.get(fixturedef, _NO_KEY)
-    context.overrides[fixturedef] = key
-    try:
-        yield
-    finally:
-        if previous is _NO_KEY:
-            del context.overrides[fixturedef]
-        else:
-            context.overrides[fixturedef] = previous
-
-
-#: values of fixtures wider than a function that depend on parameters, in creation order
-_parametrized: dict[tuple[int, tuple[Any, Any]], tuple[Any, Any]] = {}
-
-
-def finish_other_parameters(parameters: dict[str, tuple[int, int]]) -> list[BaseException]:
-    """Tear down every value of a wider fixture made for other parameters than these, newest
-    first (its dependents with it), as a serial run does when the parameter changes; returns
-    the errors of those teardowns."""
-    errors: list[BaseException] = []
-    for lock_key, (fixturedef, request) in reversed(list(_parametrized.items())):
-        made_for: tuple[tuple[str, tuple[int, int]], ...] = lock_key[1][1]
-        if any(parameters.get(name, index) != index for name, index in made_for):
-            del _parametrized[lock_key]
-            try:
-                fixturedef.finish(request)
-            except _OUTCOMES as error:
-                errors.append(error)
-    return errors
-
-
-def install_fixture_slots() -> Callable[[], None]:
-    """Give every FixtureDef one cached value per slot key instead of one in all; returns the
-    function that puts pytest's own behaviour back."""
-
-    def execute(self: Any, request: Any) -> Any:
-        key = slot_key(self, request)
-        context.resolved[self] = key
-        setattr(request, _REQUEST_KEY, key)
-        if self.scope != "function" and key[1]:
-            _parametrized.setdefault((id(self), key), (self, request))
-        with _override(self, key):
-            if self.scope == "function":
-                return original_execute(self, request)
-            with _slot_lock(self, key):
-                return original_execute(self, request)
-
-    def finish(self: Any, request: Any) -> None:
-        key = getattr(request, _REQUEST_KEY, None)
-        if key is None:
-            key = slot_key(self, request)
-        try:
-            with _override(self, key):
-                if self.scope == "function":
-                    original_finish(self, request)
-                else:
-                    with _slot_lock(self, key):
-                        original_finish(self, request)
-        finally:
-            slots = self.__dict__.get(_SLOTS, {})
-            slot = slots.get(key)
-            if slot is not None and slot.cached_result is None and not slot.finalizers:
-                slots.pop(key, None)
-
-    def get_cached(self: Any) -> Any:
-        return _slot(self).cached_result
-
-    def set_cached(self: Any, value: Any) -> None:
-        _slot(self).cached_result = value
-
-    def get_finalizers(self: Any) -> list[Callable[[], object]]:
-        return _slot(self).finalizers
-
-    def set_finalizers(self: Any, value: list[Callable[[], object]]) -> None:
-        _slot(self).finalizers = value
-
-    original_execute, original_finish = pytest_internals.patch_fixturedef(
-        execute=execute,
-        finish=finish,
-        cached_result=property(get_cached, set_cached),
-        finalizers=property(get_finalizers, set_finalizers),
-    )
-
-    def restore() -> None:
-        pytest_internals.unpatch_fixturedef()
-        for cache in (_parametrized, _slot_locks, _closures):
-            cache.clear()  # they hold this session's nodes and requests
-
-    return restore

@@ -10,11 +10,12 @@ test". Each piece is handled explicitly, for the length of the run only:
   set up once by the first test that needs it, under a lock, and torn down by the teardown of
   its last test to start, which waits there for the others; each test keeps its own
   finalizers.
-- Fixture values (``FixtureDef.cached_result``, one per definition): kept per slot, a slot
-  being the fixture's scope node (the test, its class, module, package or session) plus the
-  parameters of the fixture and of those it depends on. Two concurrent tests never share a
-  function fixture or ``tmp_path``; tests share a module fixture as in a serial run. Each
-  value of a wider fixture is created and finalized under a lock of its own, so once.
+- Fixture values (``FixtureDef.cached_result``, one per definition; ``thread_fixtures``): kept
+  per slot, a slot being the fixture's scope node (the test, its class, module, package or
+  session) plus the parameters of the fixture and of those it depends on. Two concurrent
+  tests never share a function fixture or ``tmp_path``; tests share a module fixture as in a
+  serial run. Each value of a wider fixture is created and finalized under a lock of its own,
+  so once.
 - Parameters of wider fixtures (``serial_lane.segments``): tests with different ones take
   turns, in pytest's order; one instance at a time, torn down before the next, as serially.
 - Captured output: ``sys.stdout`` and ``sys.stderr`` become routers that send each write to the
@@ -57,13 +58,10 @@ from . import pytest_internals, serial_lane, thread_io, thread_warnings
 from .controller import Controller
 from .messages import StopRequest
 from .replay import Replayer
+from .thread_fixtures import finish_other_parameters, install_fixture_slots
 from .thread_isolation import Isolation, isolation, update_current_test_var
-from .thread_state import (
-    ConcurrentSetupState,
-    finish_other_parameters,
-    install_fixture_slots,
-    running,
-)
+from .thread_limits import Overrun, call_with_limit, main_thread_limit, overrun_reports
+from .thread_state import ConcurrentSetupState, running
 from .timing import RunTiming
 
 
@@ -97,6 +95,8 @@ class ThreadController(Controller):
         self._failures = 0
         #: Ctrl-C left tests running on threads: nothing may be torn down under them
         self._abandoned = False
+        #: tests left running on their threads past --par-timeout
+        self.overruns: list[str] = []
 
     def pytest_report_header(self) -> str:
         return f"parproc: {self.options.n_jobs} threads in this process (backend threading)"
@@ -134,6 +134,13 @@ class ThreadController(Controller):
             terminalreporter.write_line(f"  {len(nodeids)} {reason}")
             for nodeid in nodeids if verbose else ():
                 terminalreporter.write_line(f"    {nodeid}")
+        if self.overruns:
+            count = len(self.overruns)
+            terminalreporter.write_line(
+                f"parproc: {count} test{'s' if count > 1 else ''} ran past the time limit "
+                f"({self._limit()}) and {'were' if count > 1 else 'was'} left running on "
+                f"{'their threads' if count > 1 else 'its thread'} (a thread cannot be stopped)"
+            )
 
     # -- the run ------------------------------------------------------------------------------
     def _run(self, session: pytest.Session) -> None:
@@ -188,7 +195,15 @@ class ThreadController(Controller):
 
     def _alone(self, item: pytest.Item, timing: RunTiming) -> None:
         started = time.perf_counter()
-        with running(item):
+
+        def overrun() -> str:
+            return (
+                f"pytest-parproc: {item.nodeid} ran past the time limit ({self._limit()}) in "
+                f"the main thread, where it runs alone ({self.alone.get(item.nodeid)}): "
+                "stopped where it was (SIGALRM)"
+            )
+
+        with running(item), main_thread_limit(self.options.timeout_s, overrun):
             self.stop_request = self._protocol(item, "in the main thread")
         busy_s = time.perf_counter() - started
         timing.add_test("main", os.getpid(), busy_s)
@@ -211,7 +226,11 @@ class ThreadController(Controller):
 
     def _teardown_rest(self, state: ConcurrentSetupState) -> None:
         """Tear down what a stopped run left set up (pytest does it in sessionfinish)."""
-        with running(None):
+
+        def overrun() -> str:
+            return f"pytest-parproc: tearing down ran past the time limit ({self._limit()})"
+
+        with running(None), main_thread_limit(self.options.timeout_s, overrun):
             try:
                 state.teardown_all()
             except BaseException as error:
@@ -287,11 +306,42 @@ class ThreadController(Controller):
         with self._idle:
             self._in_flight += 1
             self._pool_threads.add(threading.current_thread())
+        try:
+            limit_s = self.options.timeout_s
+            if limit_s is None:
+                result = self._run_test(item, index, filters, n_threads, worker_id, [])
+            else:
+                outcome = call_with_limit(
+                    lambda made: self._run_test(item, index, filters, n_threads, worker_id, made),
+                    limit_s,
+                    f"parproc-test-{worker_id}",
+                    lambda: self._state.waited_s(item),
+                )
+                result = self._overrun(item, index, worker_id, outcome)
+            self._count_failures(item, result.reports, result.stop)
+            assert self._isolated is not None
+            if self._isolated.router is not None:
+                self._isolated.router.repair()
+            return result
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def _run_test(
+        self,
+        item: pytest.Item,
+        index: int,
+        filters: Any,
+        n_threads: int,
+        worker_id: str,
+        made: list[pytest.TestReport],
+    ) -> _Result:
+        """One test's protocol on this thread; ``made`` gets its reports as they are made."""
         started = time.perf_counter()
-        stop = None
         isolated = self._isolated
         assert isolated is not None
-        _protocol.reports = []
+        _protocol.reports = made
         workerinfo.enter_thread_worker(worker_id, n_threads)
         try:
             with (
@@ -300,16 +350,27 @@ class ThreadController(Controller):
                 thread_warnings.warnings_of_test(filters) as caught,
             ):
                 stop = self._protocol(item, f"on worker {worker_id}")
-            self._count_failures(item, _protocol.reports, stop)
-            if isolated.router is not None:
-                isolated.router.repair()
             busy_s = time.perf_counter() - started
             return _Result(index, _protocol.reports, list(caught), worker_id, busy_s, stop)
         finally:
             workerinfo.leave_thread_worker()
-            with self._idle:
-                self._in_flight -= 1
-                self._idle.notify_all()
+
+    def _overrun(
+        self, item: pytest.Item, index: int, worker_id: str, outcome: _Result | Overrun
+    ) -> _Result:
+        """A test still running at --par-timeout: failed at the limit, its thread left."""
+        if not isinstance(outcome, Overrun):
+            return outcome
+        self._state.abandon(item)
+        self.overruns.append(item.nodeid)
+        text = (
+            f"pytest-parproc: {item.nodeid} ran past the time limit ({self._limit()}) on "
+            f"thread {worker_id}. A thread cannot be stopped: it is left running in the "
+            "background, with what it holds, and the other tests go on."
+            "\n\n--- the test's Python stack at the limit ---\n" + outcome.stack
+        )
+        reports = overrun_reports(item, outcome, text)
+        return _Result(index, reports, [], worker_id, outcome.elapsed_s, None)
 
     def _count_failures(
         self, item: pytest.Item, reports: list[pytest.TestReport], stop: StopRequest | None

@@ -152,8 +152,9 @@ class WorkerSession:
         self._fault_file = open(self.run_dir.fault_path(worker_id), "w")  # noqa: SIM115
         start_limit_s = spec.start_limit_s
         if start_limit_s is not None:
-            # --par-timeout also bounds building the session: a conftest or an import that
-            # hangs ends the worker, which the main process reports as a death outside tests.
+            # Building the session is bounded (--par-start-timeout): a conftest or an import
+            # that hangs ends the worker, which the main process reports as a death outside
+            # tests.
             faulthandler.dump_traceback_later(start_limit_s, exit=True, file=self._fault_file)
         try:
             if inherited is None:

@@ -2,7 +2,8 @@
 process backend: every test id gets exactly one final outcome, the counts are the planted ones,
 the exit code is right, and no process is left behind. And Ctrl-C at random moments of a run.
 
-300 tests by default; ``PARPROC_STRESS_TESTS=2000`` (or more) for the long version."""
+300 tests on 2 workers by default; ``PARPROC_STRESS_TESTS=2000`` (or more) for the long version,
+``PARPROC_STRESS_JOBS=16`` for more workers."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from processes_left import pids_in, start_pytest, still_running
 pytest_plugins = ["pytester"]
 
 N_TESTS = int(os.environ.get("PARPROC_STRESS_TESTS", "300"))
+N_JOBS = int(os.environ.get("PARPROC_STRESS_JOBS", "2"))
 N_MODULES = 10
 CRASHES = (7, 150)  # planted by case number (``n`` below, over the whole suite)
 HANGS = (40, 260)
@@ -92,7 +94,7 @@ def test_planted_faults_each_get_exactly_one_outcome(
     pids.mkdir()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PIDS", str(pids))
-        run = run_suite(pytester, "--par-timeout=3", n_jobs=2, backend=backend)
+        run = run_suite(pytester, "--par-timeout=3", n_jobs=N_JOBS, backend=backend)
     assert run.exitstatus == pytest.ExitCode.TESTS_FAILED, run.output[-3000:]
     assert len(run.tests) == N_TESTS
     for nodeid, phases in run.tests.items():
@@ -110,7 +112,7 @@ SLOW_SUITE = textwrap.dedent(
     import os, pathlib, time
     import pytest
 
-    @pytest.mark.parametrize("n", range(120))
+    @pytest.mark.parametrize("n", range({count}))
     def test_step(n):
         pathlib.Path(os.environ["PIDS"], str(os.getpid())).touch()
         time.sleep(0.05)
@@ -123,13 +125,13 @@ SLOW_SUITE = textwrap.dedent(
 def test_sigint_at_a_random_moment(pytester: pytest.Pytester, backend: str, seed: int) -> None:
     """Ctrl-C anywhere in a run (start-up, collection, tests, the end): exit code 2, pytest's
     summary, and no worker left behind."""
-    pytester.makepyfile(test_slow=SLOW_SUITE)
+    pytester.makepyfile(test_slow=SLOW_SUITE.format(count=60 * N_JOBS))  # 3 s per worker
     pids = pytester.path / "pids"
     pids.mkdir()
     env = {**os.environ, "PIDS": str(pids)}
     env.pop("PYTEST_ADDOPTS", None)
     junit = pytester.path / "junit.xml"
-    args = ("--n-jobs=2", f"--par-backend={backend}", f"--junitxml={junit}")
+    args = (f"--n-jobs={N_JOBS}", f"--par-backend={backend}", f"--junitxml={junit}")
     # From pytest's first line on (before it, Ctrl-C hits Python's start-up, not pytest):
     # the run takes 3 s or more after it.
     delay_s = random.Random(seed).uniform(0.0, 2.0)

@@ -13,6 +13,8 @@ import pytest
 from compare import PROCESS_BACKENDS, run_suite
 from processes_left import start_pytest, still_running
 
+from pytest_parproc.plugin.options import ParprocOptions, start_limit
+
 pytest_plugins = ["pytester"]
 
 HANGING = textwrap.dedent(
@@ -88,9 +90,9 @@ def test_tests_within_the_limit_pass(pytester: pytest.Pytester) -> None:
         (("--par-timeout=abc",), "", "option --par-timeout: expected a number of seconds"),
         ((), "par_timeout = -3", "ini option par_timeout*expected a number of seconds*-3"),
         (
-            ("--par-timeout=5", "--par-backend=threading"),
+            ("--par-start-timeout=inf",),
             "",
-            "option --par-timeout: --par-timeout needs a process backend*",
+            "option --par-start-timeout: expected a number of seconds*'inf'",
         ),
         (
             ("--par-timeout=5",),
@@ -109,8 +111,15 @@ def test_bad_time_limits_are_usage_errors(
     result.stderr.fnmatch_lines([f"*{expected}*"])
 
 
+@pytest.mark.parametrize(
+    ("option", "limit"),
+    [
+        ("--par-timeout=2", "* s: option --par-timeout = 2 s, or ten*"),
+        ("--par-start-timeout=2", "2 s: option --par-start-timeout = 2 s"),
+    ],
+)
 def test_a_worker_that_hangs_while_collecting_is_stopped_at_the_limit(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, option: str, limit: str
 ) -> None:
     pytester.makeconftest(
         """
@@ -122,14 +131,12 @@ def test_a_worker_that_hangs_while_collecting_is_stopped_at_the_limit(
         """
     )
     pytester.makepyfile(test_a="def test_a():\n    pass\n\ndef test_b():\n    pass\n")
-    result = pytester.runpytest_subprocess(
-        "--n-jobs=2", "--par-start=collect", "--par-timeout=2", timeout=180
-    )
+    result = pytester.runpytest_subprocess("--n-jobs=2", "--par-start=collect", option, timeout=180)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(
         [
             "*a worker died outside of any test*",
-            "*building its session, past the time limit (* s: option --par-timeout = 2 s, or ten*",
+            f"*building its session, past the time limit ({limit})*",
         ]
     )
     assert "in pytest_collection_modifyitems" in result.stdout.str()
@@ -167,3 +174,25 @@ def test_workers_and_what_they_started_leave_when_the_main_process_is_killed(
     for process in alive:
         process.kill()
     assert not alive, "workers or their children outlived a killed main process"
+
+
+def _options(**limits: float) -> ParprocOptions:
+    sources = {"timeout": "option --par-timeout", "start_timeout": "option --par-start-timeout"}
+    return ParprocOptions(n_jobs=2, backend="loky", max_worker_restart=8, sources=sources, **limits)
+
+
+def test_building_a_session_is_bounded_by_default() -> None:
+    """With no setting, a hang while collecting is still stopped: at ten times this process's
+    own start-up and collection, and at least a minute."""
+    assert start_limit(_options(), own_s=0.5) == (
+        60.0,
+        "ten times this process's own start-up and collection, and at least 60 s; "
+        "--par-start-timeout sets it",
+    )
+    assert start_limit(_options(), own_s=12.0)[0] == 120.0
+    assert start_limit(_options(timeout_s=2.0), own_s=0.5)[0] == 10.0
+    assert start_limit(_options(timeout_s=300.0), own_s=0.5)[0] == 300.0
+    assert start_limit(_options(timeout_s=2.0, start_timeout_s=7.0), own_s=50.0) == (
+        7.0,
+        "option --par-start-timeout = 7 s",
+    )

@@ -1,0 +1,182 @@
+"""The value of each fixture as concurrent tests see it: pytest's ``FixtureDef`` keeps one
+cached value, these keep one per slot (scope node and parameters), created and finished under
+a lock of its own. ``threads.py`` explains the whole approach."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from . import pytest_internals
+from .thread_state import OUTCOMES, context, shared_lock
+
+
+class _Slot:
+    __slots__ = ("cached_result", "finalizers")
+
+    def __init__(self) -> None:
+        self.cached_result: Any = None
+        self.finalizers: list[Callable[[], object]] = []
+
+
+_NO_KEY = object()
+_SLOTS = "_parproc_slots"
+_REQUEST_KEY = "_parproc_slot_key"
+
+
+def _slot(fixturedef: Any) -> _Slot:
+    key = context.overrides.get(fixturedef, _NO_KEY)
+    if key is _NO_KEY:
+        key = context.resolved.get(fixturedef)
+    slots: dict[Hashable, _Slot] = fixturedef.__dict__.setdefault(_SLOTS, {})
+    found = slots.get(key)
+    return found if found is not None else slots.setdefault(key, _Slot())
+
+
+def slot_key(fixturedef: Any, request: Any) -> tuple[Any, Any]:
+    """Which value of a fixture a request gets: one per scope node (the test itself, its class,
+    module, package or the session) and per parameter of the fixture and of every fixture it
+    depends on, so that two tests with different parameters never share an instance, and
+    tests with the same ones do, as in a serial run."""
+    if fixturedef.scope == "function":
+        return (request.node, None)
+    item = context.item
+    return (request.node, _parameters(fixturedef, item) if item is not None else ())
+
+
+_closures: dict[tuple[Any, int], frozenset[str]] = {}
+
+
+def _parameters(fixturedef: Any, item: pytest.Item) -> tuple[tuple[str, tuple[int, int]], ...]:
+    indices = pytest_internals.parameters(item)
+    if not indices:
+        return ()
+    graph = pytest_internals.fixture_graph(item)
+    cache_key = (fixturedef, id(graph))
+    names = _closures.get(cache_key)
+    if names is None:
+        seen = {fixturedef.argname}
+        todo = list(fixturedef.argnames)
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                for definition in graph.get(name, ()):
+                    todo.extend(definition.argnames)
+        names = _closures[cache_key] = frozenset(seen)
+    return tuple(sorted((name, index) for name, index in indices.items() if name in names))
+
+
+_slot_locks: dict[tuple[int, Hashable], threading.RLock] = {}
+
+
+def _slot_lock(fixturedef: Any, key: Hashable) -> Any:
+    """One lock per value of a fixture wider than a function: the first test that needs the
+    value creates it while the others wait, then all share it. Different values (another
+    module's fixture) are created at the same time. Creating a value waits only for those it
+    depends on (pytest refuses dependency cycles). Finishing a value finishes its dependents
+    under its lock, the other order; but a value is finished only once every test that uses it
+    has ended (its scope's last test, or its group's), so nothing is creating one meanwhile."""
+    lock_key = (id(fixturedef), key)
+    found = _slot_locks.get(lock_key)
+    if found is None:
+        with shared_lock:
+            found = _slot_locks.setdefault(lock_key, threading.RLock())
+    return found
+
+
+@contextmanager
+def _override(fixturedef: Any, key: Hashable) -> Iterator[None]:
+    previous = context.overrides.get(fixturedef, _NO_KEY)
+    context.overrides[fixturedef] = key
+    try:
+        yield
+    finally:
+        if previous is _NO_KEY:
+            del context.overrides[fixturedef]
+        else:
+            context.overrides[fixturedef] = previous
+
+
+#: values of fixtures wider than a function that depend on parameters, in creation order
+_parametrized: dict[tuple[int, tuple[Any, Any]], tuple[Any, Any]] = {}
+
+
+def finish_other_parameters(parameters: dict[str, tuple[int, int]]) -> list[BaseException]:
+    """Tear down every value of a wider fixture made for other parameters than these, newest
+    first (its dependents with it), as a serial run does when the parameter changes; returns
+    the errors of those teardowns."""
+    errors: list[BaseException] = []
+    for lock_key, (fixturedef, request) in reversed(list(_parametrized.items())):
+        made_for: tuple[tuple[str, tuple[int, int]], ...] = lock_key[1][1]
+        if any(parameters.get(name, index) != index for name, index in made_for):
+            del _parametrized[lock_key]
+            try:
+                fixturedef.finish(request)
+            except OUTCOMES as error:
+                errors.append(error)
+    return errors
+
+
+def install_fixture_slots() -> Callable[[], None]:
+    """Give every FixtureDef one cached value per slot key instead of one in all; returns the
+    function that puts pytest's own behaviour back."""
+
+    def execute(self: Any, request: Any) -> Any:
+        key = slot_key(self, request)
+        context.resolved[self] = key
+        setattr(request, _REQUEST_KEY, key)
+        if self.scope != "function" and key[1]:
+            _parametrized.setdefault((id(self), key), (self, request))
+        with _override(self, key):
+            if self.scope == "function":
+                return original_execute(self, request)
+            with _slot_lock(self, key):
+                return original_execute(self, request)
+
+    def finish(self: Any, request: Any) -> None:
+        key = getattr(request, _REQUEST_KEY, None)
+        if key is None:
+            key = slot_key(self, request)
+        try:
+            with _override(self, key):
+                if self.scope == "function":
+                    original_finish(self, request)
+                else:
+                    with _slot_lock(self, key):
+                        original_finish(self, request)
+        finally:
+            slots = self.__dict__.get(_SLOTS, {})
+            slot = slots.get(key)
+            if slot is not None and slot.cached_result is None and not slot.finalizers:
+                slots.pop(key, None)
+
+    def get_cached(self: Any) -> Any:
+        return _slot(self).cached_result
+
+    def set_cached(self: Any, value: Any) -> None:
+        _slot(self).cached_result = value
+
+    def get_finalizers(self: Any) -> list[Callable[[], object]]:
+        return _slot(self).finalizers
+
+    def set_finalizers(self: Any, value: list[Callable[[], object]]) -> None:
+        _slot(self).finalizers = value
+
+    original_execute, original_finish = pytest_internals.patch_fixturedef(
+        execute=execute,
+        finish=finish,
+        cached_result=property(get_cached, set_cached),
+        finalizers=property(get_finalizers, set_finalizers),
+    )
+
+    def restore() -> None:
+        pytest_internals.unpatch_fixturedef()
+        for cache in (_parametrized, _slot_locks, _closures):
+            cache.clear()  # they hold this session's nodes and requests
+
+    return restore

@@ -1,0 +1,142 @@
+"""``--par-timeout`` under the threading backend. A thread cannot be stopped, so a test on a
+pool thread runs on a thread of its own that the pool's thread waits for, up to the limit; past
+it the test is reported failed and its thread is left running in the background. A test in the
+main thread (the serial lane) is interrupted with SIGALRM, as pytest-timeout's signal method
+does."""
+
+from __future__ import annotations
+
+import contextvars
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import pytest
+
+from .replay import make_report
+
+_T = TypeVar("_T")
+
+
+@dataclass
+class Overrun:
+    """A test still running at its limit: the reports it had made, and its thread's stack."""
+
+    reports: list[pytest.TestReport]
+    stack: str
+    #: seconds since it started
+    elapsed_s: float
+
+
+class _Box(Generic[_T]):
+    """What the test's thread hands over, unless the waiting thread gave up on it first."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.done = False
+        self.abandoned = False
+        self.value: _T | None = None
+        self.error: BaseException | None = None
+
+
+def call_with_limit(
+    run: Callable[[list[pytest.TestReport]], _T],
+    limit_s: float,
+    name: str,
+    paused_s: Callable[[], float],
+) -> _T | Overrun:
+    """``run(reports)`` on a new daemon thread named ``name``, in a copy of this thread's
+    context; its value (or exception) if it returns within ``limit_s`` plus ``paused_s()``
+    (time it spent waiting for other tests, which have limits of their own), else an
+    ``Overrun`` with the reports ``run`` had appended so far."""
+    reports: list[pytest.TestReport] = []
+    box: _Box[_T] = _Box()
+    context = contextvars.copy_context()
+
+    def target() -> None:
+        value: _T | None = None
+        error: BaseException | None = None
+        try:
+            value = context.run(run, reports)
+        except BaseException as raised:  # handed to the waiting thread, or dropped
+            error = raised
+        with box.lock:
+            if not box.abandoned:
+                box.done, box.value, box.error = True, value, error
+
+    started = time.monotonic()
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    while True:
+        thread.join(max(0.0, started + limit_s + paused_s() - time.monotonic()))
+        with box.lock:
+            if box.done:
+                if box.error is not None:
+                    raise box.error
+                return box.value  # type: ignore[return-value]
+            if time.monotonic() >= started + limit_s + paused_s():
+                box.abandoned = True
+                made = list(reports)
+                break
+    return Overrun(made, thread_stack(thread), time.monotonic() - started)
+
+
+def thread_stack(thread: threading.Thread) -> str:
+    """The Python stack of a running thread, innermost call last."""
+    frame = sys._current_frames().get(thread.ident or -1)  # documented, despite the underscore
+    if frame is None:
+        return "(the thread ended meanwhile)"
+    return "".join(traceback.format_stack(frame)).rstrip()
+
+
+def overrun_reports(item: pytest.Item, overrun: Overrun, text: str) -> list[pytest.TestReport]:
+    """The reports of a test left running: those it made, then its phase at the limit as
+    failed (its teardown too if it never got there, as passed)."""
+    made = overrun.reports
+    phases = [report.when for report in made]
+    if "teardown" in phases:
+        return made
+    if not made:
+        when = "setup"
+    elif "call" in phases or not made[-1].passed:
+        when = "teardown"
+    else:
+        when = "call"
+    spent_s = max(0.0, overrun.elapsed_s - sum(report.duration for report in made))
+    reports = [*made, make_report(item, when, "failed", text, spent_s)]
+    if when != "teardown":
+        reports.append(make_report(item, "teardown", "passed", None, 0.0))
+    return reports
+
+
+@contextmanager
+def main_thread_limit(limit_s: float | None, message: Callable[[], str]) -> Iterator[None]:
+    """Bound what runs in the main thread: at the limit, SIGALRM's handler fails it where it
+    is (``pytest.fail`` there, so the report shows that stack), and re-arms for what runs next
+    (a teardown that hangs as well). Code stuck in C without returning to Python is not
+    interrupted. A no-op without a limit, off the main thread, or where there is no SIGALRM."""
+    if (
+        limit_s is None
+        or not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+
+    def on_alarm(signum: int, frame: object) -> None:
+        signal.setitimer(signal.ITIMER_REAL, limit_s)
+        pytest.fail(message())
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, limit_s)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
