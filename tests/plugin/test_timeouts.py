@@ -176,9 +176,18 @@ def test_workers_and_what_they_started_leave_when_the_main_process_is_killed(
     assert not alive, "workers or their children outlived a killed main process"
 
 
-def _options(**limits: float) -> ParprocOptions:
+def _options(
+    timeout_s: float | None = None, start_timeout_s: float | None = None
+) -> ParprocOptions:
     sources = {"timeout": "option --par-timeout", "start_timeout": "option --par-start-timeout"}
-    return ParprocOptions(n_jobs=2, backend="loky", max_worker_restart=8, sources=sources, **limits)
+    return ParprocOptions(
+        n_jobs=2,
+        backend="loky",
+        max_worker_restart=8,
+        sources=sources,
+        timeout_s=timeout_s,
+        start_timeout_s=start_timeout_s,
+    )
 
 
 def test_building_a_session_is_bounded_by_default() -> None:
