@@ -21,7 +21,7 @@ HANGS = textwrap.dedent(
     @pytest.fixture(scope="module")
     def slow_to_tear_down():
         yield
-        time.sleep(1.5)  # within the limit, but not within what the hung test leaves of it
+        time.sleep(1)  # within the limit, but not within what the hung test leaves of it
 
     def test_hangs(slow_to_tear_down):
         time.sleep(300)
@@ -74,7 +74,7 @@ def test_tests_past_the_limit_fail_in_their_phase_and_the_others_go_on(
     pytester.makepyfile(
         test_hangs=HANGS, test_other=OTHER_HANGS, test_fixture=HANGING_MODULE_FIXTURE
     )
-    run = run_suite(pytester, "--par-timeout=2", n_jobs=2, backend="threading")
+    run = run_suite(pytester, "--par-timeout=3", n_jobs=2, backend="threading")
     assert run.exitstatus == pytest.ExitCode.TESTS_FAILED, run.output
     tests = run.tests
     assert tests["test_hangs.py::test_hangs"] == ["setup:passed", "call:failed", "teardown:passed"]
@@ -93,11 +93,11 @@ def test_tests_past_the_limit_fail_in_their_phase_and_the_others_go_on(
     assert tests["test_fixture.py::test_does_not"] == PASSED
     assert len(run.junit) == len(tests) == 12
     output = run.output
-    assert "test_hangs ran past the time limit (option --par-timeout = 2 s) on thread w" in output
+    assert "test_hangs ran past the time limit (option --par-timeout = 3 s) on thread w" in output
     assert "A thread cannot be stopped" in output
     assert "in test_hangs" in output  # the hung thread's own frame, from its stack at the limit
     assert "in the main thread, where it runs alone (requests monkeypatch" in output
-    assert "4 tests ran past the time limit (option --par-timeout = 2 s) and were left" in output
+    assert "4 tests ran past the time limit (option --par-timeout = 3 s) and were left" in output
 
 
 def test_tests_within_the_limit_pass_on_threads(pytester: pytest.Pytester) -> None:
