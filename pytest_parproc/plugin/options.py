@@ -92,7 +92,7 @@ START_TIMEOUT = Setting(
     "seconds a worker process may take to build its session (start, configure, import and "
     "collect, for a worker that collects for itself) before it is stopped and reported. "
     f"Default: ten times this process's own start-up and collection, and at least "
-    f"{DEFAULT_START_LIMIT_S:g} s (or --par-timeout, if more).",
+    f"{DEFAULT_START_LIMIT_S:g} s (or --par-timeout's limit, if that is more).",
     metavar="SECONDS",
     numeric=True,
 )
@@ -296,16 +296,10 @@ def start_limit(options: ParprocOptions, own_s: float) -> tuple[float, str]:
     explicit = options.start_timeout_s
     if explicit is not None:
         return explicit, f"{options.sources['start_timeout']} = {explicit:g} s"
-    ten_times = 10 * own_s
-    test_limit = options.timeout_s
-    if test_limit is not None:
-        return max(test_limit, ten_times + 5.0), (
-            f"{options.sources['timeout']} = {test_limit:g} s, or ten times this process's "
-            "own start-up and collection, and 5 s, if more"
-        )
-    return max(DEFAULT_START_LIMIT_S, ten_times), (
-        f"ten times this process's own start-up and collection, and at least "
-        f"{DEFAULT_START_LIMIT_S:g} s; {START_TIMEOUT.flag} sets it"
+    floor = max(DEFAULT_START_LIMIT_S, options.timeout_s or 0.0)
+    return max(floor, 10 * own_s), (
+        f"ten times this process's own start-up and collection, and at least {floor:g} s; "
+        f"{START_TIMEOUT.flag} sets it"
     )
 
 

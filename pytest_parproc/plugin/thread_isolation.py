@@ -28,6 +28,12 @@ class Isolation:
     #: warnings raised on threads that run no test
     unowned: list[warnings.WarningMessage] = field(default_factory=list)
     router: thread_warnings.WarningsRouter | None = None
+    #: set when a test was left running on its thread past --par-timeout: pytest's capture and
+    #: log-capture methods then keep their per-thread versions after the block (in ``kept``,
+    #: for the caller to undo), so that the thread, if it goes on, stays off the capture of
+    #: the tests after it (their own versions run on every other thread)
+    keep_overrides: bool = False
+    kept: ExitStack | None = None
 
 
 @contextmanager
@@ -42,6 +48,7 @@ def isolation(
     isolated = Isolation(capturing=capman is not None and method != "no")
     isolated.filters = dict.fromkeys(indices)
     with ExitStack() as stack:
+        overrides = stack.enter_context(ExitStack())
         saved_hooks = sys.unraisablehook, threading.excepthook
         stack.callback(_restore_hooks, saved_hooks)
         stack.callback(serialize_ast_parse())
@@ -55,7 +62,7 @@ def isolation(
                 pytest_internals.replace_catch_warnings(_on_test_threads(_no_catch_warnings))
             )
         if capman is not None:
-            stack.callback(
+            overrides.callback(
                 pytest_internals.override_capture(
                     capman,
                     item_capture=_on_test_threads(thread_io.phase_capture),
@@ -76,14 +83,18 @@ def isolation(
             def phase_log(item: pytest.Item, when: str) -> Any:
                 return thread_io.phase_log(item, when, formatter, level)
 
-            stack.callback(
+            overrides.callback(
                 pytest_internals.override_log_capture(logging_plugin, _on_test_threads(phase_log))
             )
             detach = [getattr(logging_plugin, "log_cli_handler", None)]
             stack.enter_context(
                 thread_io.install_log_router(level, [h for h in detach if h is not None])
             )
-        yield isolated
+        try:
+            yield isolated
+        finally:
+            if isolated.keep_overrides:
+                isolated.kept = overrides.pop_all()
 
 
 def _on_test_threads(replacement: Callable[..., Any]) -> Callable[[Any], Callable[..., Any]]:

@@ -32,6 +32,7 @@ class Overrun:
     stack: str
     #: seconds since it started
     elapsed_s: float
+    thread: threading.Thread
 
 
 class _Box(Generic[_T]):
@@ -74,7 +75,8 @@ def call_with_limit(
     thread = threading.Thread(target=target, name=name, daemon=True)
     thread.start()
     while True:
-        thread.join(max(0.0, started + limit_s + paused_s() - time.monotonic()))
+        # (at least a moment: while the test waits for others, its deadline moves with time)
+        thread.join(max(0.05, started + limit_s + paused_s() - time.monotonic()))
         with box.lock:
             if box.done:
                 if box.error is not None:
@@ -84,7 +86,7 @@ def call_with_limit(
                 box.abandoned = True
                 made = list(reports)
                 break
-    return Overrun(made, thread_stack(thread), time.monotonic() - started)
+    return Overrun(made, thread_stack(thread), time.monotonic() - started, thread)
 
 
 def thread_stack(thread: threading.Thread) -> str:
@@ -129,14 +131,18 @@ def main_thread_limit(limit_s: float | None, message: Callable[[], str]) -> Iter
         yield
         return
 
+    armed = [True]
+
     def on_alarm(signum: int, frame: object) -> None:
-        signal.setitimer(signal.ITIMER_REAL, limit_s)
-        pytest.fail(message())
+        if armed[0]:  # (not once the block is ending: a late alarm is ignored)
+            signal.setitimer(signal.ITIMER_REAL, limit_s)
+            pytest.fail(message())
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, limit_s)
     try:
         yield
     finally:
+        armed[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)

@@ -92,6 +92,8 @@ class ConcurrentSetupState:
         self._nodes: dict[Any, tuple[list[Callable[[], object]], tuple[Any, Any] | None]] = {}
         self._items: dict[Any, list[Callable[[], object]]] = {}
         self._setup_locks: dict[Any, threading.Lock] = {}
+        #: tests left running past their time limit
+        self._abandoned: set[Any] = set()
         #: test -> seconds it spent waiting for the others of a collector or group, and since
         #: when it waits now (not its own time: see ``waited_s``)
         self._waited: dict[Any, tuple[float, float | None]] = {}
@@ -149,6 +151,11 @@ class ConcurrentSetupState:
             exceptions = _run_finalizers(item, self._items.pop(item, []))
         finally:
             self._count_down(item)  # whatever escaped, the tests waiting for this one go on
+        if item in self._abandoned:
+            # Left running past its limit, ending late: what it shares is no longer its part
+            # (``group_ended_without_its_last``; ``teardown_all``).
+            _raise(exceptions)
+            return
         group = self._group_of.get(item)
         if group is not None and self._last.get(group) is item and group[1] + 1 < self._groups:
             self._wait_for_others(group)
@@ -186,8 +193,17 @@ class ConcurrentSetupState:
 
     def abandon(self, item: pytest.Item) -> None:
         """A test left running past its time limit: the tests waiting for it go on. Its own
-        finalizers stay with its thread; what it shares ends with the others' teardown."""
+        finalizers stay with its thread. What it shares is not torn down by it, even if it
+        ends later: a collector whose last test it was stays set up until ``teardown_all``,
+        and the main thread ends its group (``group_ended_without_its_last``)."""
+        with shared_lock:
+            self._abandoned.add(item)
         self._count_down(item)
+
+    def group_ended_without_its_last(self, number: int) -> bool:
+        """Whether group ``number``'s last test was left running, so that the group's end
+        (the next group's parameters) is still to be done."""
+        return self._last.get(("group", number)) in self._abandoned
 
     def waited_s(self, item: pytest.Item | None) -> float:
         """Seconds ``item``'s thread has spent waiting for other tests to end (in its

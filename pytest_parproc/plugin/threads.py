@@ -45,7 +45,7 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -97,6 +97,9 @@ class ThreadController(Controller):
         self._abandoned = False
         #: tests left running on their threads past --par-timeout
         self.overruns: list[str] = []
+        self._left_threads: list[threading.Thread] = []
+        #: per-thread capture kept for those threads (``Isolation.keep_overrides``)
+        self._kept_overrides = ExitStack()
 
     def pytest_report_header(self) -> str:
         return f"parproc: {self.options.n_jobs} threads in this process (backend threading)"
@@ -170,7 +173,7 @@ class ThreadController(Controller):
             restore.callback(pytest_internals.replace_current_test_var(update_current_test_var))
             restore.callback(pytest_internals.thread_local_assertion_hooks())
             try:
-                for segment in plan:
+                for number, segment in enumerate(plan):
                     if self._stop_now(session):
                         break
                     if segment.concurrent:
@@ -179,6 +182,8 @@ class ThreadController(Controller):
                         if self._stop_now(session):
                             break
                         self._alone(items[index], timing)
+                    if number + 1 < len(plan) and state.group_ended_without_its_last(number):
+                        self._end_group_late(number, end_group)
             finally:
                 if self._abandoned:
                     # Tests still run on threads with the rest in place; pytest's own
@@ -187,6 +192,8 @@ class ThreadController(Controller):
                     restore_setup_state()
                 else:
                     self._teardown_rest(state)
+                if not any(thread.is_alive() for thread in self._left_threads):
+                    self._kept_overrides.close()  # else kept: such a thread may still go on
                 timing.wall_s = time.perf_counter() - started
                 timing.test_time_s += replayer.test_time_s
 
@@ -224,17 +231,30 @@ class ThreadController(Controller):
             self._state.forget(item)
         return stop
 
+    def _end_group_late(self, number: int, end_group: Callable[[int], list[BaseException]]) -> None:
+        """Tear down what the next group gets other parameters of, in place of the group's
+        last test, left running past its limit."""
+        self._tear_down(lambda: end_group(number))
+
     def _teardown_rest(self, state: ConcurrentSetupState) -> None:
         """Tear down what a stopped run left set up (pytest does it in sessionfinish)."""
+        self._tear_down(state.teardown_all)
+
+    def _tear_down(self, action: Callable[[], list[BaseException] | None]) -> None:
+        """A teardown in the main thread, bounded by --par-timeout; its errors go to the
+        summary."""
 
         def overrun() -> str:
             return f"pytest-parproc: tearing down ran past the time limit ({self._limit()})"
 
+        errors: list[BaseException] = []
         with running(None), main_thread_limit(self.options.timeout_s, overrun):
             try:
-                state.teardown_all()
-            except BaseException as error:
-                self.finish_errors.append(("main", f"{type(error).__name__}: {error}"))
+                errors = action() or []
+            except BaseException as raised:  # the limit, or what escaped a finalizer
+                errors = [raised]
+        for error in errors:
+            self.finish_errors.append(("main", f"{type(error).__name__}: {error}"))
 
     # -- tests at the same time ---------------------------------------------------------------
     def _concurrent(
@@ -280,6 +300,8 @@ class ThreadController(Controller):
                     self._wait_idle()
             for message in unowned:
                 replayer.warn_message(message, "")
+        if isolated.kept is not None:
+            self._kept_overrides.callback(isolated.kept.close)
         if not self._abandoned:
             for thread in self._pool_threads - {threading.current_thread()}:
                 thread.join(30)  # told to stop when the call ended; a test after this is alone
@@ -363,6 +385,9 @@ class ThreadController(Controller):
             return outcome
         self._state.abandon(item)
         self.overruns.append(item.nodeid)
+        self._left_threads.append(outcome.thread)
+        assert self._isolated is not None
+        self._isolated.keep_overrides = True
         text = (
             f"pytest-parproc: {item.nodeid} ran past the time limit ({self._limit()}) on "
             f"thread {worker_id}. A thread cannot be stopped: it is left running in the "

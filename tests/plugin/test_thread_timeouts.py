@@ -121,3 +121,82 @@ def test_faulthandler_timeout_is_allowed_beside_a_thread_limit(pytester: pytest.
         "--n-jobs=2", "--par-backend=threading", "--par-timeout=30"
     )
     result.assert_outcomes(passed=2)
+
+
+WAIT_FOR = textwrap.dedent(
+    """
+    import pathlib, time
+    import pytest
+
+    def wait_for(name):
+        deadline = time.monotonic() + 60
+        while not pathlib.Path(name).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    """
+)
+
+
+def test_a_test_that_ends_after_its_limit_leaves_the_next_groups_fixtures_alone(
+    pytester: pytest.Pytester,
+) -> None:
+    """The group's end (the next parameter's turn) is done without the test left running, and
+    not again by it when it ends late, under the tests of a later group."""
+    pytester.makepyfile(
+        test_groups=WAIT_FOR
+        + textwrap.dedent(
+            """
+            @pytest.fixture(scope="session", params=[1, 2, 3])
+            def res(request):
+                value = {"n": request.param, "alive": True}
+                yield value
+                value["alive"] = False
+
+            def test_a(res):
+                if res["n"] == 3:
+                    pathlib.Path("third_started").touch()
+                    wait_for("left_done")
+                    time.sleep(0.5)  # what test_b[1] does after it returns
+                assert res["alive"], f"res {res['n']} torn down under the test"
+
+            def test_b(res):
+                if res["n"] == 1:
+                    wait_for("third_started")  # past the limit
+                    pathlib.Path("left_done").touch()
+                assert res["alive"], f"res {res['n']} torn down under the test"
+            """
+        )
+    )
+    run = run_suite(pytester, "--par-timeout=2", n_jobs=2, backend="threading")
+    assert run.tests["test_groups.py::test_b[1]"][1] == "call:failed", run.output
+    for nodeid in ("test_a[1]", "test_a[2]", "test_b[2]", "test_a[3]", "test_b[3]"):
+        assert run.tests[f"test_groups.py::{nodeid}"] == PASSED, run.output
+    assert (pytester.path / "left_done").exists()
+
+
+def test_a_test_that_ends_after_its_limit_stays_off_the_serial_lanes_capture(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_capture=WAIT_FOR
+        + textwrap.dedent(
+            """
+            def test_left_running():
+                wait_for("alone_started")  # past the limit
+                print("from the test left running")
+
+            def test_alone(monkeypatch):  # the serial lane: after the concurrent tests
+                monkeypatch.setenv("X", "1")
+                pathlib.Path("alone_started").touch()
+                for line in range(15):
+                    print("ALONE-LINE", line)
+                    time.sleep(0.1)
+                assert False
+            """
+        )
+    )
+    result = pytester.runpytest_subprocess(
+        "--n-jobs=2", "--par-backend=threading", "--par-timeout=4", timeout=180
+    )
+    result.assert_outcomes(failed=2)
+    section = result.stdout.str().split("Captured stdout call")[-1]
+    assert [f"ALONE-LINE {line}" in section for line in range(15)] == [True] * 15, section
