@@ -195,3 +195,19 @@ def _wide_parameters(item: pytest.Item) -> dict[str, tuple[int, int]]:
         if definitions and getattr(definitions[-1], "scope", "function") != "function":
             wide[name] = index
     return wide
+
+
+def summary(alone: dict[str, str], total: int, verbose: bool) -> list[str]:
+    """The summary's lines on the serial lane: ``alone`` maps node ids to why they ran alone;
+    the ids are listed when ``verbose``."""
+    by_reason: dict[str, list[str]] = {}
+    for nodeid, reason in alone.items():
+        by_reason.setdefault(reason, []).append(nodeid)
+    lines = [
+        f"parproc: {len(alone)} of {total} tests ran alone, with no other test running (the "
+        f"serial lane){':' if alone else '.'}"
+    ]
+    for reason, nodeids in by_reason.items():
+        lines.append(f"  {len(nodeids)} {reason}")
+        lines.extend(f"    {nodeid}" for nodeid in (nodeids if verbose else ()))
+    return lines

@@ -97,6 +97,36 @@ def thread_stack(thread: threading.Thread) -> str:
     return "".join(traceback.format_stack(frame)).rstrip()
 
 
+def left_running_text(nodeid: str, limit: str, worker_id: str, stack: str) -> str:
+    """The report of a test left running on its thread; ``limit`` names the setting."""
+    return (
+        f"pytest-parproc: {nodeid} ran past the time limit ({limit}) on thread {worker_id}. "
+        "A thread cannot be stopped: it is left running in the background, with what it "
+        "holds, and the other tests go on.\n\n--- the test's Python stack at the limit ---\n"
+        + stack
+    )
+
+
+def stopped_text(what: str, limit: str, alone_because: str | None) -> str:
+    """What stopped a test of the serial lane (or a teardown) in the main thread."""
+    where = "in the main thread"
+    if alone_because is not None:
+        where += f", where it runs alone ({alone_because})"
+    return (
+        f"pytest-parproc: {what} ran past the time limit ({limit}) {where}: stopped where it "
+        "was (SIGALRM)"
+    )
+
+
+def summary_line(count: int, limit: str) -> str:
+    many = count > 1
+    return (
+        f"parproc: {count} test{'s' if many else ''} ran past the time limit ({limit}) and "
+        f"{'were' if many else 'was'} left running on {'their threads' if many else 'its thread'}"
+        " (a thread cannot be stopped)"
+    )
+
+
 def overrun_reports(item: pytest.Item, overrun: Overrun, text: str) -> list[pytest.TestReport]:
     """The reports of a test left running: those it made, then its phase at the limit as
     failed (its teardown too if it never got there, as passed)."""

@@ -60,7 +60,15 @@ from .messages import StopRequest
 from .replay import Replayer
 from .thread_fixtures import finish_other_parameters, install_fixture_slots
 from .thread_isolation import Isolation, isolation, update_current_test_var
-from .thread_limits import Overrun, call_with_limit, main_thread_limit, overrun_reports
+from .thread_limits import (
+    Overrun,
+    call_with_limit,
+    left_running_text,
+    main_thread_limit,
+    overrun_reports,
+    stopped_text,
+    summary_line,
+)
 from .thread_state import ConcurrentSetupState, running
 from .timing import RunTiming
 
@@ -125,25 +133,11 @@ class ThreadController(Controller):
         super().pytest_terminal_summary(terminalreporter)
         if self.timing is None or self.config.get_verbosity() < -1:
             return
-        by_reason: dict[str, list[str]] = {}
-        for nodeid, reason in self.alone.items():
-            by_reason.setdefault(reason, []).append(nodeid)
-        terminalreporter.write_line(
-            f"parproc: {len(self.alone)} of {self._total} tests ran alone, with no other test "
-            f"running (the serial lane){':' if self.alone else '.'}"
-        )
         verbose = self.config.get_verbosity() > 0
-        for reason, nodeids in by_reason.items():
-            terminalreporter.write_line(f"  {len(nodeids)} {reason}")
-            for nodeid in nodeids if verbose else ():
-                terminalreporter.write_line(f"    {nodeid}")
+        for line in serial_lane.summary(self.alone, self._total, verbose):
+            terminalreporter.write_line(line)
         if self.overruns:
-            count = len(self.overruns)
-            terminalreporter.write_line(
-                f"parproc: {count} test{'s' if count > 1 else ''} ran past the time limit "
-                f"({self._limit()}) and {'were' if count > 1 else 'was'} left running on "
-                f"{'their threads' if count > 1 else 'its thread'} (a thread cannot be stopped)"
-            )
+            terminalreporter.write_line(summary_line(len(self.overruns), self._limit()))
 
     # -- the run ------------------------------------------------------------------------------
     def _run(self, session: pytest.Session) -> None:
@@ -183,7 +177,8 @@ class ThreadController(Controller):
                             break
                         self._alone(items[index], timing)
                     if number + 1 < len(plan) and state.group_ended_without_its_last(number):
-                        self._end_group_late(number, end_group)
+                        # its last test was left running: what it would have torn down
+                        self._tear_down(lambda: end_group(number))  # noqa: B023 - called now
             finally:
                 if self._abandoned:
                     # Tests still run on threads with the rest in place; pytest's own
@@ -204,14 +199,13 @@ class ThreadController(Controller):
         started = time.perf_counter()
 
         def overrun() -> str:
-            return (
-                f"pytest-parproc: {item.nodeid} ran past the time limit ({self._limit()}) in "
-                f"the main thread, where it runs alone ({self.alone.get(item.nodeid)}): "
-                "stopped where it was (SIGALRM)"
-            )
+            return stopped_text(item.nodeid, self._limit(), self.alone.get(item.nodeid))
 
         with running(item), main_thread_limit(self.options.timeout_s, overrun):
-            self.stop_request = self._protocol(item, "in the main thread")
+            try:
+                self.stop_request = self._protocol(item, "in the main thread")
+            except pytest.fail.Exception as error:  # the limit, outside the test's own phases
+                self.finish_errors.append(("main", f"{item.nodeid}: {error}"))
         busy_s = time.perf_counter() - started
         timing.add_test("main", os.getpid(), busy_s)
         timing.test_time_s += busy_s
@@ -231,11 +225,6 @@ class ThreadController(Controller):
             self._state.forget(item)
         return stop
 
-    def _end_group_late(self, number: int, end_group: Callable[[int], list[BaseException]]) -> None:
-        """Tear down what the next group gets other parameters of, in place of the group's
-        last test, left running past its limit."""
-        self._tear_down(lambda: end_group(number))
-
     def _teardown_rest(self, state: ConcurrentSetupState) -> None:
         """Tear down what a stopped run left set up (pytest does it in sessionfinish)."""
         self._tear_down(state.teardown_all)
@@ -245,7 +234,7 @@ class ThreadController(Controller):
         summary."""
 
         def overrun() -> str:
-            return f"pytest-parproc: tearing down ran past the time limit ({self._limit()})"
+            return stopped_text("tearing down", self._limit(), None)
 
         errors: list[BaseException] = []
         with running(None), main_thread_limit(self.options.timeout_s, overrun):
@@ -388,12 +377,7 @@ class ThreadController(Controller):
         self._left_threads.append(outcome.thread)
         assert self._isolated is not None
         self._isolated.keep_overrides = True
-        text = (
-            f"pytest-parproc: {item.nodeid} ran past the time limit ({self._limit()}) on "
-            f"thread {worker_id}. A thread cannot be stopped: it is left running in the "
-            "background, with what it holds, and the other tests go on."
-            "\n\n--- the test's Python stack at the limit ---\n" + outcome.stack
-        )
+        text = left_running_text(item.nodeid, self._limit(), worker_id, outcome.stack)
         reports = overrun_reports(item, outcome, text)
         return _Result(index, reports, [], worker_id, outcome.elapsed_s, None)
 
