@@ -85,6 +85,22 @@ def die(value: int, how: str, when: int) -> int:
     return value
 
 
+def die_holding_queue_locks(value: int, when: int) -> int:
+    """Die as a multiprocessing.Pool worker killed while it sends a result would: holding the
+    write lock of the pool's queues (here: of every queue the worker can find)."""
+    import gc
+    from multiprocessing.queues import SimpleQueue
+
+    if value != when:
+        time.sleep(0.1)
+        return value
+    for queue in [found for found in gc.get_objects() if isinstance(found, SimpleQueue)]:
+        lock = getattr(queue, "_wlock", None)
+        if lock is not None:
+            lock.acquire()
+    os._exit(1)
+
+
 def record_pid_and_sleep(path: str, seconds: float) -> int:
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     Path(path).write_text(f"{os.getpid()} {child.pid}")

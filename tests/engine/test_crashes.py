@@ -260,3 +260,26 @@ def test_a_task_that_exits_with_status_zero_is_a_crash(backend: str) -> None:
         Parallel(n_jobs=2, backend=backend)(delayed(tasks.die)(i, "exit0", 3) for i in range(8))
     assert caught.value.exitcode == 0
     assert_healthy(backend)
+
+
+def test_a_worker_dead_while_holding_a_queue_lock_does_not_hang_the_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """multiprocessing.Pool.terminate() waits forever for a lock that a dead worker held: the
+    backend gives it a limit, kills the workers, and raises the crash."""
+    monkeypatch.setattr(mp_pool, "TERMINATE_WAIT_S", 1.0, raising=False)
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            Parallel(n_jobs=2, backend="multiprocessing")(
+                delayed(tasks.die_holding_queue_locks)(i, 3) for i in range(6)
+            )
+        except BaseException as error:
+            outcome.append(error)
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    caller.join(60)
+    assert not caller.is_alive(), "the call hung"
+    assert [type(error) for error in outcome] == [WorkerCrashedError]

@@ -83,6 +83,28 @@ def _exit_code_once_reaped(
     return code
 
 
+#: How long ``Pool.terminate()`` may take before the pool is given up on.
+TERMINATE_WAIT_S = 10.0
+
+
+def _terminate_within(pool: multiprocessing.pool.Pool, seconds: float) -> bool:
+    """``terminate()`` and ``join()``, unless they take longer than ``seconds``."""
+
+    def close() -> None:
+        pool.terminate()
+        pool.join()
+
+    closer = threading.Thread(target=close, name="parproc-pool-terminate", daemon=True)
+    closer.start()
+    closer.join(seconds)
+    return not closer.is_alive()
+
+
+def _live_workers(pool: multiprocessing.pool.Pool) -> list[int]:
+    processes = list(getattr(pool, "started", [])) or _pool_processes(pool)
+    return [process.pid for process in processes if process.is_alive()]
+
+
 def _descendants(pool: multiprocessing.pool.Pool) -> list[int]:
     import psutil
 
@@ -265,8 +287,11 @@ class MultiprocessingBackend(ParallelBackendBase):
             # The workers themselves must not get SIGKILL first: an idle one holds the task
             # queue's lock, and terminate() would then wait for that lock forever.
             descendants = _descendants(pool) if kill else []
-            pool.terminate()
-            pool.join()
+            if not _terminate_within(pool, TERMINATE_WAIT_S):
+                # A worker died holding a lock of the pool's queues (killed while it sent a
+                # result, or took a task): the pool's own threads wait for it forever. Its
+                # workers are killed and its threads left waiting (they are daemons).
+                descendants += _live_workers(pool)
             for pid in descendants:
                 kill_process_tree(pid)
         if self._watcher is not None and self._watcher is not threading.current_thread():
