@@ -37,6 +37,9 @@ test". Each piece is handled explicitly, for the length of the run only:
 Tests that cannot be isolated this way (``serial_lane``) run alone afterwards (at the end of
 their parameters' turn) in the main thread, exactly as pytest runs them, with no other test
 running and the pool's threads gone.
+
+With ``--par-timeout`` (``thread_limits``), a test past the limit is reported failed and its
+thread left running: it no longer takes part in tearing down what it shares.
 """
 
 from __future__ import annotations
