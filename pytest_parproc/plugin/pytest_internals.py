@@ -277,8 +277,12 @@ def override_log_capture(plugin: Any, runtest_for: Callable[..., Any]) -> Callab
     if inspect.isgeneratorfunction(original):
 
         def as_generator(item: Any, when: str) -> Any:
-            with replacement(item, when):
-                yield
+            managed = replacement(item, when)
+            if hasattr(managed, "__enter__"):
+                with managed:
+                    yield
+            else:  # pytest's own generator, on a thread that runs no test
+                yield from managed
 
         plugin._runtest_for = as_generator
     else:
