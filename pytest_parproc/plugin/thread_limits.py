@@ -75,14 +75,16 @@ def call_with_limit(
     thread = threading.Thread(target=target, name=name, daemon=True)
     thread.start()
     while True:
-        # (at least a moment: while the test waits for others, its deadline moves with time)
-        thread.join(max(0.05, started + limit_s + paused_s() - time.monotonic()))
+        left_s = started + limit_s + paused_s() - time.monotonic()
+        if left_s > 0:
+            # (at least a moment: while the test waits for others, its deadline moves with time)
+            thread.join(max(0.05, left_s))
         with box.lock:
             if box.done:
                 if box.error is not None:
                     raise box.error
                 return box.value  # type: ignore[return-value]
-            if time.monotonic() >= started + limit_s + paused_s():
+            if left_s <= 0:
                 box.abandoned = True
                 made = list(reports)
                 break

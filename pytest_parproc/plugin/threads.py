@@ -107,8 +107,7 @@ class ThreadController(Controller):
         #: Ctrl-C left tests running on threads: nothing may be torn down under them
         self._abandoned = False
         #: tests left running on their threads past --par-timeout
-        self.overruns: list[str] = []
-        self._left_threads: list[threading.Thread] = []
+        self._left_running: dict[str, threading.Thread] = {}
         #: per-thread capture kept for those threads (``Isolation.keep_overrides``)
         self._kept_overrides = ExitStack()
 
@@ -139,8 +138,8 @@ class ThreadController(Controller):
         verbose = self.config.get_verbosity() > 0
         for line in serial_lane.summary(self.alone, self._total, verbose):
             terminalreporter.write_line(line)
-        if self.overruns:
-            terminalreporter.write_line(summary_line(len(self.overruns), self._limit()))
+        if self._left_running:
+            terminalreporter.write_line(summary_line(len(self._left_running), self._limit()))
 
     # -- the run ------------------------------------------------------------------------------
     def _run(self, session: pytest.Session) -> None:
@@ -190,7 +189,7 @@ class ThreadController(Controller):
                     restore_setup_state()
                 else:
                     self._teardown_rest(state)
-                if not any(thread.is_alive() for thread in self._left_threads):
+                if not any(thread.is_alive() for thread in self._left_running.values()):
                     self._kept_overrides.close()  # else kept: such a thread may still go on
                 timing.wall_s = time.perf_counter() - started
                 timing.test_time_s += replayer.test_time_s
@@ -376,8 +375,7 @@ class ThreadController(Controller):
         if not isinstance(outcome, Overrun):
             return outcome
         self._state.abandon(item)
-        self.overruns.append(item.nodeid)
-        self._left_threads.append(outcome.thread)
+        self._left_running[item.nodeid] = outcome.thread
         assert self._isolated is not None
         self._isolated.keep_overrides = True
         text = left_running_text(item.nodeid, self._limit(), worker_id, outcome.stack)
