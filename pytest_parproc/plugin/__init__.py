@@ -1,7 +1,14 @@
 """The pytest plugin (entry point ``parproc``): options, activation, the worker-id fixture.
 
-Hook wiring only: ``options`` resolves the settings, ``controller`` runs the tests of the main
-process through the engine, ``worker`` is what runs inside each worker process.
+Hook wiring only; it chooses a runner, imported when a run needs it:
+
+- ``processes/``: tests in worker processes, forked after collection or collecting for
+  themselves (backends ``loky``, ``multiprocessing`` and registered process backends);
+- ``threads/``: tests in threads of this process (backend ``threading``).
+
+What both runners use sits beside them (``options``, ``names``, ``run``, ``stopping``,
+``messages``, ``replay``, ``timing``, ``signals``, ``pytest_internals``) and imports from
+neither.
 """
 
 from __future__ import annotations
@@ -9,13 +16,7 @@ from __future__ import annotations
 import pytest
 
 from .. import workerinfo
-from . import options, serial_lane
-
-#: Registered (under this name) in a worker's own pytest session; the plugin stays passive there.
-WORKER_PLUGIN_NAME = "parproc-worker"
-CONTROLLER_NAME = "parproc-controller"
-#: ``@pytest.mark.parproc_group(name)``: with ``--par-dist=loadgroup``, one worker, in order.
-GROUP_MARK = "parproc_group"
+from . import names, options
 
 _serial_reason_key = pytest.StashKey[str]()
 
@@ -36,18 +37,13 @@ _SERIAL_OPTIONS_THREADING = (
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
-    serial_lane.add_ini(parser)
+    names.add_ini(parser)
 
 
 @pytest.hookimpl(trylast=True)  # after conftest files had their say (e.g. registered a backend)
 def pytest_configure(config: pytest.Config) -> None:
-    serial_lane.register_marker(config)
-    config.addinivalue_line(
-        "markers",
-        f"{GROUP_MARK}(name): with --par-dist=loadgroup, the tests of a group run in one "
-        "worker, in collection order (pytest-parproc)",
-    )
-    if config.pluginmanager.has_plugin(WORKER_PLUGIN_NAME):
+    names.register_markers(config)
+    if config.pluginmanager.has_plugin(names.WORKER_PLUGIN_NAME):
         return  # this is a worker's own session
     resolved = options.resolve(config)
     if not resolved.active:
@@ -77,13 +73,13 @@ def pytest_configure(config: pytest.Config) -> None:
             config.stash[_serial_reason_key] = reason
             return
     if threading:
-        from .threads import ThreadController
+        from .threads.controller import ThreadController
 
-        config.pluginmanager.register(ThreadController(config, resolved), CONTROLLER_NAME)
+        config.pluginmanager.register(ThreadController(config, resolved), names.CONTROLLER_NAME)
         return
-    from .controller import Controller
+    from .processes.controller import ProcessController
 
-    config.pluginmanager.register(Controller(config, resolved), CONTROLLER_NAME)
+    config.pluginmanager.register(ProcessController(config, resolved), names.CONTROLLER_NAME)
 
 
 def _faulthandler_timeout(config: pytest.Config) -> float:

@@ -135,7 +135,7 @@ def teardown_all(session: pytest.Session) -> None:
 # -- the threading backend ---------------------------------------------------------------------
 # Tests that run at the same time in threads of this process need pytest's per-process state
 # made per-thread. Each function below replaces one piece for the concurrent part of a run and
-# returns what puts it back. threads.py explains the approach.
+# returns what puts it back. plugin/threads/__init__.py explains the approach.
 
 
 def parameters(item: pytest.Item) -> dict[str, tuple[int, int]]:

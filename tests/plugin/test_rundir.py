@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pytest_parproc.plugin.rundir import ProgressLog, RunDirectory, read_progress_log
+from pytest_parproc.plugin.processes.rundir import ProgressLog, RunDirectory, read_progress_log
 
 
 def test_worker_ids_are_claimed_once_each(tmp_path: Path) -> None:

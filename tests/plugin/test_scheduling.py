@@ -4,7 +4,7 @@ shrink toward the end of the plan."""
 from __future__ import annotations
 
 from pytest_parproc.plugin.messages import Unit
-from pytest_parproc.plugin.scheduling import PlannedItem, group_of, plan_units, scope_of
+from pytest_parproc.plugin.processes.scheduling import PlannedItem, group_of, plan_units, scope_of
 
 
 def items(*sizes: int) -> list[PlannedItem]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_parproc.plugin.serial_lane import _PATCHES, _matches
+from pytest_parproc.plugin.threads.serial_lane import _PATCHES, _matches
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pytest_parproc.plugin.thread_warnings import WarningsRouter, warnings_of_test
+from pytest_parproc.plugin.threads.warning_filters import WarningsRouter, warnings_of_test
 
 ALWAYS = [("always", None, Warning, None, 0)]
 DEFAULT = [("default", None, Warning, None, 0)]

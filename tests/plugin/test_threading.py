@@ -288,7 +288,7 @@ def test_ast_parse_is_serialized_while_tests_run_in_threads() -> None:
     import ast
     import threading
 
-    from pytest_parproc.plugin.thread_isolation import serialize_ast_parse
+    from pytest_parproc.plugin.threads.isolation import serialize_ast_parse
 
     original = ast.parse
     inside, release = threading.Event(), threading.Event()

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .messages import ParamKey, Unit
+from ..messages import ParamKey, Unit
 
 #: What a test costs beyond its own duration (sending its reports, replaying them), so that
 #: near-empty tests are not planned as free.

@@ -1,6 +1,6 @@
 """Which collection nodes are set up while tests run in threads of one process (pytest's
 ``SetupState`` keeps one stack for one test at a time), and the test each thread runs; the
-fixture values are in ``thread_fixtures``. ``threads.py`` explains the whole approach.
+fixture values are in ``fixtures``. The package docstring explains the whole approach.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 
 import pytest
 
-from .replay import make_report
+from ..replay import make_report
 
 _T = TypeVar("_T")
 

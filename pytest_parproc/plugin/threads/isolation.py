@@ -1,5 +1,5 @@
 """The per-process pieces of pytest (and of Python) that the threading backend makes
-per-thread for the concurrent part of a run; ``threads.py`` explains the approach."""
+per-thread for the concurrent part of a run. The package docstring explains the approach."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from . import pytest_internals, serial_lane, thread_io, thread_warnings
+from .. import pytest_internals
+from . import capture, serial_lane, warning_filters
 
 
 @dataclass
@@ -27,7 +28,7 @@ class Isolation:
     filters: dict[int, Any] = field(default_factory=dict)
     #: warnings raised on threads that run no test
     unowned: list[warnings.WarningMessage] = field(default_factory=list)
-    router: thread_warnings.WarningsRouter | None = None
+    router: warning_filters.WarningsRouter | None = None
     #: set when a test was left running on its thread past --par-timeout: pytest's capture and
     #: log-capture methods then keep their per-thread versions after the block (in ``kept``,
     #: for the caller to undo), so that the thread, if it goes on, stays off the capture of
@@ -55,7 +56,7 @@ def isolation(
         stack.callback(serialize_mktemp())
         if plugins.getplugin("warnings") is not None and not serial_lane.context_aware_warnings():
             base, isolated.filters = _warning_filters(config, items, indices)
-            router = isolated.router = thread_warnings.WarningsRouter(base)
+            router = isolated.router = warning_filters.WarningsRouter(base)
             isolated.unowned = router.unowned
             stack.enter_context(router.installed())
             stack.callback(
@@ -65,15 +66,15 @@ def isolation(
             overrides.callback(
                 pytest_internals.override_capture(
                     capman,
-                    item_capture=_on_test_threads(thread_io.phase_capture),
-                    set_fixture=_on_test_threads(thread_io.set_capture_fixture),
-                    unset_fixture=_on_test_threads(thread_io.unset_capture_fixture),
-                    disabled=_on_test_threads(thread_io.capture_disabled),
-                    sys_capture=thread_io.sys_capture_factory,
+                    item_capture=_on_test_threads(capture.phase_capture),
+                    set_fixture=_on_test_threads(capture.set_capture_fixture),
+                    unset_fixture=_on_test_threads(capture.unset_capture_fixture),
+                    disabled=_on_test_threads(capture.capture_disabled),
+                    sys_capture=capture.sys_capture_factory,
                 )
             )
             stack.enter_context(
-                thread_io.install_streams(method == "tee-sys", close_stdin=method in ("fd", "sys"))
+                capture.install_streams(method == "tee-sys", close_stdin=method in ("fd", "sys"))
             )
         logging_plugin = plugins.getplugin("logging-plugin")
         if logging_plugin is not None:
@@ -81,14 +82,14 @@ def isolation(
             formatter = logging_plugin.formatter
 
             def phase_log(item: pytest.Item, when: str) -> Any:
-                return thread_io.phase_log(item, when, formatter, level)
+                return capture.phase_log(item, when, formatter, level)
 
             overrides.callback(
                 pytest_internals.override_log_capture(logging_plugin, _on_test_threads(phase_log))
             )
             detach = [getattr(logging_plugin, "log_cli_handler", None)]
             stack.enter_context(
-                thread_io.install_log_router(level, [h for h in detach if h is not None])
+                capture.install_log_router(level, [h for h in detach if h is not None])
             )
         try:
             yield isolated
@@ -99,11 +100,11 @@ def isolation(
 
 def _on_test_threads(replacement: Callable[..., Any]) -> Callable[[Any], Callable[..., Any]]:
     """Given pytest's function, one that calls ``replacement`` on a test thread instead."""
-    return lambda original: thread_io.per_thread(original, replacement)
+    return lambda original: capture.per_thread(original, replacement)
 
 
 def _no_catch_warnings(*args: Any, **kwargs: Any) -> Any:
-    # a test thread's test has its own filters already (thread_warnings.warnings_of_test)
+    # a test thread's test has its own filters already (warning_filters.warnings_of_test)
     return nullcontext()
 
 

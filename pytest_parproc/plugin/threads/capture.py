@@ -1,6 +1,6 @@
 """Each concurrent test's own output and log records, though ``sys.stdout`` and the root
-logger are one per process (``thread_warnings`` does the same for warnings). ``threads.py``
-explains the approach.
+logger are one per process (``warning_filters`` does the same for warnings). The package
+docstring explains the approach.
 
 While tests run in threads, ``sys.stdout`` and ``sys.stderr`` are routers: a write goes to the
 buffer of the test its thread runs (or of its ``capsys``), and anything else to the terminal. A
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from . import pytest_internals
+from .. import pytest_internals
 
 
 class _Sink:

@@ -7,9 +7,9 @@ import os
 import signal
 from dataclasses import dataclass
 
-from ..parallel import WorkerCrashedError
-from .messages import ItemRecord
-from .replay import Replayer
+from ...parallel import WorkerCrashedError
+from ..messages import ItemRecord
+from ..replay import Replayer
 from .rundir import RunDirectory, read_progress_log
 
 

@@ -17,16 +17,18 @@ import traceback
 
 import pytest
 
-from .. import workerinfo
-from . import WORKER_PLUGIN_NAME, inherit, pytest_internals, worker_process
-from .collector import ReportCollector
-from .messages import (
+from ... import workerinfo
+from .. import pytest_internals
+from ..messages import (
     ParamKey,
     RunSpec,
     StopRequest,
     TaskResult,
     Unit,
 )
+from ..names import WORKER_PLUGIN_NAME
+from . import inherit, worker_process
+from .collector import ReportCollector
 from .rundir import ProgressLog, RunDirectory
 
 #: Selection is the main process's job; a worker collects everything its arguments name and
@@ -299,7 +301,7 @@ class WorkerSession:
     def _retire(self, result: TaskResult, why: str) -> None:
         """End the session now, without the tests left (the main process hands them to other
         workers), and have this process replaced once the task is done."""
-        from ..parallel import retire_worker
+        from ...parallel import retire_worker
 
         try:
             self._end_session(result)

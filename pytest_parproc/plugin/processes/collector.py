@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .messages import ItemRecord, WarningRecord
+from ..messages import ItemRecord, WarningRecord
 from .rundir import ProgressLog, RunDirectory
 
 

@@ -1,46 +1,6 @@
-"""The threading backend: different tests at the same time in threads of the main process,
-with pytest's semantics kept. One collection, no worker start-up, nothing serialized, session
-fixtures shared.
-
-The approach. pytest runs one test at a time and keeps per-process state for "the current
-test". Each piece is handled explicitly, for the length of the run only:
-
-- Set-up state (``session._setupstate``, one stack): replaced by a concurrent one
-  (``thread_state.ConcurrentSetupState``). A collector (session, package, module, class) is
-  set up once by the first test that needs it, under a lock, and torn down by the teardown of
-  its last test to start, which waits there for the others; each test keeps its own
-  finalizers.
-- Fixture values (``FixtureDef.cached_result``, one per definition; ``thread_fixtures``): kept
-  per slot, a slot being the fixture's scope node (the test, its class, module, package or
-  session) plus the parameters of the fixture and of those it depends on. Two concurrent
-  tests never share a function fixture or ``tmp_path``; tests share a module fixture as in a
-  serial run. Each value of a wider fixture is created and finalized under a lock of its own,
-  so once.
-- Parameters of wider fixtures (``serial_lane.segments``): tests with different ones take
-  turns, in pytest's order; one instance at a time, torn down before the next, as serially.
-- Captured output: ``sys.stdout`` and ``sys.stderr`` become routers that send each write to the
-  buffers of the test its thread runs (``thread_io``); ``capsys`` captures per thread. What a
-  test writes to file descriptors (subprocesses, C code) cannot be told apart: such tests need
-  ``capfd``, which puts them in the serial lane.
-- Log records: one root-logger handler passes each record to the handler of the test running
-  on the thread that logged it.
-- Warnings: the process's filters let every warning through to one hook, which applies the
-  filters of the test on that thread (configured ones plus its marks) with its own registry;
-  ``warnings.catch_warnings`` and the filter functions act per thread on a test thread
-  (``thread_warnings``), since libraries and pytest itself use them while a test runs.
-- ``PYTEST_CURRENT_TEST`` and the assertion-rewriting hooks become per-thread; ``ast.parse``
-  and numbered temporary directories are made one thread at a time (``thread_isolation``).
-- Reports: a test thread runs ``pytest_runtest_protocol`` with every plugin's wrappers, but
-  the protocol itself returns the reports instead of logging them; the main thread replays
-  them, so reporting plugins (terminal, junitxml) are only ever called from the main thread.
-
-Tests that cannot be isolated this way (``serial_lane``) run alone afterwards (at the end of
-their parameters' turn) in the main thread, exactly as pytest runs them, with no other test
-running and the pool's threads gone.
-
-With ``--par-timeout`` (``thread_limits``), a test past the limit is reported failed and its
-thread left running: it no longer takes part in tearing down what it shares.
-"""
+"""The controller of ``--par-backend=threading``: runs the segments of the plan, concurrent tests
+through the engine's thread pool and the serial lane in the main thread; replays, stops,
+summarizes. The package docstring explains the approach."""
 
 from __future__ import annotations
 
@@ -55,15 +15,17 @@ from typing import Any
 
 import pytest
 
-from .. import workerinfo
-from ..parallel import Parallel, delayed
-from . import pytest_internals, serial_lane, thread_io, thread_warnings
-from .controller import Controller
-from .messages import StopRequest
-from .replay import Replayer
-from .thread_fixtures import finish_other_parameters, install_fixture_slots
-from .thread_isolation import Isolation, isolation, update_current_test_var
-from .thread_limits import (
+from ... import workerinfo
+from ...parallel import Parallel, delayed
+from .. import pytest_internals
+from ..messages import StopRequest
+from ..processes.controller import ProcessController as Controller
+from ..replay import Replayer
+from ..timing import RunTiming
+from . import capture, serial_lane, warning_filters
+from .fixtures import finish_other_parameters, install_fixture_slots
+from .isolation import Isolation, isolation, update_current_test_var
+from .limits import (
     Overrun,
     call_with_limit,
     left_running_text,
@@ -72,8 +34,7 @@ from .thread_limits import (
     stopped_text,
     summary_line,
 )
-from .thread_state import ConcurrentSetupState, running
-from .timing import RunTiming
+from .setup_state import ConcurrentSetupState, running
 
 
 @dataclass
@@ -116,7 +77,7 @@ class ThreadController(Controller):
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> bool | None:
-        if not thread_io.in_isolated_test():
+        if not capture.in_isolated_test():
             return None  # the main thread's serial lane: pytest's own protocol
         # The protocol's own reports (the makereport wrapper also sees what unittest's subTest
         # and the like ask it to make); the wrapper's list only when pytest.exit cut it short.
@@ -127,7 +88,7 @@ class ThreadController(Controller):
     def pytest_runtest_makereport(self) -> Any:
         # Each report as it is made: pytest.exit in a test's call still leaves its set-up.
         report = yield
-        if thread_io.in_isolated_test():
+        if capture.in_isolated_test():
             _protocol.reports.append(report)
         return report
 
@@ -359,8 +320,8 @@ class ThreadController(Controller):
         try:
             with (
                 running(item),
-                thread_io.isolated_test(isolated.capturing),
-                thread_warnings.warnings_of_test(filters) as caught,
+                capture.isolated_test(isolated.capturing),
+                warning_filters.warnings_of_test(filters) as caught,
             ):
                 stop = self._protocol(item, f"on worker {worker_id}")
             busy_s = time.perf_counter() - started

@@ -1,6 +1,6 @@
 """The value of each fixture as concurrent tests see it: pytest's ``FixtureDef`` keeps one
 cached value, these keep one per slot (scope node and parameters), created and finished under
-a lock of its own. ``threads.py`` explains the whole approach."""
+a lock of its own. The package docstring explains the whole approach."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from . import pytest_internals
-from .thread_state import OUTCOMES, context, shared_lock
+from .. import pytest_internals
+from .setup_state import OUTCOMES, context, shared_lock
 
 
 class _Slot:

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from . import GROUP_MARK, pytest_internals
+from .. import pytest_internals
+from ..names import GROUP_MARK
 from .scheduling import PlannedItem, group_of, scope_of
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .messages import RunSpec
+from ..messages import RunSpec
 
 
 class HooklessReporter:

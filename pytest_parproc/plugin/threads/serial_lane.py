@@ -14,10 +14,8 @@ from typing import Any
 
 import pytest
 
-from . import pytest_internals
-
-MARKER = "parproc_serial"
-INI = "parproc_serial"
+from .. import pytest_internals
+from ..names import SERIAL_INI, SERIAL_MARK, THREAD_UNSAFE_MARK
 
 #: Fixtures that change state of the whole process, which no other test may see meanwhile.
 SERIAL_FIXTURES = {
@@ -48,8 +46,6 @@ _PATCHES_REASON = (
     "uses unittest.mock.patch, pytest.MonkeyPatch or freezegun (patches process-wide state)"
 )
 _SUBTEST_REASON = "uses unittest's subTest (pytest reports each subtest from the test's thread)"
-#: pytest-run-parallel's marker for tests that must not run in threads
-THREAD_UNSAFE = "thread_unsafe"
 
 
 def context_aware_warnings() -> bool:
@@ -57,27 +53,9 @@ def context_aware_warnings() -> bool:
     return bool(getattr(sys.flags, "context_aware_warnings", False))
 
 
-def add_ini(parser: pytest.Parser) -> None:
-    parser.addini(
-        INI,
-        "tests that run alone under --par-backend=threading: node ids, id prefixes (a file, "
-        "a directory, a class) or glob patterns, one per line",
-        type="linelist",
-        default=[],
-    )
-
-
-def register_marker(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        f"{MARKER}: with --par-backend=threading, run this test alone (no other test runs in "
-        "the process meanwhile)",
-    )
-
-
 def reasons(config: pytest.Config, items: Sequence[pytest.Item]) -> dict[int, str]:
     """Index in ``items`` -> why that test runs alone; tests missing from it run concurrently."""
-    patterns = [str(line).strip() for line in config.getini(INI) if str(line).strip()]
+    patterns = [str(line).strip() for line in config.getini(SERIAL_INI) if str(line).strip()]
     scan_warnings = not context_aware_warnings()
     found: dict[int, str] = {}
     for index, item in enumerate(items):
@@ -89,13 +67,13 @@ def reasons(config: pytest.Config, items: Sequence[pytest.Item]) -> dict[int, st
 
 
 def _reason(item: pytest.Item, patterns: list[str], scan_warnings: bool) -> str | None:
-    if item.get_closest_marker(MARKER) is not None:
-        return f"marked {MARKER}"
-    if item.get_closest_marker(THREAD_UNSAFE) is not None:
-        return f"marked {THREAD_UNSAFE} (pytest-run-parallel's marker)"
+    if item.get_closest_marker(SERIAL_MARK) is not None:
+        return f"marked {SERIAL_MARK}"
+    if item.get_closest_marker(THREAD_UNSAFE_MARK) is not None:
+        return f"marked {THREAD_UNSAFE_MARK} (pytest-run-parallel's marker)"
     for pattern in patterns:
         if _matches(item.nodeid, pattern):
-            return f"listed in the {INI} ini option ({pattern})"
+            return f"listed in the {SERIAL_INI} ini option ({pattern})"
     if isinstance(item, pytest.DoctestItem):
         return "a doctest (doctest swaps sys.stdout for its own)"
     for name in getattr(item, "fixturenames", ()):

@@ -20,8 +20,14 @@ from typing import Any
 
 import pytest
 
-from ..parallel import Parallel, WorkerCrashedError, delayed, parallel_config
-from . import durations, inherit, pytest_internals
+from ...parallel import Parallel, WorkerCrashedError, delayed, parallel_config
+from .. import pytest_internals
+from ..messages import RunSpec, StopRequest, TaskResult, Unit
+from ..options import ParprocOptions, start_limit
+from ..replay import Replayer
+from ..signals import sigterm_as_interrupt
+from ..timing import RunTiming
+from . import durations, inherit
 from .crashes import (
     CrashReport,
     describe_crash,
@@ -30,18 +36,13 @@ from .crashes import (
     recover_log,
     timed_out,
 )
-from .items import planned_items
-from .messages import RunSpec, StopRequest, TaskResult, Unit
-from .options import ParprocOptions, start_limit
-from .replay import Replayer
+from .planning import planned_items
 from .rundir import RunDirectory
 from .scheduling import plan_units
-from .signals import sigterm_as_interrupt
-from .timing import RunTiming
 from .worker import end_round, run_unit
 
 
-class Controller:
+class ProcessController:
     """Registered in the main process when the plugin is active; owns the test loop."""
 
     def __init__(self, config: pytest.Config, options: ParprocOptions) -> None:

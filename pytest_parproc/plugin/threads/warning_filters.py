@@ -1,5 +1,5 @@
 """Each concurrent test's own warnings, though the warnings filters are one per process (until
-Python 3.14's context-aware warnings). ``threads.py`` explains the whole approach.
+Python 3.14's context-aware warnings). The package docstring explains the whole approach.
 
 While tests run in threads, the process's filters say "always", so every warning reaches one
 hook on the thread that raised it. The hook decides with the filters of the test on that thread
@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .thread_io import per_thread
+from .capture import per_thread
 
 #: (action, message regex, category, module regex, line number), as in ``warnings.filters``
 WarningFilter = tuple[str, Any, type[Warning], Any, int]

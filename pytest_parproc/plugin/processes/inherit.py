@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from . import pytest_internals
+from .. import pytest_internals
+from ..names import CONTROLLER_NAME
 
 #: Plugins that write the main process's report files as reports arrive or at session end; a
 #: forked worker drops its copies (the main process writes them from the replayed reports).
@@ -102,8 +103,6 @@ def take(run_id: str) -> pytest.Session | None:
 def adopt(session: pytest.Session, terminal_sink: Any, basetemp: str | None) -> None:
     """Turn the inherited copy of the main process's session into this worker's: its reports
     go to the collector (registered by the caller), not to the terminal or report files."""
-    from . import CONTROLLER_NAME
-
     # The main process froze what it had built (see ``offer``); tests here see the garbage
     # collector as in a serial run.
     gc.unfreeze()
