@@ -4,7 +4,7 @@ shrink toward the end of the plan."""
 from __future__ import annotations
 
 from pytest_parproc.plugin.messages import Unit
-from pytest_parproc.plugin.processes.scheduling import PlannedItem, group_of, plan_units, scope_of
+from pytest_parproc.plugin.processes.scheduling import PlannedItem, module_of, plan_units, scope_of
 
 
 def items(*sizes: int) -> list[PlannedItem]:
@@ -12,13 +12,13 @@ def items(*sizes: int) -> list[PlannedItem]:
     for module, size in enumerate(sizes):
         for case in range(size):
             nodeid = f"test_m{module}.py::test_{case}"
-            planned.append(PlannedItem(len(planned), nodeid, group_of(nodeid)))
+            planned.append(PlannedItem(len(planned), nodeid, module_of(nodeid)))
     return planned
 
 
 def test_group_of() -> None:
-    assert group_of("pkg/test_a.py::TestX::test_y[1-2]") == "pkg/test_a.py"
-    assert group_of("doc.txt") == "doc.txt"
+    assert module_of("pkg/test_a.py::TestX::test_y[1-2]") == "pkg/test_a.py"
+    assert module_of("doc.txt") == "doc.txt"
 
 
 def test_every_item_once_in_collection_order_within_a_unit() -> None:
@@ -76,7 +76,7 @@ def test_a_module_whose_first_test_sets_up_for_the_others_is_not_cut() -> None:
     units = plan_units(planned, 2, durations=durations)
     for unit in units:
         for module in modules_of(unit):
-            assert sum(1 for _, nodeid in unit.items if group_of(nodeid) == module) == 11
+            assert sum(1 for _, nodeid in unit.items if module_of(nodeid) == module) == 11
 
 
 def test_the_last_units_are_small() -> None:
@@ -97,7 +97,7 @@ def sizes(units: list[Unit]) -> list[int]:
 
 
 def modules_of(unit: Unit) -> set[str]:
-    return {group_of(nodeid) for _, nodeid in unit.items}
+    return {module_of(nodeid) for _, nodeid in unit.items}
 
 
 def test_scope_of() -> None:
@@ -149,7 +149,7 @@ def test_loadscope_keeps_each_class_whole() -> None:
     nodeids += [f"test_a.py::TestY::test_{n}" for n in range(6)]
     nodeids += [f"test_a.py::test_free_{n}" for n in range(2)]
     planned = [
-        PlannedItem(i, nodeid, group_of(nodeid), scope=scope_of(nodeid))
+        PlannedItem(i, nodeid, module_of(nodeid), scope=scope_of(nodeid))
         for i, nodeid in enumerate(nodeids)
     ]
     units = plan_units(planned, 8, "loadscope")
@@ -164,7 +164,7 @@ def test_loadscope_keeps_each_class_whole() -> None:
 def test_loadgroup_keeps_a_group_together_in_collection_order() -> None:
     planned = [
         PlannedItem(
-            i, f"test_{i % 3}.py::test_{i}", f"test_{i % 3}.py", mark_group="g" if i % 2 else None
+            i, f"test_{i % 3}.py::test_{i}", f"test_{i % 3}.py", group="g" if i % 2 else None
         )
         for i in range(12)
     ]

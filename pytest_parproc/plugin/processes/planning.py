@@ -8,7 +8,7 @@ import pytest
 
 from .. import pytest_internals
 from ..names import GROUP_MARK
-from .scheduling import PlannedItem, group_of, scope_of
+from .scheduling import PlannedItem, module_of, scope_of
 
 
 def planned_items(items: Sequence[pytest.Item], indices: list[int], dist: str) -> list[PlannedItem]:
@@ -17,10 +17,8 @@ def planned_items(items: Sequence[pytest.Item], indices: list[int], dist: str) -
         item = items[index]
         nodeid = item.nodeid
         key = pytest_internals.parametrization_key(item)
-        mark_group = group_mark(item) if dist == "loadgroup" else None
-        planned.append(
-            PlannedItem(index, nodeid, group_of(nodeid), key, scope_of(nodeid), mark_group)
-        )
+        group = group_mark(item) if dist == "loadgroup" else None
+        planned.append(PlannedItem(index, nodeid, module_of(nodeid), key, scope_of(nodeid), group))
     return planned
 
 

@@ -41,13 +41,13 @@ class PlannedItem:
 
     index: int
     nodeid: str
-    group: str
+    module: str
     key: ParamKey | None = None
     scope: str = ""
-    mark_group: str | None = None
+    group: str | None = None
 
 
-def group_of(nodeid: str) -> str:
+def module_of(nodeid: str) -> str:
     """The module part of a node id (``pkg/test_a.py::TestX::test_y[1]`` -> ``pkg/test_a.py``)."""
     return nodeid.split("::", 1)[0]
 
@@ -155,10 +155,10 @@ def _blocks(
     if dist == "load":
         return [[item] for item in items]
     if dist == "loadgroup":
-        return _grouped(items, lambda item: item.mark_group or f"\0{item.index}")
+        return _blocks_by(items, lambda item: item.group or f"\0{item.index}")
     if dist == "loadscope":
-        return _grouped(items, lambda item: item.scope or group_of(item.nodeid))
-    modules = _grouped(items, lambda item: item.group)
+        return _blocks_by(items, lambda item: item.scope or module_of(item.nodeid))
+    modules = _blocks_by(items, lambda item: item.module)
     if dist == "loadfile":
         return modules
     # auto: modules stay whole while that does not hurt the balance.
@@ -202,10 +202,10 @@ def _makespan(block_costs: Sequence[float], n_workers: int) -> float:
     return max(loads)
 
 
-def _grouped(
+def _blocks_by(
     items: Sequence[PlannedItem], key: Callable[[PlannedItem], str]
 ) -> list[list[PlannedItem]]:
-    groups: dict[str, list[PlannedItem]] = {}
+    blocks: dict[str, list[PlannedItem]] = {}
     for item in items:
-        groups.setdefault(key(item), []).append(item)
-    return list(groups.values())
+        blocks.setdefault(key(item), []).append(item)
+    return list(blocks.values())

@@ -117,12 +117,12 @@ class ThreadController(Controller):
         pytest_internals.main_basetemp(self.config)  # created now, not raced for by threads
         plan = serial_lane.segments(items, alone)
 
-        def end_group(number: int) -> list[BaseException]:
-            # what the next group gets other parameters of: torn down now, as serially
+        def end_segment(number: int) -> list[BaseException]:
+            # what the next segment gets other parameters of: torn down now, as serially
             return finish_other_parameters(plan[number + 1].parameters)
 
-        groups = [segment.concurrent + segment.alone for segment in plan]
-        state = self._state = ConcurrentSetupState(items, groups, end_group)
+        order = [segment.concurrent + segment.alone for segment in plan]
+        state = self._state = ConcurrentSetupState(items, order, end_segment)
         restore_setup_state = pytest_internals.replace_setup_state(session, state)
         with ExitStack() as restore:
             restore.callback(restore_setup_state)
@@ -139,9 +139,9 @@ class ThreadController(Controller):
                         if self._stop_now(session):
                             break
                         self._alone(items[index], timing)
-                    if number + 1 < len(plan) and state.group_ended_without_its_last(number):
+                    if number + 1 < len(plan) and state.segment_ended_without_its_last(number):
                         # its last test was left running: what it would have torn down
-                        self._tear_down(lambda: end_group(number))  # noqa: B023 - called now
+                        self._tear_down(lambda: end_segment(number))  # noqa: B023 - called now
             finally:
                 if self._abandoned:
                     # Tests still run on threads with the rest in place; pytest's own

@@ -80,7 +80,7 @@ def _slot_lock(fixturedef: Any, key: Hashable) -> Any:
     module's fixture) are created at the same time. Creating a value waits only for those it
     depends on (pytest refuses dependency cycles). Finishing a value finishes its dependents
     under its lock, the other order; but a value is finished only once every test that uses it
-    has ended (its scope's last test, or its group's), so nothing is creating one meanwhile."""
+    has ended (its scope's last test, or its segment's), so nothing is creating one meanwhile."""
     lock_key = (id(fixturedef), key)
     found = _slot_locks.get(lock_key)
     if found is None:

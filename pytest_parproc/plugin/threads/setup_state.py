@@ -10,6 +10,8 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 import pytest
@@ -50,6 +52,32 @@ def running(item: pytest.Item | None) -> Iterator[None]:
         context.item, context.resolved = None, {}
 
 
+@dataclass(frozen=True)
+class SegmentKey:
+    """A segment of the plan (tests that share the parameters of wider fixtures), counted like
+    a collector: its last test to start ends it."""
+
+    number: int
+
+
+@dataclass
+class _Collector:
+    """A collector that is set up: its finalizers, and the error its set-up raised, if any."""
+
+    finalizers: list[Callable[[], object]]
+    error: BaseException | None = None
+    traceback: TracebackType | None = None
+
+
+@dataclass
+class _Waiting:
+    """Seconds a test spent waiting for the others of a collector or segment, and since when
+    it waits now (None: it does not)."""
+
+    total_s: float = 0.0
+    since: float | None = None
+
+
 class ConcurrentSetupState:
     """Stands in for ``session._setupstate`` while tests run in threads.
 
@@ -64,39 +92,41 @@ class ConcurrentSetupState:
     def __init__(
         self,
         items: Sequence[pytest.Item],
-        groups: Sequence[Sequence[int]],
-        end_group: Callable[[int], list[BaseException]],
+        segments: Sequence[Sequence[int]],
+        end_segment: Callable[[int], list[BaseException]],
     ) -> None:
-        """``groups``: indices of ``items`` in the order they will be started, in groups that
-        run one after the other (tests that share parameters of wider fixtures). The last test
-        of a group calls ``end_group(number)`` in its teardown once the others finished (to
-        tear down what the next group needs other parameters of), except after the last."""
+        """``segments``: indices of ``items`` in the order they will be started, in segments
+        that run one after the other (tests that share parameters of wider fixtures). The last
+        test of a segment calls ``end_segment(number)`` in its teardown once the others
+        finished (to tear down what the next segment needs other parameters of), except after
+        the last."""
+        #: collector or segment -> how many of its tests have not ended
         self._remaining: dict[Any, int] = {}
-        #: collector, or ("group", number) -> its last test to be started
+        #: collector or segment -> its last test to be started
         self._last: dict[Any, Any] = {}
-        self._group_of: dict[Any, tuple[str, int]] = {}
-        for number, group in enumerate(groups):
-            for index in group:
+        self._segment_of: dict[Any, SegmentKey] = {}
+        for number, segment in enumerate(segments):
+            key = SegmentKey(number)
+            for index in segment:
                 item = items[index]
-                self._group_of[item] = ("group", number)
-                for node in [("group", number), *item.listchain()[:-1]]:
+                self._segment_of[item] = key
+                for node in [key, *item.listchain()[:-1]]:
                     self._remaining[node] = self._remaining.get(node, 0) + 1
                     self._last[node] = item
-        self._groups = len(groups)
-        self._end_group = end_group
+        self._segments = len(segments)
+        self._end_segment = end_segment
         self._counted: set[Any] = set()
         self._finished = threading.Condition(shared_lock)
         #: finalizers of tests that never got to their teardown (pytest.exit): run at the end
         self._orphans: list[tuple[Any, list[Callable[[], object]]]] = []
-        #: collectors set up (in set-up order): their finalizers, and set-up error if any
-        self._nodes: dict[Any, tuple[list[Callable[[], object]], tuple[Any, Any] | None]] = {}
+        #: collectors set up, in set-up order
+        self._nodes: dict[Any, _Collector] = {}
         self._items: dict[Any, list[Callable[[], object]]] = {}
         self._setup_locks: dict[Any, threading.Lock] = {}
         #: tests left running past their time limit
         self._abandoned: set[Any] = set()
-        #: test -> seconds it spent waiting for the others of a collector or group, and since
-        #: when it waits now (not its own time: see ``waited_s``)
-        self._waited: dict[Any, tuple[float, float | None]] = {}
+        #: test -> its waits for other tests (not its own time: see ``waited_s``)
+        self._waited: dict[Any, _Waiting] = {}
         self.stack = _ActiveNodes(self)
 
     def is_node_active(self, node: Any) -> bool:
@@ -110,17 +140,17 @@ class ConcurrentSetupState:
                 with shared_lock:
                     state = self._nodes.get(node)
                     if state is None:
-                        self._nodes[node] = ([node.teardown], None)
+                        self._nodes[node] = _Collector([node.teardown])
                 if state is None:
                     try:
                         node.setup()
                     except OUTCOMES as error:
                         with shared_lock:
-                            finalizers = self._nodes[node][0]
-                            self._nodes[node] = (finalizers, (error, error.__traceback__))
+                            collector = self._nodes[node]
+                            collector.error, collector.traceback = error, error.__traceback__
                         raise
-                elif state[1] is not None:
-                    raise state[1][0].with_traceback(state[1][1])
+                elif state.error is not None:
+                    raise state.error.with_traceback(state.traceback)
         self._items[item] = [item.teardown]
         item.setup()
 
@@ -134,12 +164,12 @@ class ConcurrentSetupState:
             if node in self._items:
                 self._items[node].append(finalizer)
             elif node in self._nodes:
-                self._nodes[node][0].append(finalizer)
+                self._nodes[node].finalizers.append(finalizer)
             else:
                 raise AssertionError(f"{node!r} is not set up: cannot add a finalizer to it")
 
     def teardown_exact(self, nextitem: pytest.Item | None) -> None:
-        """Tear down this thread's test, then (as the last test of its group, or of a
+        """Tear down this thread's test, then (as the last test of its segment, or of a
         collector, once the others finished) what ends with it; with no current test (pytest's
         own ``pytest_sessionfinish``), everything still set up."""
         current = context.item
@@ -153,20 +183,21 @@ class ConcurrentSetupState:
             self._count_down(item)  # whatever escaped, the tests waiting for this one go on
         if item in self._abandoned:
             # Left running past its limit, ending late: what it shares is no longer its part
-            # (``group_ended_without_its_last``; ``teardown_all``).
+            # (``segment_ended_without_its_last``; ``teardown_all``).
             _raise(exceptions)
             return
-        group = self._group_of.get(item)
-        if group is not None and self._last.get(group) is item and group[1] + 1 < self._groups:
-            self._wait_for_others(group)
-            exceptions += self._end_group(group[1])
+        segment = self._segment_of.get(item)
+        last_of_segment = segment is not None and self._last.get(segment) is item
+        if segment is not None and last_of_segment and segment.number + 1 < self._segments:
+            self._wait_for_others(segment)
+            exceptions += self._end_segment(segment.number)
         done = []
         with self._finished:
             for node in reversed(item.listchain()[:-1]):
                 if self._last.get(node) is item:
                     self._wait_for_others(node)
                     if node in self._nodes:
-                        done.append((node, self._nodes.pop(node)[0]))
+                        done.append((node, self._nodes.pop(node).finalizers))
         for node, finalizers in done:
             exceptions += _run_finalizers(node, finalizers)
         _raise(exceptions)
@@ -186,8 +217,8 @@ class ConcurrentSetupState:
             if item in self._counted:
                 return
             self._counted.add(item)
-            group = self._group_of.get(item)
-            for node in [*([group] if group is not None else []), *item.listchain()[:-1]]:
+            segment = self._segment_of.get(item)
+            for node in [*([segment] if segment is not None else []), *item.listchain()[:-1]]:
                 self._remaining[node] -= 1
             self._finished.notify_all()
 
@@ -195,22 +226,23 @@ class ConcurrentSetupState:
         """A test left running past its time limit: the tests waiting for it go on. Its own
         finalizers stay with its thread. What it shares is not torn down by it, even if it
         ends later: a collector whose last test it was stays set up until ``teardown_all``,
-        and the main thread ends its group (``group_ended_without_its_last``)."""
+        and the main thread ends its segment (``segment_ended_without_its_last``)."""
         with shared_lock:
             self._abandoned.add(item)
         self._count_down(item)
 
-    def group_ended_without_its_last(self, number: int) -> bool:
-        """Whether group ``number``'s last test was left running, so that the group's end
-        (the next group's parameters) is still to be done."""
-        return self._last.get(("group", number)) in self._abandoned
+    def segment_ended_without_its_last(self, number: int) -> bool:
+        """Whether segment ``number``'s last test was left running, so that the segment's end
+        (the next segment's parameters) is still to be done."""
+        return self._last.get(SegmentKey(number)) in self._abandoned
 
     def waited_s(self, item: pytest.Item | None) -> float:
         """Seconds ``item``'s thread has spent waiting for other tests to end (in its
         teardown): they have time limits of their own, so that is not its own time."""
         with shared_lock:
-            total, since = self._waited.get(item, (0.0, None))
-        return total + (time.monotonic() - since if since is not None else 0.0)
+            waiting = self._waited.get(item, _Waiting())
+        since = waiting.since
+        return waiting.total_s + (time.monotonic() - since if since is not None else 0.0)
 
     def _wait_for_others(self, node: Any) -> None:
         """The tests of ``node`` started before this one, each on a thread of its own (or
@@ -219,18 +251,18 @@ class ConcurrentSetupState:
         with self._finished:
             if self._remaining[node] <= 0:
                 return
-            total = self._waited.get(item, (0.0, None))[0]
-            self._waited[item] = (total, time.monotonic())
+            waiting = self._waited.setdefault(item, _Waiting())
+            waiting.since = time.monotonic()
             try:
                 while self._remaining[node] > 0:
                     self._finished.wait()
             finally:
-                self._waited[item] = (self.waited_s(item), None)
+                waiting.total_s, waiting.since = self.waited_s(item), None
 
     def teardown_all(self) -> None:
         with shared_lock:
             done = self._orphans[::-1]
-            done += [(node, finalizers) for node, (finalizers, _) in self._nodes.items()][::-1]
+            done += [(node, state.finalizers) for node, state in self._nodes.items()][::-1]
             self._orphans = []
             self._nodes.clear()
         exceptions: list[BaseException] = []
