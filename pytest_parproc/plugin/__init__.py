@@ -55,7 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     threading = resolved.backend == options.THREADING
     for name, limit in (
-        ("max_tests_per_worker", resolved.max_tests_per_worker),
+        ("max_tasks_per_worker", resolved.max_tasks_per_worker),
         ("max_worker_memory", resolved.max_worker_memory),
     ):
         if limit is not None and resolved.backend != "loky":

@@ -28,12 +28,16 @@ class RunSpec:
     environment: tuple[tuple[str, str], ...] = ()
     #: --par-timeout: seconds a test may run before its worker dumps its stack and exits
     timeout_s: float | None = None
-    #: with --par-timeout, the longest a worker may take to build its session: the limit, or
-    #: ten times what the main process took to start and collect (and 5 s), if more
+    #: the longest a worker may take to build its session (--par-start-timeout, or by default
+    #: ten times what the main process took to start and collect, at least 60 s and at least
+    #: --par-timeout's limit; see ``options.start_limit``)
     start_limit_s: float | None = None
-    #: --par-max-tasks-per-worker and --par-max-worker-memory (bytes): when a worker retires
-    max_tests_per_worker: int | None = None
+    #: --par-max-tasks-per-worker (tests) and --par-max-worker-memory (bytes): when a worker
+    #: retires
+    max_tasks_per_worker: int | None = None
     max_worker_memory: int | None = None
+    #: workers may be forked from the main process (nothing in it makes that unsafe)
+    fork: bool = False
 
 
 @dataclass(frozen=True)

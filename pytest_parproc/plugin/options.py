@@ -96,7 +96,7 @@ START_TIMEOUT = Setting(
     metavar="SECONDS",
     numeric=True,
 )
-MAX_TESTS = Setting(
+MAX_TASKS = Setting(
     "--par-max-tasks-per-worker",
     "par_max_tasks_per_worker",
     "PYTEST_PARPROC_MAX_TASKS_PER_WORKER",
@@ -121,7 +121,7 @@ SETTINGS = (
     DIST,
     TIMEOUT,
     START_TIMEOUT,
-    MAX_TESTS,
+    MAX_TASKS,
     MAX_MEMORY,
 )
 START_MODES = ("fork", "collect")
@@ -145,7 +145,9 @@ class ParprocOptions:
     dist: str = "auto"
     timeout_s: float | None = None
     start_timeout_s: float | None = None
-    max_tests_per_worker: int | None = None
+    #: --par-max-tasks-per-worker: a task is one test here (the name follows multiprocessing's
+    #: ``maxtasksperchild``)
+    max_tasks_per_worker: int | None = None
     max_worker_memory: int | None = None
 
     @property
@@ -253,16 +255,16 @@ def resolve(config: pytest.Config) -> ParprocOptions:
         dist=_choice(config, DIST, DIST_MODES, sources, "dist"),
         timeout_s=_seconds(config, TIMEOUT, sources, "timeout"),
         start_timeout_s=_seconds(config, START_TIMEOUT, sources, "start_timeout"),
-        max_tests_per_worker=_max_tests(config, sources),
+        max_tasks_per_worker=_max_tasks(config, sources),
         max_worker_memory=_max_memory(config, sources),
     )
 
 
-def _max_tests(config: pytest.Config, sources: dict[str, str]) -> int | None:
-    found = _lookup(config, MAX_TESTS)
+def _max_tasks(config: pytest.Config, sources: dict[str, str]) -> int | None:
+    found = _lookup(config, MAX_TASKS)
     if found is None:
         return None
-    sources["max_tests_per_worker"] = found[1]
+    sources["max_tasks_per_worker"] = found[1]
     expected = "expected a whole number of tests, 1 or more"
     count = _parse_int(found[0], found[1], expected)
     if count < 1:

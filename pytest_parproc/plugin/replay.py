@@ -79,9 +79,8 @@ class Replayer:
             return
         item = self.items[index]
         self._start(index)
-        self._log(index, item.ihook, make_report(item, when, "failed", text))
-        if when != "teardown":
-            self._log(index, item.ihook, make_report(item, "teardown", "passed", None))
+        for report in failed_phase(item, when, text):
+            self._log(index, item.ihook, report)
         self._finish(index)
 
     def _ihook(self, item: pytest.Item) -> Any:
@@ -155,6 +154,27 @@ def make_report(
         when=when,  # type: ignore[arg-type]
         duration=duration,
     )
+
+
+def failed_phase(
+    item: pytest.Item, when: str, text: str, duration: float = 0.0
+) -> list[pytest.TestReport]:
+    """Phase ``when`` of ``item`` failed with ``text``, and the teardown that pytest always
+    reports after it (passed: nothing of the test's own ran there)."""
+    reports = [make_report(item, when, "failed", text, duration)]
+    if when != "teardown":
+        reports.append(make_report(item, "teardown", "passed", None))
+    return reports
+
+
+def phase_after(last: tuple[str, bool] | None) -> str:
+    """The phase a test was in when it stopped (its worker died, or it ran past its limit),
+    from the last report it had made, ``(when, passed)``: set-up before any report, the call
+    after a passed set-up, teardown after anything else."""
+    if last is None:
+        return "setup"
+    when, passed = last
+    return "call" if when == "setup" and passed else "teardown"
 
 
 def _warning_category(module_name: str, qualified_name: str) -> type[Warning]:

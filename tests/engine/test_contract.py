@@ -115,6 +115,7 @@ def test_the_pool_works_after_an_error(backend: str) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_timeout_raises_timeout_error(backend: str) -> None:
     seconds = 1.0 if backend == "sequential" else 30.0
     with pytest.raises(TaskTimeoutError) as caught:
@@ -126,6 +127,7 @@ def test_timeout_raises_timeout_error(backend: str) -> None:
     assert "sleep_then" in str(caught.value)
 
 
+@pytest.mark.slow
 def test_timeout_stops_the_running_process_and_its_children(
     process_backend: str, tmp_path: Path
 ) -> None:

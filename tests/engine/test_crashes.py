@@ -112,6 +112,7 @@ def test_isolate_returns_the_crash_in_the_dead_tasks_slot(how: str, return_as: s
         assert others == [0, 1, 2, 4, 5, 6, 7]
 
 
+@pytest.mark.slow
 def test_isolate_with_timeout_returns_the_timeout_and_finishes_the_rest() -> None:
     """With crash_policy='isolate' and a timeout on loky, a task that runs too long is stopped
     and gets a TaskTimeoutError instance as its result; the other tasks finish.
@@ -184,6 +185,7 @@ def test_multiprocessing_reports_a_sigkilled_worker() -> None:
     assert_healthy("multiprocessing")
 
 
+@pytest.mark.slow
 def test_a_failing_initializer_is_a_start_error_not_a_respawn_loop(fresh_pool: None) -> None:
     """An initializer that raises makes the call fail with WorkerStartError carrying the
     initializer's error; the pool stops starting workers; a later call without it works.
@@ -262,6 +264,7 @@ def test_a_task_that_exits_with_status_zero_is_a_crash(backend: str) -> None:
     assert_healthy(backend)
 
 
+@pytest.mark.slow
 def test_a_worker_dead_while_holding_a_queue_lock_does_not_hang_the_pool(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -58,6 +58,7 @@ def test_workers_are_reused_across_calls() -> None:
     assert first <= pool and second <= pool
 
 
+@pytest.mark.slow
 def test_a_smaller_call_shrinks_the_pool() -> None:
     """A call with fewer workers than the pool has retires the extra ones.
 
@@ -70,6 +71,7 @@ def test_a_smaller_call_shrinks_the_pool() -> None:
     assert wait_until(lambda: len(current_worker_pids()) <= 2), current_worker_pids()
 
 
+@pytest.mark.slow
 def test_idle_workers_exit_after_the_idle_timeout() -> None:
     """With idle_worker_timeout, workers that have nothing to do exit by themselves."""
     with parallel_config(backend="loky", idle_worker_timeout=0.5):
@@ -242,6 +244,7 @@ def is_worker(process: psutil.Process) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_workers_exit_when_their_parent_is_killed() -> None:
     """Workers whose parent died by SIGKILL (no clean-up ran) notice and exit by themselves."""
     parent = subprocess.Popen(

@@ -30,6 +30,7 @@ def fresh_pool() -> Iterator[None]:
     shutdown_reusable_pool()
 
 
+@pytest.mark.slow
 def test_recycled_workers_never_run_a_task_twice(fresh_pool: None, tmp_path: Path) -> None:
     """A worker at its task limit announces it before its result, so the pool neither sends
     it another batch nor runs its last batch again elsewhere (before the fix, most runs of
@@ -46,6 +47,7 @@ def test_recycled_workers_never_run_a_task_twice(fresh_pool: None, tmp_path: Pat
         assert runs == {str(i): 1 for i in range(24)}
 
 
+@pytest.mark.slow
 def test_multiprocessing_sees_a_replacement_worker_die(fresh_pool: None) -> None:
     """With maxtasksperchild=1 the pool replaces a worker after every task; one that dies at
     once must still fail the call (it used to hang: the watcher never saw that worker). The
@@ -95,6 +97,7 @@ def test_a_with_block_survives_the_shared_pool_being_replaced(fresh_pool: None) 
         assert parallel(delayed(tasks.square)(i) for i in range(4)) == [0, 1, 4, 9]
 
 
+@pytest.mark.slow
 def test_threading_starts_no_queued_task_after_the_call_failed() -> None:
     """After a task raises, batches still queued are dropped: only tasks already running may
     still start (before, the threads worked through the whole queue)."""
@@ -113,6 +116,7 @@ def test_verbose_true_counts_as_one() -> None:
     assert Parallel(n_jobs=2, verbose=True).verbose == 1
 
 
+@pytest.mark.slow
 def test_a_worker_that_never_gets_ready_fails_the_call(fresh_pool: None) -> None:
     """A hung initializer must not keep the caller waiting forever, with or without a task
     timeout: after ``worker_start_timeout`` the call fails with WorkerStartError."""

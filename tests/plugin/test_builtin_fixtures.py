@@ -18,6 +18,7 @@ pytest_plugins = ["pytester"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.slow
 def test_builtin_fixture_suite_matches_serial(pytester: pytest.Pytester, backend: str) -> None:
     copy_suite(pytester, "builtins")
     serial = serial_run(pytester, "builtins")
@@ -52,6 +53,7 @@ def test_without_the_tmpdir_plugin(pytester: pytest.Pytester) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.slow
 def test_report_attributes_that_cannot_be_pickled(pytester: pytest.Pytester, backend: str) -> None:
     pytester.makeconftest(
         """

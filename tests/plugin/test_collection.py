@@ -18,6 +18,7 @@ SELECTIONS = {
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("selection", list(SELECTIONS))
+@pytest.mark.slow
 def test_selection_matches_serial(pytester: pytest.Pytester, backend: str, selection: str) -> None:
     copy_suite(pytester, "collection")
     args = SELECTIONS[selection]
@@ -28,6 +29,7 @@ def test_selection_matches_serial(pytester: pytest.Pytester, backend: str, selec
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.slow
 def test_last_failed_and_failed_first(pytester: pytest.Pytester, backend: str) -> None:
     copy_suite(pytester, "collection")
     first = run_suite(pytester, n_jobs=2, backend=backend)
@@ -46,6 +48,7 @@ def test_last_failed_and_failed_first(pytester: pytest.Pytester, backend: str) -
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.slow
 def test_collection_errors(pytester: pytest.Pytester, backend: str) -> None:
     copy_suite(pytester, "collection")
     pytester.path.joinpath("test_broken.py").write_text("raise ImportError('broken on purpose')\n")
@@ -57,6 +60,7 @@ def test_collection_errors(pytester: pytest.Pytester, backend: str) -> None:
     assert parallel.exitstatus == 1 and serial.exitstatus == 1
 
 
+@pytest.mark.slow
 def test_collect_only_runs_nothing(pytester: pytest.Pytester) -> None:
     copy_suite(pytester, "collection")
     serial = run_suite(pytester, "--collect-only", "-q")

@@ -46,6 +46,7 @@ def recorded_durations(pytester: pytest.Pytester) -> dict[str, float]:
     return dict(json.loads(path.read_text()))
 
 
+@pytest.mark.slow
 def test_durations_are_recorded_and_the_longest_test_goes_first_next_time(
     pytester: pytest.Pytester,
 ) -> None:
@@ -94,6 +95,7 @@ GROUPED = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_loadgroup_runs_a_group_in_one_worker_in_order(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(RECORDING_CONFTEST)
     for n in range(3):

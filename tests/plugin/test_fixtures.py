@@ -20,6 +20,7 @@ pytest_plugins = ["pytester"]
 
 
 @pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.slow
 def test_fixture_suite_matches_serial(pytester: pytest.Pytester, backend: str) -> None:
     copy_suite(pytester, "fixtures")
     serial = serial_run(pytester, "fixtures")

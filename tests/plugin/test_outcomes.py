@@ -16,6 +16,7 @@ pytest_plugins = ["pytester"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.slow
 def test_outcome_suite_matches_serial(pytester: pytest.Pytester, backend: str) -> None:
     copy_suite(pytester, "outcomes")
     serial = serial_run(pytester, "outcomes")
@@ -43,6 +44,7 @@ EXIT_CODE_SUITES = {
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("code", list(EXIT_CODE_SUITES), ids=lambda code: code.name)
+@pytest.mark.slow
 def test_exit_code_matches_serial(
     pytester: pytest.Pytester, backend: str, code: pytest.ExitCode
 ) -> None:

@@ -31,6 +31,7 @@ def recorded_pids(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResu
     return result, Counter(int(line) for line in record.read_text().split())
 
 
+@pytest.mark.slow
 def test_no_worker_runs_more_tests_than_allowed(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_many="import pytest\n\n@pytest.mark.parametrize('n', range(20))\n"
@@ -43,6 +44,7 @@ def test_no_worker_runs_more_tests_than_allowed(pytester: pytest.Pytester) -> No
     assert len(per_process) >= 7
 
 
+@pytest.mark.slow
 def test_fixtures_stay_balanced_and_calls_match_a_serial_run(pytester: pytest.Pytester) -> None:
     copy_suite(pytester, "fixtures")
     serial = serial_run(pytester, "fixtures")
@@ -57,6 +59,7 @@ def test_fixtures_stay_balanced_and_calls_match_a_serial_run(pytester: pytest.Py
     assert_balanced_fixtures(parallel)
 
 
+@pytest.mark.slow
 def test_a_worker_over_the_memory_limit_is_replaced_after_its_test(
     pytester: pytest.Pytester,
 ) -> None:

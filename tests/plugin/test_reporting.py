@@ -17,6 +17,7 @@ pytest_plugins = ["pytester"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.slow
 def test_verbose_report_lines_and_durations(pytester: pytest.Pytester, backend: str) -> None:
     copy_suite(pytester, "reporting")
     args = ("-v", "-rA", "--durations=3")
@@ -41,6 +42,7 @@ def test_dash_s_lets_test_output_through(pytester: pytest.Pytester, backend: str
     assert "PRINTED-BY-TEST" in parallel.result.stdout.str()
 
 
+@pytest.mark.slow
 def test_timing_table(pytester: pytest.Pytester) -> None:
     copy_suite(pytester, "reporting")
     parallel = run_suite(pytester, n_jobs=2, backend="loky")
@@ -70,6 +72,7 @@ def test_timing_table(pytester: pytest.Pytester) -> None:
     assert re.match(r"total: wall [\d.]+ s, summed test time [\d.]+ s, speed-up [\d.]+x", total)
 
 
+@pytest.mark.slow
 def test_timing_summary_is_one_line_under_quiet(pytester: pytest.Pytester) -> None:
     copy_suite(pytester, "reporting")
     parallel = run_suite(pytester, "-q", n_jobs=2, backend="loky")

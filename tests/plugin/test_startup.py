@@ -55,6 +55,7 @@ def test_forked_workers_do_not_collect_again(pytester: pytest.Pytester, backend:
         result.stdout.fnmatch_lines(["start-up: workers forked after collection*"])
 
 
+@pytest.mark.slow
 def test_par_start_collect_makes_every_worker_collect(pytester: pytest.Pytester) -> None:
     result, pids = collections(pytester, "--par-start=collect", "-v")
     result.assert_outcomes(passed=2)
@@ -105,6 +106,7 @@ NO_FORK = {
 
 
 @pytest.mark.parametrize("blocker", list(NO_FORK))
+@pytest.mark.slow
 def test_what_makes_forking_unsafe_means_no_fork(pytester: pytest.Pytester, blocker: str) -> None:
     conftest, expected = NO_FORK[blocker]
     pytester.makeconftest(conftest)

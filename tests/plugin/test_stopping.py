@@ -13,6 +13,8 @@ from processes_left import pids_in, start_pytest, still_running
 
 pytest_plugins = ["pytester"]
 
+pytestmark = pytest.mark.slow  # waits on purpose: stops, signals and Ctrl-C mid-run
+
 # test_b_waits runs on the other worker and holds it until the run is stopping (the main
 # process's run directory under TMPDIR has its stop file), so whether test_b_after starts does
 # not depend on timing.

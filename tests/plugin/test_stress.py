@@ -21,6 +21,8 @@ import pytest
 from compare import BACKENDS, PROCESS_BACKENDS, run_suite
 from processes_left import pids_in, start_pytest, still_running
 
+pytestmark = pytest.mark.slow  # waits on purpose: planted hangs and Ctrl-C at random moments
+
 pytest_plugins = ["pytester"]
 
 N_TESTS = int(os.environ.get("PARPROC_STRESS_TESTS", "300"))

@@ -11,6 +11,8 @@ from compare import run_suite
 
 pytest_plugins = ["pytester"]
 
+pytestmark = pytest.mark.slow  # waits on purpose: tests run past their time limits
+
 PASSED = ["setup:passed", "call:passed", "teardown:passed"]
 
 HANGS = textwrap.dedent(

@@ -49,6 +49,7 @@ def threaded_run(pytester: pytest.Pytester, *args: str) -> ThreadedRun:
     return _cache[args]
 
 
+@pytest.mark.slow
 def test_outcomes_match_a_serial_run(pytester: pytest.Pytester) -> None:
     threaded = threaded_run(pytester, "-v")
     copy_suite(pytester, "threads")
@@ -118,6 +119,7 @@ def test_serial_lane_tests_overlap_no_other_test(pytester: pytest.Pytester) -> N
         assert not overlapping, f"{alone} ran at the same time as {overlapping}"
 
 
+@pytest.mark.slow
 def test_summary_says_which_tests_ran_alone_and_why(pytester: pytest.Pytester) -> None:
     output = threaded_run(pytester, "-v").run.output
     assert "parproc: 8 of 75 tests ran alone" in output
@@ -136,6 +138,7 @@ def test_summary_says_which_tests_ran_alone_and_why(pytester: pytest.Pytester) -
     assert "    test_alone.py::test_marked" not in quiet.splitlines()
 
 
+@pytest.mark.slow
 def test_unittest_subtests_are_reported_as_in_a_serial_run(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_sub="""
@@ -159,6 +162,7 @@ def test_unittest_subtests_are_reported_as_in_a_serial_run(pytester: pytest.Pyte
     assert "1 uses unittest's subTest" in threaded.output
 
 
+@pytest.mark.slow
 def test_parameters_of_a_wider_fixture_take_turns_as_in_a_serial_run(
     pytester: pytest.Pytester,
 ) -> None:
@@ -212,6 +216,7 @@ def test_setup_show_runs_the_tests_in_this_process(pytester: pytest.Pytester) ->
     assert "parproc: tests run in this process (--setup-show" in run.output
 
 
+@pytest.mark.slow
 def test_no_new_test_starts_after_a_failure_with_x(pytester: pytest.Pytester) -> None:
     # test_fails fails once test_waits runs, which holds the other thread until the failure is
     # counted; the tests queued after them never start.
@@ -245,6 +250,7 @@ def test_no_new_test_starts_after_a_failure_with_x(pytester: pytest.Pytester) ->
     assert set(run.tests) == {"test_stop.py::test_fails", "test_stop.py::test_waits"}
 
 
+@pytest.mark.slow
 def test_pytest_exit_in_a_thread(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_exit="""

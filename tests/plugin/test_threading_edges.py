@@ -16,6 +16,7 @@ def _threaded(pytester: pytest.Pytester, n_jobs: int = 4) -> tuple[Run, Run]:
     return serial, threaded
 
 
+@pytest.mark.slow
 def test_an_error_in_a_hook_ends_the_run_as_serially(pytester: pytest.Pytester) -> None:
     # The test's protocol never reaches its teardown; the module's last test, waiting for it,
     # must not wait forever.
@@ -34,6 +35,7 @@ def test_an_error_in_a_hook_ends_the_run_as_serially(pytester: pytest.Pytester) 
     assert "a plugin's bug" in threaded.output
 
 
+@pytest.mark.slow
 def test_a_teardown_raising_a_base_exception(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_m="""
@@ -56,6 +58,7 @@ def test_a_teardown_raising_a_base_exception(pytester: pytest.Pytester) -> None:
     assert_same_results(serial, threaded)
 
 
+@pytest.mark.slow
 def test_pytest_exit_in_a_teardown_leaves_module_fixtures_to_running_tests(
     pytester: pytest.Pytester,
 ) -> None:
@@ -97,6 +100,7 @@ def test_pytest_exit_in_a_teardown_leaves_module_fixtures_to_running_tests(
     ]
 
 
+@pytest.mark.slow
 def test_indirect_parameters_of_different_tests_are_kept_apart(pytester: pytest.Pytester) -> None:
     # Both tests parametrize the module fixture with a list of one: both at index 0.
     pytester.makepyfile(
@@ -125,6 +129,7 @@ def test_indirect_parameters_of_different_tests_are_kept_apart(pytester: pytest.
     assert_same_results(serial, threaded)
 
 
+@pytest.mark.slow
 def test_a_failing_teardown_between_parameters_fails_the_run(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_p="""
@@ -151,6 +156,7 @@ def test_a_failing_teardown_between_parameters_fails_the_run(pytester: pytest.Py
     assert threaded.tests["test_p.py::test_b[x]"][-1] == "teardown:failed"
 
 
+@pytest.mark.slow
 def test_many_threads_create_tmp_paths_of_one_name_prefix(pytester: pytest.Pytester) -> None:
     # pytest numbers tmp_path directories and retries a few times on a clash.
     pytester.makepyfile(
@@ -166,6 +172,7 @@ def test_many_threads_create_tmp_paths_of_one_name_prefix(pytester: pytest.Pytes
     assert threaded.exitstatus == 0, threaded.output
 
 
+@pytest.mark.slow
 def test_patchers_in_class_decorators_and_class_set_up_run_alone(
     pytester: pytest.Pytester,
 ) -> None:

@@ -35,6 +35,7 @@ QUICK = "import pytest\n\n@pytest.mark.parametrize('n', range(6))\ndef test_quic
 
 
 @pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.slow
 def test_a_test_past_the_limit_fails_and_the_run_goes_on(
     pytester: pytest.Pytester, backend: str
 ) -> None:
@@ -62,6 +63,7 @@ def test_a_test_past_the_limit_fails_and_the_run_goes_on(
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
 
 
+@pytest.mark.slow
 def test_timeouts_do_not_count_as_crashes(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_slow="import pytest, time\n\n@pytest.mark.parametrize('n', range(3))\n"
@@ -111,6 +113,7 @@ def test_bad_time_limits_are_usage_errors(
     result.stderr.fnmatch_lines([f"*{expected}*"])
 
 
+@pytest.mark.slow
 def test_a_worker_that_hangs_while_collecting_is_stopped_at_the_limit(
     pytester: pytest.Pytester,
 ) -> None:
@@ -137,6 +140,7 @@ def test_a_worker_that_hangs_while_collecting_is_stopped_at_the_limit(
     assert "in pytest_collection_modifyitems" in result.stdout.str()
 
 
+@pytest.mark.slow
 def test_workers_and_what_they_started_leave_when_the_main_process_is_killed(
     pytester: pytest.Pytester,
 ) -> None:

@@ -45,6 +45,7 @@ def _suite(pytester: pytest.Pytester, death: str) -> None:
 
 @pytest.mark.parametrize("backend", PROCESS_BACKENDS)
 @pytest.mark.parametrize("death", list(DEATHS))
+@pytest.mark.slow
 def test_a_dying_test_fails_alone(pytester: pytest.Pytester, backend: str, death: str) -> None:
     _suite(pytester, death)
     # -s: what the test writes to stderr goes to the worker's stderr, not to pytest's capture.
@@ -80,6 +81,7 @@ def test_a_dying_test_fails_alone(pytester: pytest.Pytester, backend: str, death
 
 
 @pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.slow
 def test_max_worker_restart_zero_stops_at_the_first_crash(
     pytester: pytest.Pytester, backend: str
 ) -> None:
@@ -102,6 +104,7 @@ def test_max_worker_restart_zero_stops_at_the_first_crash(
 
 
 @pytest.mark.parametrize("start", ["fork", "collect"])
+@pytest.mark.slow
 def test_a_worker_that_dies_outside_any_test_stops_the_run_and_says_why(
     pytester: pytest.Pytester, start: str
 ) -> None:
@@ -186,6 +189,7 @@ def test_a_crash_at_the_end_of_a_round_leaves_no_session_behind(
     assert lines.count("setup") == lines.count("teardown") >= 1
 
 
+@pytest.mark.slow
 def test_a_conftest_that_fails_only_in_workers_is_reported_once(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         """

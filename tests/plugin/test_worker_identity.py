@@ -72,6 +72,7 @@ def test_without_distribution(pytester: pytest.Pytester, monkeypatch: pytest.Mon
 
 
 @pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.slow
 def test_tests_see_the_environment_of_a_serial_run(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, backend: str
 ) -> None:

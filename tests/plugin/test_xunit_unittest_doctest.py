@@ -18,6 +18,7 @@ pytest_plugins = ["pytester"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.slow
 def test_xunit_and_unittest_match_serial(pytester: pytest.Pytester, backend: str) -> None:
     copy_suite(pytester, "xunit")
     args = ("test_xunit.py", "test_unittest.py")
@@ -34,6 +35,7 @@ def test_xunit_and_unittest_match_serial(pytester: pytest.Pytester, backend: str
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.slow
 def test_doctests_match_serial(pytester: pytest.Pytester, backend: str) -> None:
     # Module doctests run on their own: pytest 8.0 runs setup_module/setup_function of a module
     # that --doctest-modules also imports inconsistently (serially too).

@@ -16,16 +16,9 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import IO
 
+from ..resources import thread_count
+
 WAIT_STEP_S = 0.005
-
-
-def thread_count() -> int:
-    """This process's threads, native ones included (OpenMP, BLAS and gRPC pools are invisible
-    to ``threading``); ``threading``'s count where the system does not tell."""
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        return threading.active_count()
 
 
 def fork_is_safe() -> bool:

@@ -34,10 +34,3 @@ def _kill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def resident_memory_bytes() -> int:
-    """This process's resident set size (used by workers to decide to recycle themselves)."""
-    import psutil
-
-    return int(psutil.Process().memory_info().rss)

@@ -85,15 +85,16 @@ def retire_worker(reason: str) -> None:
 def _limit_reached(setup: WorkerSetup, tasks_done: int) -> str:
     if _retire_reason:
         return _retire_reason
-    if setup.max_tasks is not None and tasks_done >= setup.max_tasks:
-        return f"ran {tasks_done} tasks (max_tasks_per_worker={setup.max_tasks})"
-    if setup.max_memory_bytes is not None:
-        from .process_tree import resident_memory_bytes
+    if setup.max_tasks is None and setup.max_memory_bytes is None:
+        return ""  # (no import after every batch of a worker that does not recycle)
+    from ..resources import recycling_limit_reached
 
-        rss = resident_memory_bytes()
-        if rss > setup.max_memory_bytes:
-            return f"uses {rss} bytes (max_worker_memory={setup.max_memory_bytes})"
-    return ""
+    reached = recycling_limit_reached(tasks_done, setup.max_tasks, setup.max_memory_bytes)
+    if reached is None:
+        return ""
+    if reached[0] == "tasks":
+        return f"ran {tasks_done} tasks (max_tasks_per_worker={setup.max_tasks})"
+    return f"uses {reached[1]} bytes (max_worker_memory={setup.max_memory_bytes})"
 
 
 def main(read_fd: int, write_fd: int) -> None:

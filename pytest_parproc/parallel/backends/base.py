@@ -122,7 +122,6 @@ class ParallelBackendBase(ABC):
     - ``can_stop_running_tasks``: ``abort`` stops tasks that are running, not only queued ones.
     - ``reports_task_start``: the backend keeps ``Batch.task_started_at`` current.
     - ``isolates_crashes``: a worker death is reported for the one task that was running.
-    - ``streams_task_results``: ``BatchOutcome.values`` is exact for a batch cut short by a crash.
     """
 
     name: ClassVar[str] = "base"

@@ -1,10 +1,5 @@
-"""The main process's side of a run: plan, drive the engine, replay, stop, survive crashes.
-
-A run is one or more rounds. A round is one ``Parallel`` call: the planned units, then one
-end-of-round task per worker (each worker ends its session there and reports its last test).
-Tests left over by a crash (those its worker had not started, or held for later) run in the
-next round, on fresh sessions.
-"""
+"""The main process's side of a process run: plan, drive the rounds, replay, stop, survive
+crashes. The package docstring tells how a run goes."""
 
 from __future__ import annotations
 
@@ -14,83 +9,48 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections import deque
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from ...parallel import Parallel, WorkerCrashedError, delayed, parallel_config
+from ...parallel import Parallel, WorkerCrashedError
 from .. import pytest_internals
-from ..messages import RunSpec, StopRequest, TaskResult, Unit
+from ..messages import RunSpec, TaskResult, Unit
 from ..options import ParprocOptions, start_limit
 from ..replay import Replayer
-from ..signals import sigterm_as_interrupt
+from ..run import RunController
 from ..timing import RunTiming
 from . import durations, inherit
-from .crashes import (
-    CrashReport,
-    describe_crash,
-    describe_timeout,
-    kill_process_group,
-    recover_log,
-    timed_out,
-)
+from .crashes import CrashReport, fault_text, kill_process_group, recover_log
 from .planning import planned_items
+from .rounds import Round
 from .rundir import RunDirectory
 from .scheduling import plan_units
-from .worker import end_round, run_unit
+from .verdict import Death, Victim, crashed_count, judge, over_budget
 
 
-class ProcessController:
-    """Registered in the main process when the plugin is active; owns the test loop."""
+class ProcessController(RunController):
+    """The controller for process backends (loky, multiprocessing, registered ones)."""
 
     def __init__(self, config: pytest.Config, options: ParprocOptions) -> None:
-        self.config = config
-        self.options = options
-        self.timing: RunTiming | None = None
+        super().__init__(config, options)
         self.crashes: list[CrashReport] = []
-        self.finish_errors: list[tuple[str, str]] = []
+        #: (worker id, traceback) of workers that could not build their session
         self.session_errors: list[tuple[str, str]] = []
+        #: deaths outside any test, for the summary
         self.crash_notes: list[str] = []
-        self.stop_request: StopRequest | None = None
-        self.stopping = False
         #: whether the backend loses only a dead worker's task (loky) or the whole call
         self.isolates = parallel_backend_isolates(options.backend)
         self._configured_at = time.perf_counter()  # start-up and collection are timed from here
         #: recorded test durations by node id (pytest's cache), for planning
         self.durations: dict[str, float] = {}
-        #: the units of the current round not handed out yet
-        self._queue: deque[Unit] = deque()
-        #: workers that have sent a result (so have built their session)
-        self._heard_from: set[str] = set()
+        self._round: Round | None = None
 
-    # -- pytest hooks -----------------------------------------------------------------------
     def pytest_report_header(self) -> str:
         return f"parproc: {self.options.n_jobs} workers, backend {self.options.backend}"
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> bool:
-        # The checks of pytest's own pytest_runtestloop, which this one replaces.
-        if session.testsfailed and not session.config.option.continue_on_collection_errors:
-            count = session.testsfailed
-            raise session.Interrupted(f"{count} error{'s' if count != 1 else ''} during collection")
-        if session.config.option.collectonly:
-            return True
-        with sigterm_as_interrupt():
-            self._run(session)
-        if self.stop_request is not None:
-            if self.stop_request.kind == "exit":
-                pytest.exit(self.stop_request.message, self.stop_request.returncode)
-            raise KeyboardInterrupt(self.stop_request.message)
-        if session.shouldfail:
-            raise session.Failed(session.shouldfail)
-        if session.shouldstop:
-            raise session.Interrupted(session.shouldstop)
-        return True
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        writer = terminalreporter
+    # -- the summary --------------------------------------------------------------------------
+    def _write_errors(self, writer: Any) -> None:
         for worker_id, text in self.session_errors[:1]:  # the others' are the same, or alike
             others = len(self.session_errors) - 1
             more = f" (and {others} other worker{'s' if others > 1 else ''})" if others else ""
@@ -100,13 +60,11 @@ class ProcessController:
                 "depends on the process it runs in?):"
             )
             writer.write_line(text.rstrip())
-        for worker_id, text in self.finish_errors:
-            writer.write_sep("-", f"parproc: error while worker {worker_id} ended its session")
-            writer.write_line(text.rstrip())
+        super()._write_errors(writer)
         for text in self.crash_notes:
             writer.write_sep("-", "parproc: a worker died outside of any test", red=True)
             writer.write_line(text.rstrip())
-        crashes = self._crash_count
+        crashes = crashed_count(self.crashes)
         if crashes > self.options.max_worker_restart:
             writer.write_line(
                 f"parproc: {crashes} worker crashes, more than the "
@@ -114,16 +72,6 @@ class ProcessController:
                 "(--par-max-worker-restart): no new test was started after that",
                 red=True,
             )
-        if self.timing is None or not self.timing.workers:
-            return
-        verbosity = self.config.get_verbosity()
-        if verbosity < -1:
-            return
-        lines = self.timing.lines(verbosity, self.options.backend)
-        if verbosity >= 0:
-            writer.write_sep("=", f"parproc: {len(self.timing.workers)} workers", bold=True)
-        for line in lines:
-            writer.write_line(line)
 
     # -- the run ------------------------------------------------------------------------------
     def _run(self, session: pytest.Session) -> None:
@@ -137,10 +85,10 @@ class ProcessController:
         self.durations = durations.load(self.config)
         planned = planned_items(items, list(range(len(items))), self.options.dist)
         first_plan = plan_units(planned, self.options.n_jobs, self.options.dist, self.durations)
-        spec = self._spec(run_dir, len(first_plan))
         blocker = "--par-start=collect" if self.options.start != "fork" else None
         blocker = blocker or inherit.fork_blocker(self.config)
         self.timing.fork_blocker = blocker
+        spec = self._spec(run_dir, len(first_plan), fork=blocker is None)
         if blocker is None:
             inherit.offer(spec.run_id, session)
         try:
@@ -156,7 +104,7 @@ class ProcessController:
             self.timing.test_time_s = replayer.test_time_s
             shutil.rmtree(run_dir, ignore_errors=True)
 
-    def _spec(self, run_dir: str, n_units: int) -> RunSpec:
+    def _spec(self, run_dir: str, n_units: int, fork: bool) -> RunSpec:
         invocation = self.config.invocation_params
         return RunSpec(
             run_id=uuid.uuid4().hex,
@@ -169,8 +117,9 @@ class ProcessController:
             environment=tuple(os.environ.items()),
             timeout_s=self.options.timeout_s,
             start_limit_s=self._start_limit[0],
-            max_tests_per_worker=self.options.max_tests_per_worker,
+            max_tasks_per_worker=self.options.max_tasks_per_worker,
             max_worker_memory=self.options.max_worker_memory,
+            fork=fork,
         )
 
     def _rounds(
@@ -179,12 +128,12 @@ class ProcessController:
         items = replayer.items
         remaining = list(range(len(items)))
         n_jobs = spec.n_workers
-        round_number = 0
+        number = 0
         unfinished: set[str] = set()
         while (remaining and not self.stopping) or unfinished:
             crashes_before = len(self.crashes)
             units: list[Unit] = []
-            if round_number == 0:
+            if number == 0:
                 units = first_plan
             elif remaining and not self.stopping:
                 planned = planned_items(items, remaining, self.options.dist)
@@ -193,8 +142,8 @@ class ProcessController:
                 n_jobs = max(2, min(spec.n_workers, len(units)))
             # A round without units only ends the sessions a crash left unfinished.
             closing = not units
-            unfinished = self._round(session, spec, replayer, units, round_number, n_jobs)
-            round_number += 1
+            unfinished = self._play(session, Round(spec, number, units, n_jobs), replayer)
+            number += 1
             if closing:
                 break
             left = [index for index in remaining if index not in replayer.finished]
@@ -205,53 +154,18 @@ class ProcessController:
                 break
             remaining = left
 
-    def _round(
-        self,
-        session: pytest.Session,
-        spec: RunSpec,
-        replayer: Replayer,
-        units: list[Unit],
-        round_number: int,
-        n_jobs: int,
-    ) -> set[str]:
-        """One Parallel call: the units, then an end-of-round task per worker. Returns the
-        workers whose session did not end (a crash let another worker take their task)."""
-        queue = self._queue = deque(units)
-        run_dir = RunDirectory(spec.run_dir)
-        params: dict[str, Any] = {}
-        if self.options.backend == "loky":
-            # Fresh workers for each run: a worker that ran another run's tests has their
-            # modules imported (its settings differ, so the engine starts a new pool). Idle
-            # workers leave soon after the run; during it, there is always a task to take.
-            params = {"env": {"PYTEST_PARPROC_RUN_ID": spec.run_id}, "idle_worker_timeout": 10}
-            if self.timing is not None and self.timing.fork_blocker is None:
-                params["start_method"] = "fork"  # forks only where safe, else fork+exec
-        isolates = self.isolates
-        with parallel_config(backend=self.options.backend, **params):
-            parallel = Parallel(
-                n_jobs=n_jobs,
-                return_as="generator_unordered",
-                batch_size=1,
-                crash_policy="isolate" if isolates else "abort",
-            )
-            n_workers = parallel.n_jobs
-
-            def tasks() -> Iterator[Any]:
-                while queue and not self.stopping:
-                    yield delayed(run_unit)(spec, round_number, queue.popleft())
-                for _ in range(n_workers):
-                    yield delayed(end_round)(spec, round_number, n_workers)
-
-            outputs = parallel(tasks())
-        ran: set[str] = set()
-        ended: set[str] = set()
-        crashed: set[str] = set()
+    def _play(self, session: pytest.Session, round_: Round, replayer: Replayer) -> set[str]:
+        """Run one round; returns the workers whose session did not end (a crash let another
+        worker take their end-of-round task)."""
+        self._round = round_
+        run_dir = RunDirectory(round_.spec.run_dir)
+        outputs = round_.outputs(self.options.backend, self.isolates, lambda: self.stopping)
         try:
             for output in outputs:
                 if isinstance(output, WorkerCrashedError):
-                    crashed.add(self._crashed(session, output, run_dir, replayer, aborted=False))
+                    round_.crashed.add(self._crashed(session, output, run_dir, replayer, False))
                 elif isinstance(output, TaskResult):
-                    (ended if output.finished else ran).add(output.worker_id)
+                    round_.heard(output)
                     self._handle(session, output, replayer, run_dir)
                 else:
                     raise TypeError(f"unexpected result from a worker: {output!r}")
@@ -261,19 +175,18 @@ class ProcessController:
             self._crashed(session, error, run_dir, replayer, aborted=True)
             return set()
         finally:
-            outputs.close()
+            outputs.close()  # type: ignore[attr-defined]
         if run_dir.stop_requested() and not self.stopping:
             # A safety net: every stop a worker asks for should have reached us by now.
             session.shouldstop = session.shouldstop or "pytest-parproc: a worker stopped the run"
             self._check_stop(session, run_dir)
-        return ran - ended - crashed if isolates else set()
+        return round_.unfinished() if self.isolates else set()
 
     def _handle(
         self, session: pytest.Session, result: TaskResult, replayer: Replayer, run_dir: RunDirectory
     ) -> None:
         assert self.timing is not None
         self.timing.add(result)
-        self._heard_from.add(result.worker_id)
         for record in result.records:
             replayer.replay(record)
         for index in result.missing:
@@ -285,12 +198,12 @@ class ProcessController:
                 "process must collect the same test ids: are parameter ids built from "
                 "something that differs between processes (random values, object addresses)?",
             )
-        if result.returned and not self.stopping:
+        if result.returned and not self.stopping and self._round is not None:
             # A worker that retired (--par-max-*) handed these back: they go first to the
             # next free worker, or to the next round if this one has no task left to hand out.
             items = replayer.items
             keys = tuple(pytest_internals.parametrization_key(items[i]) for i in result.returned)
-            self._queue.appendleft(Unit(tuple((i, items[i].nodeid) for i in result.returned), keys))
+            self._round.hand_back(Unit(tuple((i, items[i].nodeid) for i in result.returned), keys))
         if result.session_error:
             self.session_errors.append((result.worker_id, result.session_error))
             # Like a collection error: the run stops (exit code 2), the error is shown once.
@@ -305,16 +218,6 @@ class ProcessController:
             session.shouldstop = result.shouldstop  # set by a test or a plugin in the worker
         self._check_stop(session, run_dir)
 
-    @property
-    def _crash_count(self) -> int:
-        """Crashes counted against --par-max-worker-restart (timeouts are the test's failure)."""
-        return sum(not crash.timed_out for crash in self.crashes)
-
-    def _limit(self) -> str:
-        """The time limit, and where it was set: ``option --par-timeout = 2 s``."""
-        source = self.options.sources.get("timeout", "--par-timeout")
-        return f"{source} = {self.options.timeout_s:g} s"
-
     @functools.cached_property
     def _start_limit(self) -> tuple[float, str]:
         """How long a worker may take to build its session, and why (fixed when the run
@@ -322,8 +225,7 @@ class ProcessController:
         return start_limit(self.options, time.perf_counter() - self._configured_at)
 
     def _check_stop(self, session: pytest.Session, run_dir: RunDirectory) -> None:
-        wanted = self.stop_request is not None or session.shouldfail or session.shouldstop
-        if wanted and not self.stopping:
+        if self._stop_wanted(session) and not self.stopping:
             self.stopping = True
             run_dir.request_stop()
 
@@ -345,44 +247,25 @@ class ProcessController:
         # After an abort every worker was stopped: keep what each one finished.
         for worker_id in sorted(set(worker_ids.values()) if aborted else {crashed_id} - {""}):
             blamed = recover_log(run_dir, worker_id, replayer, blame=worker_id == crashed_id)
-            victim = blamed if worker_id == crashed_id else victim
-        stopped = victim is not None and timed_out(run_dir, crashed_id)
+            if worker_id == crashed_id and blamed is not None:
+                index, phase = blamed
+                victim = Victim(index, replayer.items[index].nodeid, phase)
+        heard_from = self._round.heard_from if self._round is not None else set()
+        fault = fault_text(run_dir, crashed_id) if crashed_id else ""
+        death = Death(error, crashed_id, victim, fault, building=crashed_id not in heard_from)
+        verdict = judge(death, self.limit_text(), self._start_limit)
         if victim is not None:
-            index, when = victim
-            nodeid = replayer.items[index].nodeid
-            if stopped:
-                text = describe_timeout(
-                    error, crashed_id, f"{nodeid} ({when})", self._limit(), run_dir
-                )
-            else:
-                text = describe_crash(
-                    error, crashed_id, f"while running {nodeid} ({when})", run_dir
-                )
-                text += " The other tests go on in a replacement worker."
-            replayer.fail(index, when, text)
+            replayer.fail(victim.index, victim.phase, verdict.text)
         else:
-            # Dead outside any test (building its session, importing a conftest, ending its
-            # session): retrying would most likely die the same way.
-            doing = "while it was not running a test (starting, collecting or ending its session)"
-            building = crashed_id not in self._heard_from  # no result yet: still collecting
-            if building:
-                doing = "while building its session (configuring, importing, collecting)"
-            if timed_out(run_dir, crashed_id):
-                limit_s, why = self._start_limit
-                doing = f"building its session, past the time limit ({limit_s:.3g} s: {why})"
-            self.crash_notes.append(describe_crash(error, crashed_id, doing, run_dir))
-            reason = "pytest-parproc: a worker died outside of any test"
-            if building:  # like a collection error: exit code 2
-                session.shouldstop = session.shouldstop or reason
-            else:
-                session.shouldfail = reason
-        self.crashes.append(CrashReport(crashed_id, error.pid, error.exitcode, stopped))
-        crashes = self._crash_count
-        if crashes > self.options.max_worker_restart:
-            session.shouldfail = (
-                f"pytest-parproc: {crashes} worker crashes "
-                f"(--par-max-worker-restart={self.options.max_worker_restart})"
-            )
+            self.crash_notes.append(verdict.text)
+        if verdict.stop == "shouldstop":
+            session.shouldstop = session.shouldstop or verdict.reason
+        elif verdict.stop == "shouldfail":
+            session.shouldfail = verdict.reason
+        self.crashes.append(CrashReport(crashed_id, error.pid, error.exitcode, verdict.timed_out))
+        exhausted = over_budget(self.crashes, self.options.max_worker_restart)
+        if exhausted is not None:
+            session.shouldfail = exhausted
         self._check_stop(session, run_dir)
         return crashed_id
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ...parallel import WorkerCrashedError
 from ..messages import ItemRecord
-from ..replay import Replayer
+from ..replay import Replayer, phase_after
 from .rundir import RunDirectory, read_progress_log
 
 
@@ -50,26 +50,18 @@ def recover_log(
     if running is None or not blame:
         return None
     replayer.replay(records[running])
-    return running, _phase_after(records[running])
+    reports = records[running].reports
+    last = (
+        (str(reports[-1].get("when")), reports[-1].get("outcome") == "passed") if reports else None
+    )
+    return running, phase_after(last)
 
 
-def _phase_after(record: ItemRecord) -> str:
-    """The phase a test was in when it died, from the reports it had produced."""
-    if not record.reports:
-        return "setup"
-    last = record.reports[-1]
-    if last.get("when") == "setup":
-        return "call" if last.get("outcome") == "passed" else "teardown"
-    return "teardown"
-
-
-def describe_crash(
-    error: WorkerCrashedError, worker_id: str, doing: str, run_dir: RunDirectory
-) -> str:
-    """``doing`` says what the worker was at: ``while running <test> (call)``, ..."""
+def describe_crash(error: WorkerCrashedError, worker_id: str, doing: str, fault: str) -> str:
+    """``doing`` says what the worker was at: ``while running <test> (call)``, ...; ``fault``
+    is what its faulthandler wrote."""
     who = f"worker {worker_id} (pid {error.pid})" if worker_id else f"a worker (pid {error.pid})"
     text = f"pytest-parproc: {who} {error.how_it_ended} {doing}."
-    fault = fault_text(run_dir, worker_id)
     if fault:
         text += "\n\n--- faulthandler traceback ---\n" + fault
     if error.stderr_tail.strip():
@@ -89,13 +81,14 @@ def fault_text(run_dir: RunDirectory, worker_id: str) -> str:
         return ""
 
 
-def timed_out(run_dir: RunDirectory, worker_id: str) -> bool:
-    """Whether the worker ended itself at --par-timeout (see ``WorkerSession._run``)."""
-    return bool(worker_id) and fault_text(run_dir, worker_id).startswith(_TIMEOUT_HEADER)
+def is_timeout(fault: str) -> bool:
+    """Whether a worker's faulthandler output says it ended itself at a time limit
+    (``--par-timeout``, or the limit on building its session; see ``worker``)."""
+    return fault.startswith(_TIMEOUT_HEADER)
 
 
 def describe_timeout(
-    error: WorkerCrashedError, worker_id: str, test: str, limit: str, run_dir: RunDirectory
+    error: WorkerCrashedError, worker_id: str, test: str, limit: str, fault: str
 ) -> str:
     """``limit`` names the setting and where it came from: ``option --par-timeout = 2 s``."""
     text = (
@@ -103,9 +96,7 @@ def describe_timeout(
         f"{error.pid}) was stopped, with every process it had started, and a fresh worker goes "
         "on with the other tests."
     )
-    text += "\n\n--- every thread's Python stack at the limit ---\n" + fault_text(
-        run_dir, worker_id
-    )
+    text += "\n\n--- every thread's Python stack at the limit ---\n" + fault
     if error.stderr_tail.strip():
         text += "\n\n--- last lines the worker wrote to stderr ---\n" + error.stderr_tail.rstrip()
     return text
@@ -113,7 +104,7 @@ def describe_timeout(
 
 def kill_process_group(pid: int | None) -> None:
     """Kill what is left of a dead worker's process group (the processes its tests started;
-    the worker leads a group of its own, see ``worker._lead_process_group``)."""
+    the worker leads a group of its own, see ``worker_process.lead_process_group``)."""
     if pid is None or pid <= 0 or not hasattr(os, "killpg"):
         return
     try:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from ...parallel.resources import thread_count
 from .. import pytest_internals
 from ..names import CONTROLLER_NAME
 
@@ -49,7 +50,7 @@ def fork_blocker(config: pytest.Config) -> str | None:
     if threading.active_count() > 1:
         names = ", ".join(sorted(thread.name for thread in threading.enumerate()))
         return f"other threads run in this process ({names}), and forking them is unsafe"
-    native = _native_threads()
+    native = thread_count()
     if native > 1:
         return (
             f"{native - 1} native thread{'s' if native > 2 else ''} (started by an extension: "
@@ -60,15 +61,6 @@ def fork_blocker(config: pytest.Config) -> str | None:
         # A forked worker's coverage data would be lost: it leaves with os._exit.
         return "pytest-cov measures coverage in this process"
     return None
-
-
-def _native_threads() -> int:
-    """Threads of this process as the system counts them (``threading`` misses those started
-    by extensions); ``threading``'s count where the system does not tell."""
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        return threading.active_count()
 
 
 def offer(run_id: str, session: pytest.Session) -> None:

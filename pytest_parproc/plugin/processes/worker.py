@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import faulthandler
 import os
-import sys
 import time
 import traceback
 
@@ -26,35 +25,11 @@ from ..messages import (
     TaskResult,
     Unit,
 )
-from ..names import WORKER_PLUGIN_NAME
+from ..stopping import run_test, stop_wanted
 from . import inherit, worker_process
 from .collector import ReportCollector
 from .rundir import ProgressLog, RunDirectory
-
-#: Selection is the main process's job; a worker collects everything its arguments name and
-#: looks tests up by node id, so a stale ``--lf`` cache or ``-k`` cannot make them disagree.
-_SELECTION_OFF: dict[str, object] = {
-    "keyword": "",
-    "markexpr": "",
-    "deselect": [],
-    "lf": False,
-    "failedfirst": False,
-    "newfirst": False,
-    "stepwise": False,
-    "stepwise_skip": False,
-}
-
-#: What only the main process does: write the report files from the replayed reports (a worker
-#: would overwrite them with its share: --junitxml, pytest-html, pytest-reportlog,
-#: pytest-json-report, --log-file), and clear the cache once, before the run (--cache-clear).
-_MAIN_PROCESS_ONLY: dict[str, object] = {
-    "xmlpath": None,
-    "htmlpath": None,
-    "report_log": None,
-    "json_report": False,
-    "log_file": os.devnull,
-    "cacheclear": False,
-}
+from .session import adopt_session, build_session
 
 _session: WorkerSession | None = None
 _identity: tuple[str, str] | None = None  # (run id, worker id) of this process
@@ -159,14 +134,12 @@ class WorkerSession:
             # tests.
             faulthandler.dump_traceback_later(start_limit_s, exit=True, file=self._fault_file)
         try:
+            basetemp = self._basetemp()
             if inherited is None:
-                self.config = self._make_config()
-                self.session = self._start_session()
+                self.session = build_session(spec.args, self.collector, self._devnull, basetemp)
             else:
-                self.session, self.config = inherited, inherited.config
-                inherit.adopt(inherited, self._devnull, self._basetemp())
-                self.config.pluginmanager.register(self.collector, WORKER_PLUGIN_NAME)
-                self.collector.config = self.config
+                self.session = adopt_session(inherited, self.collector, self._devnull, basetemp)
+            self.config = self.session.config
         finally:
             if start_limit_s is not None:
                 faulthandler.cancel_dump_traceback_later()
@@ -192,41 +165,6 @@ class WorkerSession:
         name = self.worker_id if self.round == 0 else f"{self.worker_id}-{self.round}"
         return os.path.join(self.spec.basetemp, name)
 
-    def _make_config(self) -> pytest.Config:
-        config = pytest_internals.prepare_config(self.spec.args, [])
-        config.pluginmanager.register(self.collector, WORKER_PLUGIN_NAME)
-        self.collector.config = config
-        option = config.option
-        basetemp = self._basetemp()
-        if basetemp is not None:
-            option.basetemp = basetemp
-        for name, value in {**_MAIN_PROCESS_ONLY, **_SELECTION_OFF}.items():
-            if hasattr(option, name):
-                setattr(option, name, value)
-        return config
-
-    def _start_session(self) -> pytest.Session:
-        # The order of pytest's own wrap_session: session, configure, sessionstart, collect.
-        session = pytest.Session.from_config(self.config)
-        session.exitstatus = pytest.ExitCode.OK
-        # The terminal reporter is created in pytest_configure and writes to sys.stdout as it
-        # is then; the main process does all the reporting, so a worker's goes to devnull.
-        # Tests still print to the real stdout (it reaches the terminal under -s).
-        real_stdout = sys.stdout
-        sys.stdout = self._devnull
-        try:
-            pytest_internals.configure(self.config)
-        finally:
-            sys.stdout = real_stdout
-        self.config.hook.pytest_sessionstart(session=session)
-        self.config.hook.pytest_collection(session=session)
-        # Collection errors are the main process's to count (a worker may collect modules the
-        # main process left out, --lf say); the worker counts its tests' failures only.
-        session.testsfailed = 0
-        session.shouldfail = False
-        session.shouldstop = False
-        return session
-
     def _by_key(self) -> dict[ParamKey, pytest.Item]:
         if self._items_by_key is None:
             self._items_by_key = {}
@@ -251,13 +189,8 @@ class WorkerSession:
         return self._stop_reason_here() or self.run_dir.stop_requested()
 
     def _stop_reason_here(self) -> bool:
-        session = self.session
-        return bool(
-            self.stop is not None
-            or session.shouldfail
-            or session.shouldstop
-            or (self.maxfail and self.run_dir.failure_count() >= self.maxfail)
-        )
+        failures = self.run_dir.failure_count() if self.maxfail else 0
+        return stop_wanted(self.session, self.stop, failures, self.maxfail)
 
     def run_unit(self, unit: Unit) -> TaskResult:
         started = time.perf_counter()
@@ -286,11 +219,11 @@ class WorkerSession:
                 result.held = index
                 break
             # The last test before --par-max-tasks-per-worker tears everything down itself.
-            limit = self.spec.max_tests_per_worker
+            limit = self.spec.max_tasks_per_worker
             last = limit is not None and self.tests_run + 1 >= limit
             self._run(index, item, None if last else todo[position + 1][1], result)
             self.tests_run += 1
-            why = worker_process.spent(self.spec, self.tests_run)
+            why = worker_process.retire_reason(self.spec, self.tests_run)
             if why:
                 result.returned = [index for index, _ in todo[position + 1 :]]
                 self._retire(result, why)
@@ -329,13 +262,9 @@ class WorkerSession:
             rearm()
             self.collector.rearm = rearm
         try:
-            self.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
-            complete = True
-        except pytest.exit.Exception as stop:
-            self.stop = StopRequest("exit", stop.msg, stop.returncode)
-        except KeyboardInterrupt:
-            where = f"{item.nodeid} on worker {self.worker_id}"
-            self.stop = StopRequest("interrupt", f"KeyboardInterrupt raised by {where}")
+            stop = run_test(self.config.hook, item, nextitem, f"on worker {self.worker_id}")
+            complete = stop is None
+            self.stop = stop or self.stop
         finally:
             if timeout_s is not None:
                 self.collector.rearm = None

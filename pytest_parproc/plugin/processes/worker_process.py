@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from ...parallel.resources import recycling_limit_reached
 from ..messages import RunSpec
 
 
@@ -52,15 +53,13 @@ def process_started_at() -> float | None:
         return None
 
 
-def spent(spec: RunSpec, tests_run: int) -> str:
+def retire_reason(spec: RunSpec, tests_run: int) -> str:
     """Why this worker should make way for a fresh one (--par-max-tasks-per-worker,
     --par-max-worker-memory), or "" while it may go on."""
-    if spec.max_tests_per_worker is not None and tests_run >= spec.max_tests_per_worker:
-        return f"it ran {tests_run} tests (--par-max-tasks-per-worker={spec.max_tests_per_worker})"
-    if spec.max_worker_memory is not None:
-        import psutil
-
-        rss = psutil.Process().memory_info().rss
-        if rss > spec.max_worker_memory:
-            return f"it uses {rss} bytes (--par-max-worker-memory={spec.max_worker_memory})"
-    return ""
+    limit, memory = spec.max_tasks_per_worker, spec.max_worker_memory
+    reached = recycling_limit_reached(tests_run, limit, memory)
+    if reached is None:
+        return ""
+    if reached[0] == "tasks":
+        return f"it ran {tests_run} tests (--par-max-tasks-per-worker={limit})"
+    return f"it uses {reached[1]} bytes (--par-max-worker-memory={memory})"

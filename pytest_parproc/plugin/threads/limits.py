@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 
 import pytest
 
-from ..replay import make_report
+from ..replay import failed_phase, phase_after
 
 _T = TypeVar("_T")
 
@@ -133,20 +133,11 @@ def overrun_reports(item: pytest.Item, overrun: Overrun, text: str) -> list[pyte
     """The reports of a test left running: those it made, then its phase at the limit as
     failed (its teardown too if it never got there, as passed)."""
     made = overrun.reports
-    phases = [report.when for report in made]
-    if "teardown" in phases:
+    if made and made[-1].when == "teardown":
         return made
-    if not made:
-        when = "setup"
-    elif "call" in phases or not made[-1].passed:
-        when = "teardown"
-    else:
-        when = "call"
+    when = phase_after((made[-1].when, made[-1].passed) if made else None)
     spent_s = max(0.0, overrun.elapsed_s - sum(report.duration for report in made))
-    reports = [*made, make_report(item, when, "failed", text, spent_s)]
-    if when != "teardown":
-        reports.append(make_report(item, "teardown", "passed", None, 0.0))
-    return reports
+    return [*made, *failed_phase(item, when, text, spent_s)]
 
 
 @contextmanager
