@@ -175,7 +175,7 @@ class ProcessController(RunController):
             self._crashed(session, error, run_dir, replayer, aborted=True)
             return set()
         finally:
-            outputs.close()  # type: ignore[attr-defined]
+            outputs.close()
         if run_dir.stop_requested() and not self.stopping:
             # A safety net: every stop a worker asks for should have reached us by now.
             session.shouldstop = session.shouldstop or "pytest-parproc: a worker stopped the run"
@@ -238,18 +238,7 @@ class ProcessController(RunController):
         aborted: bool,
     ) -> str:
         """Account for a dead worker; returns its id ("" if it died before taking one)."""
-        worker_ids = run_dir.worker_ids_by_pid()
-        crashed_id = worker_ids.get(error.pid or -1, "")
-        # What the dead worker's tests started dies with it (after an abort, every worker's).
-        for pid in set(worker_ids) if aborted else {error.pid}:
-            kill_process_group(pid)
-        victim = None
-        # After an abort every worker was stopped: keep what each one finished.
-        for worker_id in sorted(set(worker_ids.values()) if aborted else {crashed_id} - {""}):
-            blamed = recover_log(run_dir, worker_id, replayer, blame=worker_id == crashed_id)
-            if worker_id == crashed_id and blamed is not None:
-                index, phase = blamed
-                victim = Victim(index, replayer.items[index].nodeid, phase)
+        crashed_id, victim = self._recover(error, run_dir, replayer, aborted)
         heard_from = self._round.heard_from if self._round is not None else set()
         fault = fault_text(run_dir, crashed_id) if crashed_id else ""
         death = Death(error, crashed_id, victim, fault, building=crashed_id not in heard_from)
@@ -268,6 +257,25 @@ class ProcessController(RunController):
             session.shouldfail = exhausted
         self._check_stop(session, run_dir)
         return crashed_id
+
+    def _recover(
+        self, error: WorkerCrashedError, run_dir: RunDirectory, replayer: Replayer, aborted: bool
+    ) -> tuple[str, Victim | None]:
+        """Kill what the dead worker's tests started and replay what it finished; returns its
+        id and the test it was running. After an abort (the backend stopped every worker),
+        the same for every worker, but only the dead one's running test is blamed: the
+        others' run again."""
+        worker_ids = run_dir.worker_ids_by_pid()
+        crashed_id = worker_ids.get(error.pid or -1, "")
+        for pid in set(worker_ids) if aborted else {error.pid}:
+            kill_process_group(pid)
+        victim = None
+        for worker_id in sorted(set(worker_ids.values()) if aborted else {crashed_id} - {""}):
+            blamed = recover_log(run_dir, worker_id, replayer, blame=worker_id == crashed_id)
+            if worker_id == crashed_id and blamed is not None:
+                index, phase = blamed
+                victim = Victim(index, replayer.items[index].nodeid, phase)
+        return crashed_id, victim
 
 
 def _optional_str(value: object) -> str | None:

@@ -4,7 +4,7 @@ ask for work, then one end-of-round task per worker (each ends its session there
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from ...parallel import Parallel, delayed, parallel_config
@@ -28,7 +28,9 @@ class Round:
         #: workers that died in this round
         self.crashed: set[str] = set()
 
-    def outputs(self, backend: str, isolates: bool, stopping: Callable[[], bool]) -> Iterator[Any]:
+    def outputs(
+        self, backend: str, isolates: bool, stopping: Callable[[], bool]
+    ) -> Generator[Any, None, None]:
         """The results of the round's tasks as they come (``TaskResult``, or under
         ``crash_policy="isolate"`` a ``WorkerCrashedError`` in a dead task's place). Units are
         handed out until ``stopping()`` says no new test may start."""
@@ -48,7 +50,7 @@ class Round:
                 for _ in range(n_workers):
                     yield delayed(end_round)(spec, number, n_workers)
 
-            outputs: Iterator[Any] = parallel(tasks())
+            outputs: Generator[Any, None, None] = parallel(tasks())
         return outputs
 
     def heard(self, result: TaskResult) -> None:
