@@ -22,7 +22,7 @@ from . import serial_lane
 from .fixtures import finish_other_parameters, install_fixture_slots
 from .isolation import isolation, update_current_test_var
 from .limits import main_thread_limit, stopped_text, summary_line
-from .runner import TestResult, TestThreads, keep_report, protocol_on_test_thread
+from .runner import ThreadResult, ThreadRunner, keep_report, protocol_on_test_thread
 from .setup_state import ConcurrentSetupState, running
 
 
@@ -38,7 +38,7 @@ class ThreadController(RunController):
         self._abandoned = False
         #: per-thread capture kept for tests left running (``Isolation.keep_overrides``)
         self._kept_overrides = ExitStack()
-        self._threads: TestThreads | None = None
+        self._threads: ThreadRunner | None = None
 
     def pytest_report_header(self) -> str:
         return f"parproc: {self.options.n_jobs} threads in this process (backend threading)"
@@ -82,7 +82,7 @@ class ThreadController(RunController):
         order = [segment.concurrent + segment.alone for segment in plan]
         state = ConcurrentSetupState(items, order, end_segment)
         maxfail = int(self.config.getoption("maxfail") or 0)
-        threads = self._threads = TestThreads(self, state, self.options.timeout_s, maxfail)
+        threads = self._threads = ThreadRunner(self, state, self.options.timeout_s, maxfail)
         restore_setup_state = pytest_internals.replace_setup_state(session, state)
         with ExitStack() as restore:
             restore.callback(restore_setup_state)
@@ -199,7 +199,7 @@ class ThreadController(RunController):
         if not self._abandoned:
             threads.join_pool_threads()
 
-    def _replay(self, result: TestResult, item: pytest.Item, replayer: Replayer) -> None:
+    def _replay(self, result: ThreadResult, item: pytest.Item, replayer: Replayer) -> None:
         if result.skipped:
             return
         assert self.timing is not None

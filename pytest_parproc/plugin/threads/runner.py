@@ -22,10 +22,8 @@ from .setup_state import ConcurrentSetupState, running
 
 
 @dataclass
-class TestResult:
+class ThreadResult:
     """What one test on a thread brings back to the main thread."""
-
-    __test__ = False  # not a pytest test class
 
     index: int
     reports: list[pytest.TestReport]
@@ -68,12 +66,10 @@ def keep_report(report: pytest.TestReport) -> None:
         _protocol.reports.append(report)
 
 
-class TestThreads:
+class ThreadRunner:
     """Runs single tests on threads and keeps count of them: how many are in flight, which
     threads ran them, the failures seen (for ``--maxfail`` before any replay), and the tests
     left running past ``--par-timeout``."""
-
-    __test__ = False  # not a pytest test class
 
     def __init__(
         self, run: RunState, state: ConcurrentSetupState, timeout_s: float | None, maxfail: int
@@ -102,14 +98,14 @@ class TestThreads:
             # error) never reaches the teardown that tells the tests waiting for it to go on.
             self.state.forget(item)
 
-    def run_one(self, item: pytest.Item, index: int, filters: Any, n_threads: int) -> TestResult:
+    def run_one(self, item: pytest.Item, index: int, filters: Any, n_threads: int) -> ThreadResult:
         """An engine task: one test, unless the run is stopping."""
         name = threading.current_thread().name
         # (a single concurrent test runs on the calling thread: the engine runs n_jobs=1 there)
         worker_id = name.rsplit("-", 1)[-1] if name.startswith("parproc-thread-") else "w0"
         if self.run.stopping or stop_wanted(item.session):
             self.state.forget(item)
-            return TestResult(index, [], [], worker_id, 0.0, None, skipped=True)
+            return ThreadResult(index, [], [], worker_id, 0.0, None, skipped=True)
         with self._idle:
             self._in_flight += 1
             self.pool_threads.add(threading.current_thread())
@@ -143,7 +139,7 @@ class TestThreads:
         n_threads: int,
         worker_id: str,
         made: list[pytest.TestReport],
-    ) -> TestResult:
+    ) -> ThreadResult:
         """One test's protocol on this thread; ``made`` gets its reports as they are made."""
         started = time.perf_counter()
         isolated = self.isolated
@@ -158,13 +154,13 @@ class TestThreads:
             ):
                 stop = self.protocol(item, f"on worker {worker_id}")
             busy_s = time.perf_counter() - started
-            return TestResult(index, _protocol.reports, list(caught), worker_id, busy_s, stop)
+            return ThreadResult(index, _protocol.reports, list(caught), worker_id, busy_s, stop)
         finally:
             workerinfo.leave_thread_worker()
 
     def _overrun(
-        self, item: pytest.Item, index: int, worker_id: str, outcome: TestResult | Overrun
-    ) -> TestResult:
+        self, item: pytest.Item, index: int, worker_id: str, outcome: ThreadResult | Overrun
+    ) -> ThreadResult:
         """A test still running at --par-timeout: failed at the limit, its thread left."""
         if not isinstance(outcome, Overrun):
             return outcome
@@ -174,7 +170,7 @@ class TestThreads:
         self.isolated.keep_overrides = True
         text = left_running_text(item.nodeid, self.run.limit_text(), worker_id, outcome.stack)
         reports = overrun_reports(item, outcome, text)
-        return TestResult(index, reports, [], worker_id, outcome.elapsed_s, None)
+        return ThreadResult(index, reports, [], worker_id, outcome.elapsed_s, None)
 
     def _count_failures(
         self, item: pytest.Item, reports: list[pytest.TestReport], stop: StopRequest | None
