@@ -65,6 +65,16 @@ class Item:
         self.ihook = hooks
 
 
+#: What the hooks see of test t0 failed in its call: each hook once, in pytest's order.
+FAILED_IN_CALL = [
+    "start test_m.py::t0",
+    "setup passed test_m.py::t0",
+    "call failed test_m.py::t0",
+    "teardown passed test_m.py::t0",
+    "finish test_m.py::t0",
+]
+
+
 def setup_run(count: int = 3) -> tuple[Hooks, list[Any], Replayer]:
     hooks = Hooks()
     items: list[Any] = [Item(f"t{n}", 10 * n, hooks) for n in range(count)]
@@ -100,13 +110,7 @@ def test_each_hook_runs_once_per_test_when_its_record_arrives_in_pieces() -> Non
     record.complete = True
     replayer.replay(record)
     replayer.replay(record)
-    assert hooks.trace() == [
-        "start test_m.py::t0",
-        "setup passed test_m.py::t0",
-        "call failed test_m.py::t0",
-        "teardown passed test_m.py::t0",
-        "finish test_m.py::t0",
-    ]
+    assert hooks.trace() == FAILED_IN_CALL
     assert replayer.finished == {0}
     assert hooks.events[0] == ("start", (item.nodeid, item.location))
 
@@ -187,13 +191,7 @@ def test_a_test_that_died_after_its_set_up_is_failed_in_its_call_and_started_onc
     hooks, (item, *_), replayer = setup_run()
     replayer.replay(ItemRecord(0, [serialized(item, "setup")]))
     replayer.fail(0, "call", "killed by signal 9")
-    assert hooks.trace() == [
-        "start test_m.py::t0",
-        "setup passed test_m.py::t0",
-        "call failed test_m.py::t0",
-        "teardown passed test_m.py::t0",
-        "finish test_m.py::t0",
-    ]
+    assert hooks.trace() == FAILED_IN_CALL
 
 
 def test_a_test_run_in_this_process_is_logged_with_its_own_reports() -> None:
