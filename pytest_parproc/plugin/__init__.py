@@ -17,6 +17,7 @@ import pytest
 
 from .. import workerinfo
 from . import names, options
+from .compat import xdist
 
 _serial_reason_key = pytest.StashKey[str]()
 
@@ -43,6 +44,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(trylast=True)  # after conftest files had their say (e.g. registered a backend)
 def pytest_configure(config: pytest.Config) -> None:
     names.register_markers(config)
+    xdist.register_fixtures(config)
     if config.pluginmanager.has_plugin(names.WORKER_PLUGIN_NAME):
         return  # this is a worker's own session
     resolved = options.resolve(config)

@@ -38,6 +38,8 @@ class RunSpec:
     max_worker_memory: int | None = None
     #: workers may be forked from the main process (nothing in it makes that unsafe)
     fork: bool = False
+    #: what other plugins' xdist support expects in ``config.workerinput`` (``compat``)
+    worker_input: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

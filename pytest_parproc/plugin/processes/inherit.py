@@ -18,6 +18,7 @@ import pytest
 
 from ...parallel.resources import thread_count
 from .. import pytest_internals
+from ..compat import coverage
 from ..names import CONTROLLER_NAME
 
 #: Plugins that write the main process's report files as reports arrive or at session end; a
@@ -56,11 +57,7 @@ def fork_blocker(config: pytest.Config) -> str | None:
             f"{native - 1} native thread{'s' if native > 2 else ''} (started by an extension: "
             "OpenMP, a BLAS, ...) run in this process, and forking them is unsafe"
         )
-    cov = config.pluginmanager.get_plugin("_cov")
-    if cov is not None and getattr(cov, "cov_controller", None) is not None:
-        # A forked worker's coverage data would be lost: it leaves with os._exit.
-        return "pytest-cov measures coverage in this process"
-    return None
+    return coverage.fork_blocker(config)
 
 
 def offer(run_id: str, session: pytest.Session) -> None:

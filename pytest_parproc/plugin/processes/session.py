@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from .. import pytest_internals
+from ..compat import coverage, xdist
+from ..messages import RunSpec
 from ..names import WORKER_PLUGIN_NAME
 from . import inherit
 from .collector import ReportCollector
@@ -42,22 +44,36 @@ _MAIN_PROCESS_ONLY: dict[str, object] = {
 
 
 def adopt_session(
-    inherited: pytest.Session, collector: ReportCollector, terminal_sink: Any, basetemp: str | None
+    inherited: pytest.Session,
+    spec: RunSpec,
+    worker_id: str,
+    collector: ReportCollector,
+    terminal_sink: Any,
+    basetemp: str | None,
 ) -> pytest.Session:
     """The main process's session, inherited through fork, made this worker's: its reports go
     to ``collector``, its terminal output to ``terminal_sink``."""
     inherit.adopt(inherited, terminal_sink, basetemp)
-    _attach(inherited.config, collector)
+    config = inherited.config
+    _attach(config, collector)
+    xdist.attach(config, worker_id, spec.n_workers, spec.run_id, spec.worker_input)
+    coverage.start_in_forked_worker(config)
     return inherited
 
 
 def build_session(
-    args: tuple[str, ...], collector: ReportCollector, terminal_sink: Any, basetemp: str | None
+    spec: RunSpec,
+    worker_id: str,
+    collector: ReportCollector,
+    terminal_sink: Any,
+    basetemp: str | None,
 ) -> pytest.Session:
     """A session configured from the main process's arguments and collected, in the order of
-    pytest's own ``wrap_session``: configure, session start, collection."""
-    config = pytest_internals.prepare_config(args, [])
+    pytest's own ``wrap_session``: configure, session start, collection. Before plugins are
+    configured, the config gets what an xdist worker's has (``compat.xdist``)."""
+    config = pytest_internals.prepare_config(spec.args, [])
     _attach(config, collector)
+    xdist.attach(config, worker_id, spec.n_workers, spec.run_id, spec.worker_input)
     option = config.option
     if basetemp is not None:
         option.basetemp = basetemp

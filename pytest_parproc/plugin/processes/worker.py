@@ -18,6 +18,7 @@ import pytest
 
 from ... import workerinfo
 from .. import pytest_internals
+from ..compat import coverage, xdist
 from ..messages import (
     ParamKey,
     RunSpec,
@@ -96,6 +97,7 @@ def _worker_id(spec: RunSpec) -> str:
         os.environ.update(spec.environment)
         _identity = (spec.run_id, RunDirectory(spec.run_dir).claim_worker_id())
         workerinfo.enter_worker(_identity[1], spec.n_workers)
+        xdist.set_environment(_identity[1], spec.n_workers, spec.run_id)
     return _identity[1]
 
 
@@ -136,9 +138,13 @@ class WorkerSession:
         try:
             basetemp = self._basetemp()
             if inherited is None:
-                self.session = build_session(spec.args, self.collector, self._devnull, basetemp)
+                self.session = build_session(
+                    spec, worker_id, self.collector, self._devnull, basetemp
+                )
             else:
-                self.session = adopt_session(inherited, self.collector, self._devnull, basetemp)
+                self.session = adopt_session(
+                    inherited, spec, worker_id, self.collector, self._devnull, basetemp
+                )
             self.config = self.session.config
         finally:
             if start_limit_s is not None:
@@ -307,6 +313,7 @@ class WorkerSession:
                 pytest_internals.teardown_all(self.session)
             except BaseException:
                 result.finish_error = traceback.format_exc()
+            self._finish_measuring(result)
             return
         try:
             failed = self.session.testsfailed
@@ -315,7 +322,15 @@ class WorkerSession:
         except BaseException:
             result.finish_error = traceback.format_exc()
         finally:
+            self._finish_measuring(result)
             try:
                 pytest_internals.unconfigure(self.config)
             except BaseException:
                 result.finish_error = (result.finish_error or "") + traceback.format_exc()
+
+    def _finish_measuring(self, result: TaskResult) -> None:
+        """Save what the worker measured (pytest-cov), after its last teardown."""
+        try:
+            coverage.finish_in_worker(self.config)
+        except BaseException:
+            result.finish_error = (result.finish_error or "") + traceback.format_exc()
