@@ -62,7 +62,7 @@ START = Setting(
     "PYTEST_PARPROC_START",
     "how process workers get the collected tests: fork (default: workers are forked from this "
     "process after collection and take its session over, where that is safe: POSIX, no other "
-    "thread, no pytest-cov) or collect (each worker starts a new interpreter and collects).",
+    "thread) or collect (each worker starts a new interpreter and collects).",
     metavar="HOW",
 )
 DIST = Setting(

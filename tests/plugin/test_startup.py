@@ -91,7 +91,8 @@ NO_FORK = {
         """,
         "start-up: workers collected*1 native thread*",
     ),
-    # Stands in for pytest-cov: a plugin registered as "_cov" with a coverage controller.
+    # Stands in for a pytest-cov of a shape compat/coverage.py does not know (the real one is
+    # forked: tests/compat/test_coverage_compat.py).
     "coverage measurement": (
         """
         class MeasuringCoverage:

@@ -99,6 +99,11 @@ def test_tests_see_the_environment_of_a_serial_run(
     assert run_suite(pytester, n_jobs=2, backend=backend).exitstatus == 0
     (parallel_file,) = [path for path in seen.iterdir() if path.name != "main.json"]
     parallel = json.loads(parallel_file.read_text())
-    assert parallel.pop("PYTEST_PARPROC_WORKER") in ("w0", "w1")
+    worker = parallel.pop("PYTEST_PARPROC_WORKER")
+    assert worker in ("w0", "w1")
     assert parallel.pop("PYTEST_PARPROC_WORKER_COUNT") == "2"
+    # pytest-xdist's variables, as an xdist worker has them (compat/xdist.py)
+    assert parallel.pop("PYTEST_XDIST_WORKER") == f"g{worker}"
+    assert parallel.pop("PYTEST_XDIST_WORKER_COUNT") == "2"
+    assert len(parallel.pop("PYTEST_XDIST_TESTRUNUID")) == 32
     assert parallel == serial  # no OMP_NUM_THREADS and friends, no engine variables

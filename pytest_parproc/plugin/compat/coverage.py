@@ -60,7 +60,8 @@ def fork_blocker(config: pytest.Config) -> str | None:
 def worker_args(config: pytest.Config) -> tuple[str, ...]:
     """What a worker that collects adds to the main process's arguments."""
     plugin = _measuring(config)
-    if plugin is None or getattr(plugin.options, "cov_append", False):
+    options = getattr(plugin, "options", None)
+    if options is None or getattr(options, "cov_append", False):
         return ()
     return ("--cov-append",)
 
@@ -69,11 +70,12 @@ def worker_input(config: pytest.Config) -> dict[str, Any]:
     """The keys pytest-cov's ``pytest_configure_node`` gives an xdist worker: where the main
     process runs, so that the worker knows it is collocated and saves its data file there."""
     plugin = _measuring(config)
-    if plugin is None:
+    topdir = getattr(getattr(plugin, "cov_controller", None), "topdir", None)
+    if topdir is None:
         return {}
     return {
         "cov_master_host": socket.gethostname(),
-        "cov_master_topdir": plugin.cov_controller.topdir,
+        "cov_master_topdir": topdir,
         "cov_master_rsync_roots": [],
     }
 
@@ -103,7 +105,7 @@ def finish_in_worker(config: pytest.Config) -> None:
     if plugin is None:
         return
     controller = plugin.cov_controller
-    if getattr(controller, "started", False):
+    if getattr(controller, "started", False) and hasattr(controller, "finish"):
         controller.finish()
 
 

@@ -15,11 +15,11 @@ How a run goes.
   last test of a unit is held and run first in the worker's next task, once its successor is
   known (or at the end of the round, with none). Session, package and module fixtures so live
   as long as the worker has tests that need them.
-- **Fork take-over** (``inherit``, ``session``): where it is safe (POSIX, one thread, no
-  pytest-cov), workers are forked after collection and take the main process's collected
-  session over: no new interpreter, no second collection. Otherwise (``--par-start=collect``,
-  replacements, later rounds) a worker builds a session of its own from the same arguments and
-  finds its tests by node id.
+- **Fork take-over** (``inherit``, ``session``): where it is safe (POSIX, one thread),
+  workers are forked after collection and take the main process's collected session over: no
+  new interpreter, no second collection. Otherwise (``--par-start=collect``, replacements, later
+  rounds) a worker builds a session of its own from the same arguments and finds its tests by
+  node id. Either way it looks like an xdist worker to other plugins (``compat``).
 - **Crashes** (``rundir``, ``collector``, ``crashes``, ``verdict``): each worker writes its
   progress to a log in the run directory as it goes; when it dies, the main process replays what
   it finished, blames the test it was running (in the phase it was in), and a fresh worker goes
