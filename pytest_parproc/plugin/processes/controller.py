@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from ...parallel import Parallel, WorkerCrashedError
-from .. import pytest_internals
-from ..compat import coverage
+from .. import compat, pytest_internals
 from ..messages import RunSpec, TaskResult, Unit
 from ..options import ParprocOptions, start_limit
 from ..replay import Replayer
@@ -110,7 +109,7 @@ class ProcessController(RunController):
         return RunSpec(
             run_id=uuid.uuid4().hex,
             run_dir=run_dir,
-            args=tuple(invocation.args) + coverage.worker_args(self.config),
+            args=tuple(invocation.args) + compat.worker_args(self.config),
             invocation_dir=str(invocation.dir),
             # No more workers than units of work: each costs a process and a collection.
             n_workers=max(2, min(self.options.n_jobs, n_units)),
@@ -121,7 +120,7 @@ class ProcessController(RunController):
             max_tasks_per_worker=self.options.max_tasks_per_worker,
             max_worker_memory=self.options.max_worker_memory,
             fork=fork,
-            worker_input=coverage.worker_input(self.config),
+            worker_input=compat.worker_input(self.config),
         )
 
     def _rounds(

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from .. import pytest_internals
-from ..compat import coverage
+from ..compat import coverage, django
 from ..names import SERIAL_INI, SERIAL_MARK, THREAD_UNSAFE_MARK
 
 #: Fixtures that change state of the whole process, which no other test may see meanwhile.
@@ -78,7 +78,7 @@ def _reason(item: pytest.Item, patterns: list[str], scan_warnings: bool) -> str 
     if isinstance(item, pytest.DoctestItem):
         return "a doctest (doctest swaps sys.stdout for its own)"
     for name in getattr(item, "fixturenames", ()):
-        if name in SERIAL_FIXTURES:
+        if name in SERIAL_FIXTURES and (name != "monkeypatch" or _patches(item)):
             return SERIAL_FIXTURES[name]
     code = list(_code_of(item))
     if scan_warnings and any(_source_matches(function, _WARNING_STATE) for function in code):
@@ -88,6 +88,33 @@ def _reason(item: pytest.Item, patterns: list[str], scan_warnings: bool) -> str 
     if any(_source_matches(function, _PATCHES) for function in code):
         return _PATCHES_REASON
     return None
+
+
+def _patches(item: pytest.Item) -> bool:
+    """Whether a test that has ``monkeypatch`` among its fixtures may patch with it: the test
+    asks for it, or a fixture that asks for it may use it (not pytest-django's template
+    fixtures, which patch nothing unless asked to: ``compat.django``)."""
+    unused = django.idle_patchers()
+    for name, definitions in pytest_internals.fixture_graph(item).items():
+        if name == "monkeypatch" or name in unused or not definitions:
+            continue
+        if "monkeypatch" in getattr(definitions[-1], "argnames", ()):
+            return True
+    return "monkeypatch" in _requested_by_test(item)
+
+
+def _requested_by_test(item: pytest.Item) -> set[str]:
+    """The fixtures a test names itself: its parameters and its ``usefixtures`` marks."""
+    names: set[str] = set()
+    function = getattr(item, "function", None)
+    if function is not None:
+        try:
+            names.update(inspect.signature(function).parameters)
+        except (TypeError, ValueError):
+            return {"monkeypatch"}  # cannot tell: count it
+    for mark in item.iter_markers("usefixtures"):
+        names.update(str(arg) for arg in mark.args)
+    return names
 
 
 def _matches(nodeid: str, pattern: str) -> bool:
@@ -111,7 +138,10 @@ def _code_of(item: pytest.Item) -> Iterable[Any]:
         found = getattr(module, name, None) if module is not None else None
         if found is not None:
             yield found
-    for definitions in pytest_internals.fixture_graph(item).values():
+    idle = django.idle_patchers()
+    for name, definitions in pytest_internals.fixture_graph(item).items():
+        if name in idle or name == "monkeypatch":  # (judged by who requests it: ``_patches``)
+            continue
         for definition in definitions:
             yield getattr(definition, "func", None)
 
