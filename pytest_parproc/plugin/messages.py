@@ -114,4 +114,7 @@ class TaskResult:
     returned: list[int] = field(default_factory=list)
     #: set by the task that ends a worker's session
     finished: bool = False
+    #: what the worker's plugins put in ``config.workeroutput`` (xdist's convention), sent
+    #: with the task that ends its session
+    worker_output: dict[str, Any] | None = None
     finish_error: str | None = None

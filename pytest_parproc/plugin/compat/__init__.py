@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from . import coverage, randomly
+from . import coverage, randomly, syrupy
 
 
 def worker_input(config: pytest.Config) -> dict[str, Any]:
@@ -19,3 +19,25 @@ def worker_input(config: pytest.Config) -> dict[str, Any]:
 def worker_args(config: pytest.Config) -> tuple[str, ...]:
     """What a worker that collects adds to the main process's arguments."""
     return coverage.worker_args(config)
+
+
+def finish_in_forked_worker(config: pytest.Config) -> None:
+    """What a forked worker does for other plugins when its session ends (it runs no
+    session-finish hook: those are the main process's)."""
+    syrupy.finish_in_worker(config)
+
+
+def worker_finished(config: pytest.Config, output: dict[str, Any]) -> None:
+    """In the main process: a worker's ``config.workeroutput``, when its session ended."""
+    syrupy.worker_finished(config, output)
+
+
+def reports_missing(config: pytest.Config) -> list[str]:
+    """A worker died, so what it would have sent is missing: what other plugins then do, as
+    lines for the summary."""
+    return [line for line in (syrupy.reports_missing(config),) if line]
+
+
+def clean_up(config: pytest.Config) -> None:
+    """In the main process, after the other plugins' session finish."""
+    syrupy.clean_up(config)

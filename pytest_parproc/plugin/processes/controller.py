@@ -45,9 +45,19 @@ class ProcessController(RunController):
         #: recorded test durations by node id (pytest's cache), for planning
         self.durations: dict[str, float] = {}
         self._round: Round | None = None
+        #: what other plugins do differently after a crash (compat), for the summary
+        self.compat_notes: list[str] = []
 
     def pytest_report_header(self) -> str:
         return f"parproc: {self.options.n_jobs} workers, backend {self.options.backend}"
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self) -> None:
+        compat.clean_up(self.config)
+
+    def _write_notes(self, writer: Any) -> None:
+        for line in self.compat_notes:
+            writer.write_line(line)
 
     # -- the summary --------------------------------------------------------------------------
     def _write_errors(self, writer: Any) -> None:
@@ -95,6 +105,8 @@ class ProcessController(RunController):
             self._rounds(session, spec, replayer, first_plan)
         finally:
             inherit.withdraw()
+            if self.crashes:
+                self.compat_notes += compat.reports_missing(self.config)
             measured = replayer.durations
             finished = replayer.finished
             durations.save(
@@ -213,6 +225,8 @@ class ProcessController(RunController):
             )
         if result.finish_error:
             self.finish_errors.append((result.worker_id, result.finish_error))
+        if result.worker_output:
+            compat.worker_finished(self.config, result.worker_output)
         if result.stop is not None and self.stop_request is None:
             self.stop_request = result.stop
         if result.shouldstop and not session.shouldstop:

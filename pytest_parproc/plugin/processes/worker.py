@@ -17,7 +17,7 @@ import traceback
 import pytest
 
 from ... import workerinfo
-from .. import pytest_internals
+from .. import compat, pytest_internals
 from ..compat import coverage, xdist
 from ..messages import (
     ParamKey,
@@ -308,12 +308,18 @@ class WorkerSession:
     def _end_session(self, result: TaskResult) -> None:
         if self.inherited:
             # The session finish hooks are the main process's (report files, the cache): a
-            # forked worker only tears down what its tests left set up.
+            # forked worker tears down what its tests left set up, and finishes what other
+            # plugins keep per worker (syrupy's snapshots).
             try:
                 pytest_internals.teardown_all(self.session)
             except BaseException:
                 result.finish_error = traceback.format_exc()
+            try:
+                compat.finish_in_forked_worker(self.config)
+            except BaseException:
+                result.finish_error = (result.finish_error or "") + traceback.format_exc()
             self._finish_measuring(result)
+            self._send_output(result)
             return
         try:
             failed = self.session.testsfailed
@@ -323,10 +329,16 @@ class WorkerSession:
             result.finish_error = traceback.format_exc()
         finally:
             self._finish_measuring(result)
+            self._send_output(result)
             try:
                 pytest_internals.unconfigure(self.config)
             except BaseException:
                 result.finish_error = (result.finish_error or "") + traceback.format_exc()
+
+    def _send_output(self, result: TaskResult) -> None:
+        output = getattr(self.config, "workeroutput", None)
+        if output:
+            result.worker_output = dict(output)
 
     def _finish_measuring(self, result: TaskResult) -> None:
         """Save what the worker measured (pytest-cov), after its last teardown."""
