@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from . import coverage, randomly, syrupy
+from . import coverage, json_report, randomly, syrupy
 
 
 def worker_input(config: pytest.Config) -> dict[str, Any]:
@@ -19,6 +19,13 @@ def worker_input(config: pytest.Config) -> dict[str, Any]:
 def worker_args(config: pytest.Config) -> tuple[str, ...]:
     """What a worker that collects adds to the main process's arguments."""
     return coverage.worker_args(config)
+
+
+def start_in_forked_worker(config: pytest.Config) -> None:
+    """What a forked worker does for other plugins when it takes the main process's session
+    over (after ``xdist.attach``)."""
+    coverage.start_in_forked_worker(config)
+    json_report.start_in_forked_worker(config)
 
 
 def finish_in_forked_worker(config: pytest.Config) -> None:
@@ -41,3 +48,9 @@ def reports_missing(config: pytest.Config) -> list[str]:
 def clean_up(config: pytest.Config) -> None:
     """In the main process, after the other plugins' session finish."""
     syrupy.clean_up(config)
+
+
+def alone_reason(config: pytest.Config, item: pytest.Item) -> str | None:
+    """Why a test cannot share the process with concurrent tests (the threading backend)
+    because of another plugin."""
+    return coverage.alone_reason(config, item) or json_report.alone_reason(config)

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from .. import pytest_internals
-from ..compat import coverage, xdist
+from .. import compat, pytest_internals
+from ..compat import xdist
 from ..messages import RunSpec
 from ..names import WORKER_PLUGIN_NAME
 from . import inherit
@@ -31,13 +31,13 @@ _SELECTION_OFF: dict[str, object] = {
 }
 
 #: What only the main process does: write the report files from the replayed reports (a worker
-#: would overwrite them with its share: --junitxml, pytest-html, pytest-reportlog,
-#: pytest-json-report, --log-file), and clear the cache once, before the run (--cache-clear).
+#: would overwrite them with its share: --junitxml, pytest-html, pytest-reportlog, --log-file),
+#: and clear the cache once, before the run (--cache-clear). pytest-json-report stays on: in a
+#: worker (``config.workerinput``) it only adds details to reports (``compat.json_report``).
 _MAIN_PROCESS_ONLY: dict[str, object] = {
     "xmlpath": None,
     "htmlpath": None,
     "report_log": None,
-    "json_report": False,
     "log_file": os.devnull,
     "cacheclear": False,
 }
@@ -57,7 +57,7 @@ def adopt_session(
     config = inherited.config
     _attach(config, collector)
     xdist.attach(config, worker_id, spec.n_workers, spec.run_id, spec.worker_input)
-    coverage.start_in_forked_worker(config)
+    compat.start_in_forked_worker(config)
     return inherited
 
 

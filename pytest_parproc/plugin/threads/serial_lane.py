@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from .. import pytest_internals
-from ..compat import coverage, django
+from .. import compat, pytest_internals
+from ..compat import django
 from ..names import SERIAL_INI, SERIAL_MARK, THREAD_UNSAFE_MARK
 
 #: Fixtures that change state of the whole process, which no other test may see meanwhile.
@@ -60,7 +60,7 @@ def reasons(config: pytest.Config, items: Sequence[pytest.Item]) -> dict[int, st
     scan_warnings = not context_aware_warnings()
     found: dict[int, str] = {}
     for index, item in enumerate(items):
-        reason = coverage.alone_reason(config, item) or _reason(item, patterns, scan_warnings)
+        reason = compat.alone_reason(config, item) or _reason(item, patterns, scan_warnings)
         if reason is not None:
             found[index] = reason
     _sources.clear()  # read once per run
