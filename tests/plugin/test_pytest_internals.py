@@ -15,6 +15,13 @@ from pytest_parproc.plugin import pytest_internals
 pytest_plugins = ["pytester"]
 
 
+def collect_items(pytester: pytest.Pytester, source: str) -> list[pytest.Item]:
+    """``pytester.getitems`` without syrupy, whose session-finish hook fails on the session
+    that in-process collection leaves (it has no ``exitstatus``): a pytester matter, not ours."""
+    module = pytester.getmodulecol(source, configargs=("-p", "no:syrupy"))
+    return pytester.genitems([module])
+
+
 def test_prepareconfig_exists_with_args_and_plugins() -> None:
     parameters = list(inspect.signature(_pytest.config._prepareconfig).parameters)
     assert parameters[:2] == ["args", "plugins"]
@@ -42,7 +49,8 @@ def test_a_config_built_like_pytest_main(pytester: pytest.Pytester) -> None:
 
 
 def test_parametrization_key_comes_from_callspec_indices(pytester: pytest.Pytester) -> None:
-    items = pytester.getitems(
+    items = collect_items(
+        pytester,
         """
         import pytest
 
@@ -53,7 +61,7 @@ def test_parametrization_key_comes_from_callspec_indices(pytester: pytest.Pytest
 
         def test_plain():
             pass
-        """
+        """,
     )
     keys = [pytest_internals.parametrization_key(item) for item in items]
     assert keys[-1] is None  # test_plain
@@ -70,8 +78,9 @@ def test_parametrization_key_comes_from_callspec_indices(pytester: pytest.Pytest
 
 
 def test_fixturedef_caches_one_value_with_its_finalizers(pytester: pytest.Pytester) -> None:
-    items = pytester.getitems(
-        "import pytest\n@pytest.fixture\ndef f():\n    return 1\ndef test_a(f):\n    pass\n"
+    items = collect_items(
+        pytester,
+        "import pytest\n@pytest.fixture\ndef f():\n    return 1\ndef test_a(f):\n    pass\n",
     )
     graph = pytest_internals.fixture_graph(items[0])
     (definition,) = graph["f"]
@@ -86,7 +95,7 @@ def test_fixturedef_caches_one_value_with_its_finalizers(pytester: pytest.Pytest
 def test_setup_state_is_on_the_session(pytester: pytest.Pytester) -> None:
     import _pytest.runner
 
-    items = pytester.getitems("def test_a():\n    pass\n")
+    items = collect_items(pytester, "def test_a():\n    pass\n")
     assert isinstance(items[0].session._setupstate, _pytest.runner.SetupState)
     for name in ("setup", "addfinalizer", "teardown_exact"):
         assert callable(getattr(_pytest.runner.SetupState, name))
@@ -135,8 +144,9 @@ def test_warnings_plugin_catches_warnings_per_item(pytester: pytest.Pytester) ->
     assert parameters[:4] == ["config", "ihook", "when", "item"]
     source = inspect.getsource(_pytest.warnings.pytest_runtest_protocol)
     assert "catch_warnings_for_item(" in source
-    items = pytester.getitems(
-        "import pytest\n@pytest.mark.filterwarnings('ignore:quiet')\ndef test_a():\n    pass\n"
+    items = collect_items(
+        pytester,
+        "import pytest\n@pytest.mark.filterwarnings('ignore:quiet')\ndef test_a():\n    pass\n",
     )
     filters = pytest_internals.configured_warning_filters(items[0].config, items[0])
     assert any(f[0] == "ignore" and f[1] is not None and f[1].pattern == "quiet" for f in filters)
