@@ -4,11 +4,14 @@ check run finds them all used, and a snapshot no test uses is reported (and dele
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("syrupy")
+if int(version("syrupy").split(".")[0]) < 7:
+    pytest.skip("syrupy 7 brought the xdist support compat/syrupy.py uses", allow_module_level=True)
 
 pytest_plugins = ["pytester"]
 
