@@ -54,10 +54,8 @@ def adopt_session(
     """The main process's session, inherited through fork, made this worker's: its reports go
     to ``collector``, its terminal output to ``terminal_sink``."""
     inherit.adopt(inherited, terminal_sink, basetemp)
-    config = inherited.config
-    _attach(config, collector)
-    xdist.attach(config, worker_id, spec.n_workers, spec.run_id, spec.worker_input)
-    compat.start_in_forked_worker(config)
+    _attach(inherited.config, collector, spec, worker_id)
+    compat.start_in_forked_worker(inherited.config)
     return inherited
 
 
@@ -72,8 +70,7 @@ def build_session(
     pytest's own ``wrap_session``: configure, session start, collection. Before plugins are
     configured, the config gets what an xdist worker's has (``compat.xdist``)."""
     config = pytest_internals.prepare_config(spec.args, [])
-    _attach(config, collector)
-    xdist.attach(config, worker_id, spec.n_workers, spec.run_id, spec.worker_input)
+    _attach(config, collector, spec, worker_id)
     option = config.option
     if basetemp is not None:
         option.basetemp = basetemp
@@ -101,6 +98,11 @@ def build_session(
     return session
 
 
-def _attach(config: pytest.Config, collector: ReportCollector) -> None:
+def _attach(
+    config: pytest.Config, collector: ReportCollector, spec: RunSpec, worker_id: str
+) -> None:
+    """Make ``config`` this worker's: its reports go to ``collector``, and it looks like an
+    xdist worker's to other plugins (``compat.xdist``)."""
     config.pluginmanager.register(collector, WORKER_PLUGIN_NAME)
     collector.config = config
+    xdist.attach(config, worker_id, spec.n_workers, spec.run_id, spec.worker_input)
