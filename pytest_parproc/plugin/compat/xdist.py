@@ -63,10 +63,6 @@ def attach(
     config.workeroutput = {}  # type: ignore[attr-defined]
 
 
-def is_worker(config: pytest.Config) -> bool:
-    return hasattr(config, "workerinput")
-
-
 class Fixtures:
     """xdist's ``worker_id`` and ``testrun_uid`` fixtures, for runs without pytest-xdist."""
 
