@@ -29,10 +29,15 @@ class RunController:
         self.stop_request: StopRequest | None = None
         #: no new test starts
         self.stopping = False
+        #: why pytest's own loop ran the tests, one after another in this process (or None)
+        self.serial_reason: str | None = None
 
     # -- pytest hooks -----------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+    def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
+        self.serial_reason = self._serial_reason(session)
+        if self.serial_reason is not None:
+            return None  # pytest's own loop runs them
         # The checks of pytest's own pytest_runtestloop, which this one replaces.
         if session.testsfailed and not session.config.option.continue_on_collection_errors:
             count = session.testsfailed
@@ -52,6 +57,10 @@ class RunController:
         return True
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.serial_reason is not None:
+            terminalreporter.write_line(
+                f"parproc: the tests ran one after another in this process ({self.serial_reason})"
+            )
         self._write_errors(terminalreporter)
         self._write_table(terminalreporter)
         if self.timing is not None and self.config.get_verbosity() >= -1:
@@ -60,6 +69,10 @@ class RunController:
     # -- for the runners ----------------------------------------------------------------------
     def _run(self, session: pytest.Session) -> None:
         raise NotImplementedError
+
+    def _serial_reason(self, session: pytest.Session) -> str | None:
+        """Why this run's tests cannot run in parallel at all, or None (they can)."""
+        return None
 
     def _stop_wanted(self, session: pytest.Session) -> bool:
         return stop_wanted(session, self.stop_request)
@@ -87,6 +100,7 @@ class RunController:
             return
         lines = self.timing.lines(verbosity, self.options.backend)
         if verbosity >= 0:
-            writer.write_sep("=", f"parproc: {len(self.timing.workers)} workers", bold=True)
+            count = len(self.timing.workers)
+            writer.write_sep("=", f"parproc: {count} worker{'s' if count != 1 else ''}", bold=True)
         for line in lines:
             writer.write_line(line)

@@ -86,6 +86,31 @@ def test_a_caller_with_another_thread_is_not_forked() -> None:
     assert found == ["None"]
 
 
+def test_a_thread_declared_idle_does_not_keep_workers_from_being_forked() -> None:
+    """A server thread waiting in ``accept`` (pytest-rerunfailures' status server, say),
+    declared with ``allow_fork_beside``: the pool forks beside it, with no warning even where
+    Python 3.12 warns of a fork beside threads (warnings are errors here)."""
+    found = run_script(
+        """
+        import socket, warnings
+        from pytest_parproc.parallel.resources import allow_fork_beside, fork_is_safe
+
+        warnings.simplefilter("error")
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        thread = threading.Thread(target=server.accept, daemon=True)
+        thread.start()
+        before = fork_is_safe()
+        allow_fork_beside(thread)
+        declared = fork_is_safe()
+        marks = sorted({str(mark) for _, _, mark in results("fork")})
+        print(json.dumps([before, declared, marks]))
+        """
+    )
+    assert found == [False, True, ["set in the parent after start-up"]]
+
+
 def test_a_forked_worker_that_dies_is_named_and_replaced_by_a_fresh_one() -> None:
     found = run_script(
         """

@@ -2,8 +2,9 @@
 
 Only safe while the parent has a single thread (a lock held by another thread stays locked
 forever in the child), so the pool forks only before its manager thread exists and only when
-no other thread runs. The child runs the usual worker loop and leaves with ``os._exit``: the
-parent's ``atexit`` handlers and buffered files are the parent's business, not the child's.
+no other thread runs but those declared idle (``resources.allow_fork_beside``). The child
+runs the usual worker loop and leaves with ``os._exit``: the parent's ``atexit`` handlers and
+buffered files are the parent's business, not the child's.
 """
 
 from __future__ import annotations
@@ -11,19 +12,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import IO
 
-from ..resources import thread_count
+from ..resources import idle_threads_alive
 
 WAIT_STEP_S = 0.005
-
-
-def fork_is_safe() -> bool:
-    """Whether this process may fork without exec now: POSIX, and no other thread alive."""
-    return hasattr(os, "fork") and threading.active_count() == 1 and thread_count() == 1
 
 
 class ForkedProcess:
@@ -71,7 +67,13 @@ def fork_worker(
             stream.flush()
         except (AttributeError, OSError, ValueError):
             pass
-    pid = os.fork()
+    if idle_threads_alive():
+        # Python 3.12 warns of any fork beside threads; these were declared idle (resources).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+    else:
+        pid = os.fork()
     if pid == 0:  # pragma: no cover - the child; measured through the pool's tests
         _child(child_read, child_write, stderr_read, stderr_write, close_in_child, environment)
     os.close(stderr_write)

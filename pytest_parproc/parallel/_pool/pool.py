@@ -34,8 +34,8 @@ import cloudpickle
 
 from ..backends.base import Batch, BatchOutcome, DoneCallback
 from ..errors import UnpicklableTaskError, WorkerCrashedError, WorkerStartError
+from ..resources import fork_is_safe
 from ..tasks import decode_outcome
-from .forked import fork_is_safe
 from .handle import WorkerHandle
 from .worker import WorkerSetup
 

@@ -6,6 +6,7 @@ import multiprocessing
 import multiprocessing.pool
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import wait
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from .._pool.process_tree import kill_process_tree
 from ..errors import WorkerCrashedError
 from ..memmap import ArrayMemmapper
+from ..resources import idle_threads_alive, threads_blocking_fork
 from ..tasks import decode_outcome, run_batch_payload
 from .base import Batch, BatchOutcome, CallOptions, DoneCallback, ParallelBackendBase
 from .loky import encode_batch
@@ -127,7 +129,8 @@ def choose_start_method(requested: str | None, refills: bool = False) -> str:
         if requested not in methods:
             raise ValueError(f"start method {requested!r} is not one of {methods}")
         return requested
-    if "fork" in methods and threading.active_count() == 1 and not refills:
+    busy, _ = threads_blocking_fork()  # (native threads: as multiprocessing itself, not seen)
+    if "fork" in methods and not busy and not refills:
         return "fork"
     return "forkserver" if "forkserver" in methods else "spawn"
 
@@ -193,13 +196,16 @@ class MultiprocessingBackend(ParallelBackendBase):
         if self._initializer is not None:
             initializer = cloudpickle.dumps((self._initializer, self._initargs))
         self._stopping = threading.Event()
-        self._pool = _RecordingPool(
-            self.n_jobs,
-            initializer=_initialize_worker,
-            initargs=(list(sys.path), initializer),
-            maxtasksperchild=self._maxtasksperchild,
-            context=context,
-        )
+        with warnings.catch_warnings():
+            if idle_threads_alive():  # declared idle: Python 3.12's warning does not apply
+                warnings.simplefilter("ignore", DeprecationWarning)
+            self._pool = _RecordingPool(
+                self.n_jobs,
+                initializer=_initialize_worker,
+                initargs=(list(sys.path), initializer),
+                maxtasksperchild=self._maxtasksperchild,
+                context=context,
+            )
         self._watcher = threading.Thread(
             target=self._watch,
             # Taken now, before any task is sent, so no worker can die unseen.

@@ -7,13 +7,28 @@ from typing import Any
 
 import pytest
 
-from . import coverage, json_report, randomly, syrupy
+from . import coverage, json_report, randomly, rerunfailures, syrupy
 
 
 def worker_input(config: pytest.Config) -> dict[str, Any]:
     """What other plugins' xdist support puts in a worker's ``config.workerinput`` (their
     ``pytest_configure_node``), for every worker of this run."""
-    return {**coverage.worker_input(config), **randomly.worker_input(config)}
+    return {
+        **coverage.worker_input(config),
+        **randomly.worker_input(config),
+        **rerunfailures.worker_input(config),
+    }
+
+
+def declare_idle_threads(config: pytest.Config) -> None:
+    """In the main process, before it forks its workers: other plugins' threads that are safe
+    to fork beside."""
+    rerunfailures.declare_idle_threads(config)
+
+
+def start_in_worker(config: pytest.Config) -> None:
+    """In every worker process, once its config looks like an xdist worker's."""
+    rerunfailures.start_in_worker(config)
 
 
 def worker_args(config: pytest.Config) -> tuple[str, ...]:
@@ -54,3 +69,9 @@ def alone_reason(config: pytest.Config, item: pytest.Item) -> str | None:
     """Why a test cannot share the process with concurrent tests (the threading backend)
     because of another plugin."""
     return coverage.alone_reason(config, item) or json_report.alone_reason(config)
+
+
+def whole_run_reason(items: list[pytest.Item]) -> str | None:
+    """Why no test of the run can run on threads (the threading backend) because of another
+    plugin: pytest's own loop then runs them all in the main thread."""
+    return rerunfailures.whole_run_reason(items)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import gc
 import os
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from ...parallel.resources import thread_count
-from .. import pytest_internals
+from ...parallel.resources import threads_blocking_fork
+from .. import compat, pytest_internals
 from ..compat import coverage
 from ..names import CONTROLLER_NAME
 
@@ -48,13 +47,13 @@ def fork_blocker(config: pytest.Config) -> str | None:
     """Why workers may not inherit this process's session now, or None if they may."""
     if not hasattr(os, "fork"):
         return "this platform has no fork"
-    if threading.active_count() > 1:
-        names = ", ".join(sorted(thread.name for thread in threading.enumerate()))
-        return f"other threads run in this process ({names}), and forking them is unsafe"
-    native = thread_count()
-    if native > 1:
+    compat.declare_idle_threads(config)
+    busy, native = threads_blocking_fork()
+    if busy:
+        return f"other threads run in this process ({', '.join(busy)}), and forking them is unsafe"
+    if native:
         return (
-            f"{native - 1} native thread{'s' if native > 2 else ''} (started by an extension: "
+            f"{native} native thread{'s' if native > 1 else ''} (started by an extension: "
             "OpenMP, a BLAS, ...) run in this process, and forking them is unsafe"
         )
     return coverage.fork_blocker(config)

@@ -106,3 +106,4 @@ def _attach(
     config.pluginmanager.register(collector, WORKER_PLUGIN_NAME)
     collector.config = config
     xdist.attach(config, worker_id, spec.n_workers, spec.run_id, spec.worker_input)
+    compat.start_in_worker(config)

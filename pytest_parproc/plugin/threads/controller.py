@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ...parallel import Parallel, delayed
-from .. import pytest_internals
+from .. import compat, pytest_internals
 from ..options import ParprocOptions
 from ..replay import Replayer
 from ..run import RunController
@@ -62,6 +62,9 @@ class ThreadController(RunController):
             writer.write_line(summary_line(len(left), self.limit_text()))
 
     # -- the run ------------------------------------------------------------------------------
+    def _serial_reason(self, session: pytest.Session) -> str | None:
+        return compat.whole_run_reason(session.items)
+
     def _run(self, session: pytest.Session) -> None:
         items = session.items
         if not items:
