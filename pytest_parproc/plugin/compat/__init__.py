@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from . import coverage, json_report, randomly, rerunfailures, syrupy
+from . import coverage, json_report, randomly, rerunfailures, syrupy, timeout
 
 
 def worker_input(config: pytest.Config) -> dict[str, Any]:
@@ -68,7 +68,11 @@ def clean_up(config: pytest.Config) -> None:
 def alone_reason(config: pytest.Config, item: pytest.Item) -> str | None:
     """Why a test cannot share the process with concurrent tests (the threading backend)
     because of another plugin."""
-    return coverage.alone_reason(config, item) or json_report.alone_reason(config)
+    return (
+        coverage.alone_reason(config, item)
+        or json_report.alone_reason(config)
+        or timeout.alone_reason(item)
+    )
 
 
 def whole_run_reason(items: list[pytest.Item]) -> str | None:

@@ -19,9 +19,10 @@ from ..replay import Replayer
 from ..run import RunController
 from ..timing import RunTiming
 from . import serial_lane
+from .capture import in_isolated_test
 from .fixtures import finish_other_parameters, install_fixture_slots
 from .isolation import isolation, update_current_test_var
-from .limits import main_thread_limit, stopped_text, summary_line
+from .limits import PluginTimers, main_thread_limit, stopped_text, summary_line
 from .runner import ThreadResult, ThreadRunner, keep_report, protocol_on_test_thread
 from .setup_state import ConcurrentSetupState, running
 
@@ -39,6 +40,8 @@ class ThreadController(RunController):
         #: per-thread capture kept for tests left running (``Isolation.keep_overrides``)
         self._kept_overrides = ExitStack()
         self._threads: ThreadRunner | None = None
+        if compat.timeout.active(config):
+            config.pluginmanager.register(PluginTimers(in_isolated_test), "parproc-timeout-timers")
 
     def pytest_report_header(self) -> str:
         return f"parproc: {self.options.n_jobs} threads in this process (backend threading)"
@@ -57,9 +60,11 @@ class ThreadController(RunController):
         verbose = self.config.get_verbosity() > 0
         for line in serial_lane.summary(self.alone, self._total, verbose):
             writer.write_line(line)
-        left = self._threads.left_running if self._threads is not None else {}
-        if left:
-            writer.write_line(summary_line(len(left), self.limit_text()))
+        threads = self._threads
+        if threads is not None and threads.left_running:
+            passed = threads.limits_passed
+            limit = next(iter(passed)) if len(passed) == 1 else "each its own"
+            writer.write_line(summary_line(len(threads.left_running), limit))
 
     # -- the run ------------------------------------------------------------------------------
     def _serial_reason(self, session: pytest.Session) -> str | None:
@@ -126,7 +131,9 @@ class ThreadController(RunController):
         def overrun() -> str:
             return stopped_text(item.nodeid, self.limit_text(), self.alone.get(item.nodeid))
 
-        with running(item), main_thread_limit(self.options.timeout_s, overrun):
+        # pytest-timeout's own timer keeps its limit here, in the main thread
+        limit_s = None if compat.timeout.item_limit(item) else self.options.timeout_s
+        with running(item), main_thread_limit(limit_s, overrun):
             try:
                 self.stop_request = self._threads.protocol(item, "in the main thread")
             except pytest.fail.Exception as error:  # the limit, outside the test's own phases

@@ -19,9 +19,35 @@ from typing import Generic, TypeVar
 
 import pytest
 
+from ..compat import timeout as timeout_plugin
 from ..replay import failed_phase, phase_after
 
 _T = TypeVar("_T")
+
+
+def test_limit(
+    item: pytest.Item, run_limit_s: float | None, run_limit: Callable[[], str]
+) -> tuple[float | None, str]:
+    """A test's limit in seconds, or None, and how to name it: pytest-timeout's for the test
+    where it sets one (``compat.timeout``), else ``--par-timeout``'s."""
+    found = timeout_plugin.item_limit(item)
+    return found if found is not None else (run_limit_s, run_limit())
+
+
+class PluginTimers:
+    """pytest-timeout's timer hooks, registered beside pytest-timeout: no timer of its own for
+    a test on a test thread (its limit is the one ``test_limit`` gives there)."""
+
+    def __init__(self, on_test_thread: Callable[[], bool]) -> None:
+        self._on_test_thread = on_test_thread
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_timeout_set_timer(self) -> bool | None:
+        return True if self._on_test_thread() else None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_timeout_cancel_timer(self) -> bool | None:
+        return True if self._on_test_thread() else None
 
 
 @dataclass

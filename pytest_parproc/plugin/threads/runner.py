@@ -17,7 +17,7 @@ from ..messages import StopRequest
 from ..stopping import run_test, stop_wanted
 from . import capture, warning_filters
 from .isolation import Isolation
-from .limits import Overrun, call_with_limit, left_running_text, overrun_reports
+from .limits import Overrun, call_with_limit, left_running_text, overrun_reports, test_limit
 from .setup_state import ConcurrentSetupState, running
 
 
@@ -88,6 +88,8 @@ class ThreadRunner:
         self._failures = 0
         #: tests left running on their threads past --par-timeout: node id -> thread
         self.left_running: dict[str, threading.Thread] = {}
+        #: the limits they ran past, named (--par-timeout, or pytest-timeout's for the test)
+        self.limits_passed: set[str] = set()
 
     def protocol(self, item: pytest.Item, where: str) -> StopRequest | None:
         """Run one test; what it asks of the whole run (pytest.exit, KeyboardInterrupt)."""
@@ -110,7 +112,7 @@ class ThreadRunner:
             self._in_flight += 1
             self.pool_threads.add(threading.current_thread())
         try:
-            limit_s = self.timeout_s
+            limit_s, limit = test_limit(item, self.timeout_s, self.run.limit_text)
             if limit_s is None:
                 result = self._run_test(item, index, filters, n_threads, worker_id, [])
             else:
@@ -120,7 +122,7 @@ class ThreadRunner:
                     f"parproc-test-{worker_id}",
                     lambda: self.state.waited_s(item),
                 )
-                result = self._overrun(item, index, worker_id, outcome)
+                result = self._overrun(item, index, worker_id, outcome, limit)
             self._count_failures(item, result.reports, result.stop)
             assert self.isolated is not None
             if self.isolated.router is not None:
@@ -159,16 +161,22 @@ class ThreadRunner:
             workerinfo.leave_thread_worker()
 
     def _overrun(
-        self, item: pytest.Item, index: int, worker_id: str, outcome: ThreadResult | Overrun
+        self,
+        item: pytest.Item,
+        index: int,
+        worker_id: str,
+        outcome: ThreadResult | Overrun,
+        limit: str,
     ) -> ThreadResult:
         """A test still running at --par-timeout: failed at the limit, its thread left."""
         if not isinstance(outcome, Overrun):
             return outcome
         self.state.abandon(item)
         self.left_running[item.nodeid] = outcome.thread
+        self.limits_passed.add(limit)
         assert self.isolated is not None
         self.isolated.keep_overrides = True
-        text = left_running_text(item.nodeid, self.run.limit_text(), worker_id, outcome.stack)
+        text = left_running_text(item.nodeid, limit, worker_id, outcome.stack)
         reports = overrun_reports(item, outcome, text)
         return ThreadResult(index, reports, [], worker_id, outcome.elapsed_s, None)
 
