@@ -177,12 +177,18 @@ _fixturedef_saved: dict[str, object] = {}
 
 
 def patch_fixturedef(
-    *, execute: Callable[..., Any], finish: Callable[..., Any], cached_result: Any, finalizers: Any
+    *,
+    execute: Callable[..., Any],
+    finish: Callable[..., Any],
+    cached_result: Any,
+    finalizers: Any,
+    func: Any,
 ) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """A FixtureDef caches one value (``cached_result``) with its finalizers (``_finalizers``)
     and creates it in ``execute``, tears it down in ``finish``: one at a time. The threading
     runner wraps both methods and keeps those two attributes per slot (per scope node and
-    parameters). Returns the original methods."""
+    parameters), and its public ``func`` per thread (a plugin may swap it while it sets the
+    fixture up for one test). Returns the original methods."""
     cls: Any = pytest.FixtureDef
     if _fixturedef_saved:
         raise RuntimeError("FixtureDef is patched already (a run abandoned by Ctrl-C?)")
@@ -191,6 +197,7 @@ def patch_fixturedef(
         "finish": finish,
         "cached_result": cached_result,
         "_finalizers": finalizers,
+        "func": func,
     }
     for name, value in replacements.items():
         _fixturedef_saved[name] = cls.__dict__.get(name, _MISSING)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from . import coverage, json_report, randomly, rerunfailures, syrupy, timeout
+from . import asyncio_loops, coverage, json_report, randomly, rerunfailures, syrupy, timeout
 
 
 def worker_input(config: pytest.Config) -> dict[str, Any]:
@@ -72,6 +72,7 @@ def alone_reason(config: pytest.Config, item: pytest.Item) -> str | None:
         coverage.alone_reason(config, item)
         or json_report.alone_reason(config)
         or timeout.alone_reason(item)
+        or asyncio_loops.alone_reason(item)
     )
 
 

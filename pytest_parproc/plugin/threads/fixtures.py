@@ -122,6 +122,34 @@ def finish_other_parameters(parameters: dict[str, tuple[int, int]]) -> list[Base
     return errors
 
 
+#: ``FixtureDef.func`` as set by this thread, where it differs from the fixture's own function
+_funcs = threading.local()
+
+
+def _get_func(self: Any) -> Any:
+    swapped = getattr(_funcs, "by_definition", None)
+    if swapped:
+        found = swapped.get(self)
+        if found is not None:
+            return found
+    return self.__dict__["func"]
+
+
+def _set_func(self: Any, value: Any) -> None:
+    """pytest-asyncio swaps an async fixture's function for one bound to the test's event loop
+    while it sets the fixture up for that test, and puts it back after: the swap holds for the
+    thread that made it, so concurrent tests each get their own loop."""
+    own = self.__dict__.get("func")
+    if own is None:  # a definition made now: its function, for every thread
+        self.__dict__["func"] = value
+        return
+    swapped = _funcs.__dict__.setdefault("by_definition", {})
+    if value is own:
+        swapped.pop(self, None)
+    else:
+        swapped[self] = value
+
+
 def install_fixture_slots() -> Callable[[], None]:
     """Give every FixtureDef one cached value per slot key instead of one in all; returns the
     function that puts pytest's own behaviour back."""
@@ -172,6 +200,7 @@ def install_fixture_slots() -> Callable[[], None]:
         finish=finish,
         cached_result=property(get_cached, set_cached),
         finalizers=property(get_finalizers, set_finalizers),
+        func=property(_get_func, _set_func),
     )
 
     def restore() -> None:
