@@ -7,7 +7,16 @@ from typing import Any
 
 import pytest
 
-from . import asyncio_loops, coverage, json_report, randomly, rerunfailures, syrupy, timeout
+from . import (
+    asyncio_loops,
+    benchmark,
+    coverage,
+    json_report,
+    randomly,
+    rerunfailures,
+    syrupy,
+    timeout,
+)
 
 
 def worker_input(config: pytest.Config) -> dict[str, Any]:
@@ -29,6 +38,7 @@ def declare_idle_threads(config: pytest.Config) -> None:
 def start_in_worker(config: pytest.Config) -> None:
     """In every worker process, once its config looks like an xdist worker's."""
     rerunfailures.start_in_worker(config)
+    benchmark.start_in_worker(config)
 
 
 def worker_args(config: pytest.Config) -> tuple[str, ...]:
@@ -73,7 +83,14 @@ def alone_reason(config: pytest.Config, item: pytest.Item) -> str | None:
         or json_report.alone_reason(config)
         or timeout.alone_reason(item)
         or asyncio_loops.alone_reason(item)
+        or benchmark.alone_reason(config, item)
     )
+
+
+def runs_alone(config: pytest.Config, item: pytest.Item) -> bool:
+    """Process backends: whether a test runs in the main process, alone, after the parallel
+    part of the run, because of another plugin."""
+    return benchmark.runs_alone(config, item)
 
 
 def whole_run_reason(items: list[pytest.Item]) -> str | None:

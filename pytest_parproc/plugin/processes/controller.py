@@ -19,6 +19,7 @@ from ..messages import RunSpec, TaskResult, Unit
 from ..options import ParprocOptions, start_limit
 from ..replay import Replayer
 from ..run import RunController
+from ..stopping import run_test
 from ..timing import RunTiming
 from . import durations, inherit
 from .crashes import CrashReport, fault_text, kill_process_group, recover_log
@@ -93,16 +94,22 @@ class ProcessController(RunController):
         replayer = Replayer(self.config, items)
         run_dir = tempfile.mkdtemp(prefix="pytest-parproc-")
         self.durations = durations.load(self.config)
-        planned = planned_items(items, list(range(len(items))), self.options.dist)
+        alone = [index for index, item in enumerate(items) if compat.runs_alone(self.config, item)]
+        spread = sorted(set(range(len(items))) - set(alone))
+        planned = planned_items(items, spread, self.options.dist)
         first_plan = plan_units(planned, self.options.n_jobs, self.options.dist, self.durations)
         blocker = "--par-start=collect" if self.options.start != "fork" else None
         blocker = blocker or inherit.fork_blocker(self.config)
         self.timing.fork_blocker = blocker
         spec = self._spec(run_dir, len(first_plan), fork=blocker is None)
-        if blocker is None:
+        if blocker is None and spread:
             inherit.offer(spec.run_id, session)
+        alone_s = 0.0
         try:
-            self._rounds(session, spec, replayer, first_plan)
+            if spread:
+                self._rounds(session, spec, replayer, first_plan, spread)
+            inherit.withdraw()
+            alone_s = self._run_alone(session, [items[index] for index in alone])
         finally:
             inherit.withdraw()
             if self.crashes:
@@ -113,8 +120,24 @@ class ProcessController(RunController):
                 self.config, {items[i].nodeid: measured[i] for i in finished if i in measured}
             )
             self.timing.wall_s = time.perf_counter() - started
-            self.timing.test_time_s = replayer.test_time_s
+            self.timing.test_time_s = replayer.test_time_s + alone_s
             shutil.rmtree(run_dir, ignore_errors=True)
+
+    def _run_alone(self, session: pytest.Session, items: list[pytest.Item]) -> float:
+        """Tests that run alone after the parallel part (``compat.runs_alone``: benchmarks), in
+        this process through pytest's own protocol, as serially; returns their time."""
+        assert self.timing is not None
+        spent_s = 0.0
+        for position, item in enumerate(items):
+            if self.stopping or self._stop_wanted(session):
+                break
+            nextitem = items[position + 1] if position + 1 < len(items) else None
+            started = time.perf_counter()
+            self.stop_request = run_test(item.ihook, item, nextitem, "in the main process")
+            busy_s = time.perf_counter() - started
+            self.timing.add_test("main", os.getpid(), busy_s)
+            spent_s += busy_s
+        return spent_s
 
     def _spec(self, run_dir: str, n_units: int, fork: bool) -> RunSpec:
         invocation = self.config.invocation_params
@@ -136,10 +159,14 @@ class ProcessController(RunController):
         )
 
     def _rounds(
-        self, session: pytest.Session, spec: RunSpec, replayer: Replayer, first_plan: list[Unit]
+        self,
+        session: pytest.Session,
+        spec: RunSpec,
+        replayer: Replayer,
+        first_plan: list[Unit],
+        remaining: list[int],
     ) -> None:
         items = replayer.items
-        remaining = list(range(len(items)))
         n_jobs = spec.n_workers
         number = 0
         unfinished: set[str] = set()
