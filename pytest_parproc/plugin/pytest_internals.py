@@ -368,3 +368,21 @@ def configured_warning_filters(config: pytest.Config, item: pytest.Item | None) 
 
     with catch_warnings_for_item(config, config.hook, "runtest", item):
         return list(warnings.filters)
+
+
+def junit_xml(config: pytest.Config) -> Any | None:
+    """The ``LogXML`` that ``--junitxml`` writes through, or None (``config.stash[xml_key]``).
+
+    ``record_testsuite_property`` and ``record_xml_attribute`` find the file's writer under
+    that private stash key; in a worker process (which writes no file) the key holds a
+    recorder of what they were asked, which travels to the main process's writer."""
+    from _pytest.junitxml import xml_key
+
+    return config.stash.get(xml_key, None)
+
+
+def set_junit_xml(config: pytest.Config, writer: Any) -> None:
+    """Put ``writer`` where ``junit_xml`` finds it."""
+    from _pytest.junitxml import xml_key
+
+    config.stash[xml_key] = writer

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from . import compat
 from .messages import ItemRecord, WarningRecord
 
 
@@ -115,6 +116,7 @@ class Replayer:
     def _log(self, index: int, ihook: Any, report: pytest.TestReport) -> None:
         self.test_time_s += report.duration
         self.durations[index] = self.durations.get(index, 0.0) + report.duration
+        compat.before_replay(self.config, report)
         ihook.pytest_runtest_logreport(report=report)
 
     def _warn(self, record: WarningRecord) -> None:

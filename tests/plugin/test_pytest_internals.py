@@ -230,3 +230,19 @@ def test_session_setup_state_tears_down_exactly(pytester: pytest.Pytester) -> No
     session = items[0].session
     assert callable(session._setupstate.teardown_exact)
     pytest_internals.teardown_all(session)  # nothing set up: nothing to do, no error
+
+
+def test_junitxml_writer_is_in_the_stash_where_its_fixtures_look(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_it(pytestconfig):
+            from _pytest.junitxml import LogXML
+            from pytest_parproc.plugin import pytest_internals
+
+            writer = pytest_internals.junit_xml(pytestconfig)
+            assert isinstance(writer, LogXML)
+            assert callable(writer.add_global_property) and callable(writer.node_reporter)
+            assert callable(writer.node_reporter("x").add_attribute)
+        """
+    )
+    pytester.runpytest("-p", "no:parproc", "--junitxml=out.xml").assert_outcomes(passed=1)

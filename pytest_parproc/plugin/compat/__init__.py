@@ -12,6 +12,7 @@ from . import (
     benchmark,
     coverage,
     json_report,
+    junitxml,
     randomly,
     rerunfailures,
     syrupy,
@@ -39,6 +40,7 @@ def start_in_worker(config: pytest.Config) -> None:
     """In every worker process, once its config looks like an xdist worker's."""
     rerunfailures.start_in_worker(config)
     benchmark.start_in_worker(config)
+    junitxml.start_in_worker(config)
 
 
 def worker_args(config: pytest.Config) -> tuple[str, ...]:
@@ -62,6 +64,12 @@ def finish_in_forked_worker(config: pytest.Config) -> None:
 def worker_finished(config: pytest.Config, output: dict[str, Any]) -> None:
     """In the main process: a worker's ``config.workeroutput``, when its session ended."""
     syrupy.worker_finished(config, output)
+    junitxml.worker_finished(config, output)
+
+
+def before_replay(config: pytest.Config, report: pytest.TestReport) -> None:
+    """In the main process, before a report from a worker is logged."""
+    junitxml.before_replay(config, report)
 
 
 def reports_missing(config: pytest.Config) -> list[str]:
