@@ -246,3 +246,26 @@ def test_junitxml_writer_is_in_the_stash_where_its_fixtures_look(pytester: pytes
         """
     )
     pytester.runpytest("-p", "no:parproc", "--junitxml=out.xml").assert_outcomes(passed=1)
+
+
+def test_logging_plugin_levels_and_handlers_of_the_log_file_and_live_logging(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import logging
+        from pytest_parproc.plugin import pytest_internals
+
+        def test_it(pytestconfig):
+            assert pytest_internals.log_outputs(pytestconfig) == (logging.INFO, logging.WARNING)
+            handlers = pytest_internals.log_handlers(pytestconfig)
+            assert [(level, live) for _, level, live in handlers] == [
+                (logging.INFO, False), (logging.WARNING, True)
+            ]
+            pytest_internals.set_live_log_phase(handlers[1][0], "call")
+        """
+    )
+    result = pytester.runpytest(
+        "-p", "no:parproc", "--log-file=x.log", "--log-file-level=INFO", "--log-cli-level=WARNING"
+    )
+    result.assert_outcomes(passed=1)

@@ -13,6 +13,7 @@ from . import (
     coverage,
     json_report,
     junitxml,
+    logging_plugin,
     randomly,
     rerunfailures,
     syrupy,
@@ -41,6 +42,7 @@ def start_in_worker(config: pytest.Config) -> None:
     rerunfailures.start_in_worker(config)
     benchmark.start_in_worker(config)
     junitxml.start_in_worker(config)
+    logging_plugin.start_in_worker(config)
 
 
 def worker_args(config: pytest.Config) -> tuple[str, ...]:
@@ -70,6 +72,7 @@ def worker_finished(config: pytest.Config, output: dict[str, Any]) -> None:
 def before_replay(config: pytest.Config, report: pytest.TestReport) -> None:
     """In the main process, before a report from a worker is logged."""
     junitxml.before_replay(config, report)
+    logging_plugin.before_replay(config, report)
 
 
 def reports_missing(config: pytest.Config) -> list[str]:

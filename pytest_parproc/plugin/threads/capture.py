@@ -53,6 +53,10 @@ class _Local(threading.local):
         self.capture_fixture: Any = None
         self.disabled = False
         self.log_handler: logging.Handler | None = None
+        #: the current phase's records, for the main process's log file and live logging
+        self.phase_records: list[logging.LogRecord] | None = None
+        #: those of the phase that ended last, until its report takes them
+        self.ended_records: list[logging.LogRecord] = []
 
 
 _local = _Local()
@@ -253,11 +257,24 @@ def install_streams(tee: bool, close_stdin: bool) -> Iterator[None]:
 
 class _LogRouter(logging.Handler):
     """The one root-logger handler while tests run in threads: a record goes to the handler of
-    the test running on the thread that logged it."""
+    the test running on the thread that logged it, and is kept for the log file and live
+    logging, which get it when the test's report is replayed (``compat.logging_plugin``). A
+    record logged outside a test's phase goes where it went before: to those two, at once."""
+
+    def __init__(self, detached: list[logging.Handler]) -> None:
+        super().__init__()
+        self.detached = detached
 
     def handle(self, record: logging.LogRecord) -> bool:
         handler = _local.log_handler
-        return bool(handler.handle(record)) if handler is not None else False
+        if handler is None:
+            for other in self.detached:
+                if record.levelno >= other.level:
+                    other.handle(record)
+            return True
+        if _local.phase_records is not None:
+            _local.phase_records.append(record)
+        return bool(handler.handle(record))
 
     def emit(self, record: logging.LogRecord) -> None:  # pragma: no cover - handle() routes
         pass
@@ -266,9 +283,9 @@ class _LogRouter(logging.Handler):
 @contextmanager
 def install_log_router(level: int | None, detach: list[logging.Handler]) -> Iterator[None]:
     root = logging.getLogger()
-    router = _LogRouter()
-    saved_level = root.level
     detached = [handler for handler in detach if handler in root.handlers]
+    router = _LogRouter(detached)
+    saved_level = root.level
     for handler in detached:
         root.removeHandler(handler)
     root.addHandler(router)
@@ -283,6 +300,12 @@ def install_log_router(level: int | None, detach: list[logging.Handler]) -> Iter
             root.addHandler(handler)
 
 
+def take_phase_records() -> list[logging.LogRecord]:
+    """The records of the phase that ended last on this thread (once)."""
+    records, _local.ended_records = _local.ended_records, []
+    return records
+
+
 @contextmanager
 def phase_log(item: pytest.Item, when: str, formatter: Any, level: int | None) -> Iterator[None]:
     """One phase of a test on its thread: its log records become the phase's "log" section."""
@@ -291,10 +314,12 @@ def phase_log(item: pytest.Item, when: str, formatter: Any, level: int | None) -
     if level is not None:
         handler.setLevel(level)
     previous, _local.log_handler = _local.log_handler, handler
+    _local.phase_records = []
     try:
         yield
     finally:
         _local.log_handler = previous
+        _local.ended_records, _local.phase_records = _local.phase_records or [], None
         item.add_report_section(when, "log", handler.stream.getvalue().strip())
 
 

@@ -87,7 +87,10 @@ def isolation(
             overrides.callback(
                 pytest_internals.override_log_capture(logging_plugin, _on_test_threads(phase_log))
             )
+            # live logging would mix the threads' records, and the log file's would not be
+            # in order per test: both get them as each test's reports are replayed
             detach = [getattr(logging_plugin, "log_cli_handler", None)]
+            detach += [handler for handler, _, _ in pytest_internals.log_handlers(config)]
             stack.enter_context(
                 capture.install_log_router(level, [h for h in detach if h is not None])
             )

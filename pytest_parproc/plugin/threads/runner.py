@@ -13,6 +13,8 @@ import pytest
 
 from ... import workerinfo
 from .. import pytest_internals
+from ..compat import logging_plugin
+from ..compat.logging_plugin import record_values
 from ..messages import StopRequest
 from ..stopping import run_test, stop_wanted
 from . import capture, warning_filters
@@ -63,6 +65,9 @@ def protocol_on_test_thread(item: pytest.Item) -> bool | None:
 def keep_report(report: pytest.TestReport) -> None:
     """Each report as it is made: pytest.exit in a test's call still leaves its set-up."""
     if capture.in_isolated_test():
+        records = capture.take_phase_records()
+        if records:
+            setattr(report, logging_plugin.ATTRIBUTE, [record_values(r) for r in records])
         _protocol.reports.append(report)
 
 
