@@ -1,24 +1,32 @@
-"""SIGTERM to the main process ends a parallel run as Ctrl-C does: a prompt stop, pytest's
-summary of what ran, exit code 2, and no worker left behind."""
+"""SIGTERM to the main process ends a parallel run as Ctrl-C does: pytest's summary of what
+ran, exit code 2, and no worker left behind. While process workers run tests, the first Ctrl-C
+(or SIGTERM) lets them tear their fixtures down, within a bound; a second stops them at once
+(``graceful_interrupts``)."""
 
 from __future__ import annotations
 
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"pytest-parproc: stopped by {signal.Signals(signum).name}")
 
 
+#: handlers installed by this module (a worker forked meanwhile must not keep them)
+_ours: set[Any] = {_interrupt}
+
+
 def _reset_in_child() -> None:
     # A worker forked during the run must die of SIGTERM as usual (pools stop workers with it).
-    if signal.getsignal(signal.SIGTERM) is _interrupt:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        if signal.getsignal(signum) in _ours:
+            signal.signal(signum, signal.SIG_DFL)
 
 
 if hasattr(os, "register_at_fork"):
@@ -38,3 +46,48 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextmanager
+def graceful_interrupts(on_first: Callable[[str], None], grace_s: float) -> Iterator[None]:
+    """While the block runs in the main thread: the first SIGINT or SIGTERM calls
+    ``on_first(signal name)`` (which asks the workers to stop and tear down) and gives the block
+    ``grace_s`` seconds to end by itself, after which KeyboardInterrupt is raised in it; a
+    second signal raises KeyboardInterrupt at once. Elsewhere, or without SIGALRM, a no-op."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+        signal, "setitimer"
+    ):
+        yield
+        return
+    state = {"first": True}
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if not state["first"]:
+            raise KeyboardInterrupt(f"pytest-parproc: stopped at once by a second {name}")
+        state["first"] = False
+        signal.setitimer(signal.ITIMER_REAL, grace_s)
+        on_first(name)
+
+    def on_alarm(signum: int, frame: FrameType | None) -> None:
+        if not state["first"]:
+            raise KeyboardInterrupt(
+                f"pytest-parproc: the workers had not torn down within {grace_s:g} s"
+            )
+
+    _ours.update((on_signal, on_alarm))
+    saved = {
+        signum: signal.signal(signum, handler)
+        for signum, handler in (
+            (signal.SIGINT, on_signal),
+            (signal.SIGTERM, on_signal),
+            (signal.SIGALRM, on_alarm),
+        )
+    }
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+        _ours.difference_update((on_signal, on_alarm))

@@ -155,6 +155,86 @@ def test_ctrl_c(pytester: pytest.Pytester, backend: str, signum: int) -> None:
     assert not still_running(workers, limit_s=10), text
 
 
+GRACEFUL = """
+import os, pathlib, time
+import pytest
+
+@pytest.fixture(scope="session")
+def resource():
+    yield
+    if os.environ.get("HANG_IN_TEARDOWN"):
+        pathlib.Path(os.environ["MARKERS"], f"hanging-{os.getpid()}").touch()
+        time.sleep(120)
+    pathlib.Path(os.environ["MARKERS"], f"torn-{os.getpid()}").touch()
+
+@pytest.mark.parametrize("n", range(4))
+def test_sleeps(n, resource):
+    pathlib.Path(os.environ["MARKERS"], f"{os.getpid()}-{n}").touch()
+    time.sleep(120)
+"""
+
+
+def interrupt_when_running(
+    pytester: pytest.Pytester, backend: str, signums: list[int], env: dict[str, str]
+) -> tuple[int, str, set[int], set[str]]:
+    """Start the GRACEFUL suite on two workers, send ``signums`` (the next once the workers
+    hang in their teardown), and return exit code, output, workers and marker names."""
+    markers = pytester.path / "markers"
+    markers.mkdir()
+    pytester.makepyfile(test_graceful=GRACEFUL)
+    args = ("--n-jobs=2", f"--par-backend={backend}", "-p", "no:randomly")
+    process = start_pytest(pytester.path, *args, env={"MARKERS": str(markers), **env})
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(markers.iterdir())) < 2:
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
+        workers = pids_in(markers)
+        process.send_signal(signums[0])
+        for signum in signums[1:]:
+            while len([m for m in markers.iterdir() if m.name.startswith("hanging")]) < 2:
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.05)
+            process.send_signal(signum)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return (
+        process.returncode,
+        output.decode(errors="replace"),
+        workers,
+        {path.name for path in markers.iterdir()},
+    )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+def test_ctrl_c_lets_the_workers_tear_their_fixtures_down(
+    pytester: pytest.Pytester, backend: str, signum: int
+) -> None:
+    """As in a serial run, the running tests get KeyboardInterrupt and the fixtures set up for
+    them are torn down: every worker's session fixture, here."""
+    code, text, workers, markers = interrupt_when_running(pytester, backend, [signum], {})
+    assert code == pytest.ExitCode.INTERRUPTED, text
+    assert {f"torn-{pid}" for pid in workers} <= markers, text
+    assert "the workers tear their fixtures down" in text
+    assert "ran none of the tests left" not in text
+    assert not still_running(workers, limit_s=10), text
+
+
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+def test_a_second_ctrl_c_stops_the_workers_at_once(pytester: pytest.Pytester, backend: str) -> None:
+    signums = [signal.SIGINT, signal.SIGINT]
+    code, text, workers, markers = interrupt_when_running(
+        pytester, backend, signums, {"HANG_IN_TEARDOWN": "1"}
+    )
+    assert code == pytest.ExitCode.INTERRUPTED, text
+    assert "stopped at once by a second SIGINT" in text
+    assert not any(name.startswith("torn-") for name in markers)
+    assert not still_running(workers, limit_s=10), text
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_keyboard_interrupt_raised_by_a_test(pytester: pytest.Pytester, backend: str) -> None:
     pytester.makepyfile(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import signal
 import tempfile
 import time
 import uuid
@@ -15,10 +16,11 @@ import pytest
 
 from ...parallel import Parallel, WorkerCrashedError
 from .. import compat, pytest_internals
-from ..messages import RunSpec, TaskResult, Unit
+from ..messages import RunSpec, StopRequest, TaskResult, Unit
 from ..options import ParprocOptions, start_limit
 from ..replay import Replayer
 from ..run import RunController
+from ..signals import graceful_interrupts
 from ..stopping import run_test
 from ..timing import RunTiming
 from . import durations, inherit
@@ -28,6 +30,19 @@ from .rounds import Round
 from .rundir import RunDirectory
 from .scheduling import plan_units
 from .verdict import Death, Victim, crashed_count, judge, over_budget
+
+#: how long the workers may take to tear their fixtures down after the first Ctrl-C
+INTERRUPT_GRACE_S = 30.0
+
+
+def is_child(pid: int) -> bool:
+    """Whether ``pid`` is a process this one started (not a recycled id)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).ppid() == os.getpid()
+    except psutil.Error:
+        return False
 
 
 class ProcessController(RunController):
@@ -107,7 +122,9 @@ class ProcessController(RunController):
         alone_s = 0.0
         try:
             if spread:
-                self._rounds(session, spec, replayer, first_plan, spread)
+                on_first = functools.partial(self._interrupted, RunDirectory(run_dir))
+                with graceful_interrupts(on_first, INTERRUPT_GRACE_S):
+                    self._rounds(session, spec, replayer, first_plan, spread)
             inherit.withdraw()
             alone_s = self._run_alone(session, [items[index] for index in alone])
         finally:
@@ -122,6 +139,27 @@ class ProcessController(RunController):
             self.timing.wall_s = time.perf_counter() - started
             self.timing.test_time_s = replayer.test_time_s + alone_s
             shutil.rmtree(run_dir, ignore_errors=True)
+
+    def _interrupted(self, run_dir: RunDirectory, name: str) -> None:
+        """The first Ctrl-C (or SIGTERM): no new test starts, the tests running now get
+        KeyboardInterrupt, and each worker tears its fixtures down as it ends its session."""
+        self.stopping = True
+        if self.stop_request is None:
+            self.stop_request = StopRequest("interrupt", f"pytest-parproc: stopped by {name}")
+        run_dir.request_stop()
+        workers = [pid for pid in run_dir.worker_ids_by_pid() if is_child(pid)]
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGINT)
+            except OSError:
+                pass  # gone meanwhile
+        os.write(
+            2,
+            (
+                f"\nparproc: {name}: the workers tear their fixtures down (up to "
+                f"{INTERRUPT_GRACE_S:g} s; {name} again stops them at once)\n"
+            ).encode(),
+        )
 
     def _run_alone(self, session: pytest.Session, items: list[pytest.Item]) -> float:
         """Tests that run alone after the parallel part (``compat.runs_alone``: benchmarks), in
@@ -189,6 +227,8 @@ class ProcessController(RunController):
             left = [index for index in remaining if index not in replayer.finished]
             if session.shouldstop and self.session_errors:
                 break  # workers that cannot build a session: do not try again
+            if self.stopping and not unfinished:
+                break  # -x, Ctrl-C: the tests left do not run
             if len(left) == len(remaining) and len(self.crashes) == crashes_before:
                 session.shouldfail = "pytest-parproc: the workers ran none of the tests left"
                 break

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import faulthandler
 import os
+import signal
+import threading
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -268,7 +272,8 @@ class WorkerSession:
             rearm()
             self.collector.rearm = rearm
         try:
-            stop = run_test(self.config.hook, item, nextitem, f"on worker {self.worker_id}")
+            with interruptible():
+                stop = run_test(self.config.hook, item, nextitem, f"on worker {self.worker_id}")
             complete = stop is None
             self.stop = stop or self.stop
         finally:
@@ -346,3 +351,18 @@ class WorkerSession:
             coverage.finish_in_worker(self.config)
         except BaseException:
             result.finish_error = (result.finish_error or "") + traceback.format_exc()
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """While a test runs: SIGINT (which the main process sends its workers at the first Ctrl-C)
+    raises KeyboardInterrupt in it, as Ctrl-C does in a serial run. Workers ignore it otherwise
+    (the engine's workers do), so that the session's teardown that follows runs to its end."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
