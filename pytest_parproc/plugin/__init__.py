@@ -36,6 +36,12 @@ _SERIAL_OPTIONS_THREADING = (
 )
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hooks
+
+    pluginmanager.add_hookspecs(hooks)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
     names.add_ini(parser)

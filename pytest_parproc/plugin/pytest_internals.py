@@ -371,57 +371,30 @@ def configured_warning_filters(config: pytest.Config, item: pytest.Item | None) 
         return list(warnings.filters)
 
 
-def junit_xml(config: pytest.Config) -> Any | None:
-    """The ``LogXML`` that ``--junitxml`` writes through, or None (``config.stash[xml_key]``).
-
-    ``record_testsuite_property`` and ``record_xml_attribute`` find the file's writer under
-    that private stash key; in a worker process (which writes no file) the key holds a
-    recorder of what they were asked, which travels to the main process's writer."""
+def junit_xml(config: pytest.Config, replace: Any = None) -> Any | None:
+    """The ``LogXML`` that ``--junitxml`` writes through, or None: ``record_testsuite_property``
+    and ``record_xml_attribute`` find it under a private stash key (``xml_key``). ``replace``
+    puts another object there (a worker's recorder: ``compat.junitxml``)."""
     from _pytest.junitxml import xml_key
 
+    if replace is not None:
+        config.stash[xml_key] = replace
     return config.stash.get(xml_key, None)
 
 
-def set_junit_xml(config: pytest.Config, writer: Any) -> None:
-    """Put ``writer`` where ``junit_xml`` finds it."""
-    from _pytest.junitxml import xml_key
-
-    config.stash[xml_key] = writer
-
-
-def log_outputs(config: pytest.Config) -> tuple[int | None, int | None]:
-    """The levels of the run's log file (``--log-file``) and live logging (``--log-cli-level``,
-    the ``log_cli`` ini option), each None where the run has none; a level of 0 takes what
-    reaches the root logger. Read as pytest's logging plugin reads them
-    (``_pytest.logging.get_log_level_for_setting``, ``get_option_ini``): a worker records what
-    the main process writes there."""
-    from _pytest.logging import get_log_level_for_setting, get_option_ini
-
-    file_on = (get_option_ini(config, "log_file") or os.devnull) != os.devnull
-    live_on = config.getoption("log_cli_level") is not None or bool(config.getini("log_cli"))
-    file_level = get_log_level_for_setting(config, "log_file_level", "log_level") or 0
-    live_level = get_log_level_for_setting(config, "log_cli_level", "log_level") or 0
-    return (file_level if file_on else None), (live_level if live_on else None)
-
-
 def log_handlers(config: pytest.Config) -> list[tuple[logging.Handler, int, bool]]:
-    """The logging plugin's handlers of the log file and of live logging that this run uses,
-    each with its level and whether it is live logging's (``LoggingPlugin.log_file_handler``,
-    ``log_cli_handler``, ``_log_cli_enabled``): the main process writes the workers' records
-    through them as it replays their tests."""
+    """The log file's and live logging's handlers in use (``LoggingPlugin.log_file_handler``,
+    ``log_cli_handler``, ``_log_cli_enabled``, ...): (handler, level, whether it is live)."""
     plugin = config.pluginmanager.get_plugin("logging-plugin")
     if plugin is None:
         return []
-    file_level, live_level = log_outputs(config)
     found: list[tuple[logging.Handler, int, bool]] = []
-    if file_level is not None:
+    if plugin.log_file_handler.baseFilename != os.path.abspath(os.devnull):
         found.append((plugin.log_file_handler, plugin.log_file_level or 0, False))
-    if live_level is not None and plugin._log_cli_enabled():
+    if plugin._log_cli_enabled():
         found.append((plugin.log_cli_handler, plugin.log_cli_level or 0, True))
     return found
 
 
 def set_live_log_phase(handler: logging.Handler, when: str) -> None:
-    """Live logging heads each phase's records with a "live log <phase>" line
-    (``_LiveLoggingStreamHandler.set_when``)."""
-    handler.set_when(when)  # type: ignore[attr-defined]
+    handler.set_when(when)  # type: ignore[attr-defined]  # its "live log <when>" heading

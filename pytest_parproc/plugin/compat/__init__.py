@@ -28,6 +28,7 @@ def worker_input(config: pytest.Config) -> dict[str, Any]:
         **coverage.worker_input(config),
         **randomly.worker_input(config),
         **rerunfailures.worker_input(config),
+        **logging_plugin.worker_input(config),
     }
 
 
@@ -95,13 +96,16 @@ def alone_reason(config: pytest.Config, item: pytest.Item) -> str | None:
         or timeout.alone_reason(item)
         or asyncio_loops.alone_reason(item)
         or benchmark.alone_reason(config, item)
+        or item.ihook.pytest_parproc_run_alone(item=item)
     )
 
 
 def runs_alone(config: pytest.Config, item: pytest.Item) -> bool:
     """Process backends: whether a test runs in the main process, alone, after the parallel
-    part of the run, because of another plugin."""
-    return benchmark.runs_alone(config, item)
+    part of the run, because of another plugin (or its ``pytest_parproc_run_alone``)."""
+    return benchmark.runs_alone(config, item) or bool(
+        item.ihook.pytest_parproc_run_alone(item=item)
+    )
 
 
 def whole_run_reason(items: list[pytest.Item]) -> str | None:

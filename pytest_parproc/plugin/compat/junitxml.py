@@ -76,7 +76,7 @@ def start_in_worker(config: pytest.Config) -> None:
     inherited = pytest_internals.junit_xml(config)
     family = getattr(inherited, "family", None) or config.getini("junit_family")
     recorder = Recorder(config, str(family))
-    pytest_internals.set_junit_xml(config, recorder)
+    pytest_internals.junit_xml(config, replace=recorder)
     if not config.pluginmanager.has_plugin(PLUGIN_NAME):
         config.pluginmanager.register(recorder, PLUGIN_NAME)
 

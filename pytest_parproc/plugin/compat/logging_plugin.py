@@ -26,6 +26,8 @@ from .. import pytest_internals
 #: the report attribute that carries its phase's log records
 ATTRIBUTE = "parproc_log_records"
 PLUGIN_NAME = "parproc-log-records"
+#: the ``workerinput`` key of the levels the main process writes records at
+LEVELS = "parproc_log_levels"
 _PLAIN = (str, int, float, bool, type(None))
 
 
@@ -61,9 +63,15 @@ class _WorkerRecords:
         return report
 
 
+def worker_input(config: pytest.Config) -> dict[str, Any]:
+    """In the main process: the levels of its log file and live logging, for the workers."""
+    levels = [level for _, level, _ in pytest_internals.log_handlers(config)]
+    return {LEVELS: levels} if levels else {}
+
+
 def start_in_worker(config: pytest.Config) -> None:
     """In a worker: keep the records the main process's log file or live logging would get."""
-    levels = [level for level in pytest_internals.log_outputs(config) if level is not None]
+    levels = getattr(config, "workerinput", {}).get(LEVELS)
     if not levels or config.pluginmanager.has_plugin(PLUGIN_NAME):
         return
     root = logging.getLogger()

@@ -294,6 +294,10 @@ class ProcessController(RunController):
             self.finish_errors.append((result.worker_id, result.finish_error))
         if result.worker_output:
             compat.worker_finished(self.config, result.worker_output)
+        if result.finished:
+            self.config.hook.pytest_parproc_worker_finished(
+                config=self.config, worker_id=result.worker_id, output=result.worker_output or {}
+            )
         if result.stop is not None and self.stop_request is None:
             self.stop_request = result.stop
         if result.shouldstop and not session.shouldstop:
@@ -329,6 +333,13 @@ class ProcessController(RunController):
             replayer.fail(victim.index, victim.phase, verdict.text)
         else:
             self.crash_notes.append(verdict.text)
+        self.config.hook.pytest_parproc_worker_crashed(
+            config=self.config,
+            worker_id=crashed_id,
+            nodeid=replayer.items[victim.index].nodeid if victim is not None else None,
+            phase=victim.phase if victim is not None else None,
+            text=verdict.text,
+        )
         if verdict.stop == "shouldstop":
             session.shouldstop = session.shouldstop or verdict.reason
         elif verdict.stop == "shouldfail":

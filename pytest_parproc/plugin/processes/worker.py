@@ -166,6 +166,7 @@ class WorkerSession:
         self.startup_s = time.perf_counter() - started
         self.ready_at = time.time()
         self._startup_reported = False
+        self.config.hook.pytest_parproc_worker_started(config=self.config, worker_id=worker_id)
 
     def _basetemp(self) -> str | None:
         if self.spec.basetemp is None:
@@ -342,6 +343,13 @@ class WorkerSession:
 
     def _send_output(self, result: TaskResult) -> None:
         output = getattr(self.config, "workeroutput", None)
+        if output is not None:
+            try:
+                self.config.hook.pytest_parproc_worker_finishing(
+                    config=self.config, worker_id=self.worker_id, output=output
+                )
+            except BaseException:
+                result.finish_error = (result.finish_error or "") + traceback.format_exc()
         if output:
             result.worker_output = dict(output)
 

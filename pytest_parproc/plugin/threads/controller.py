@@ -40,8 +40,6 @@ class ThreadController(RunController):
         #: per-thread capture kept for tests left running (``Isolation.keep_overrides``)
         self._kept_overrides = ExitStack()
         self._threads: ThreadRunner | None = None
-        if compat.timeout.active(config):
-            config.pluginmanager.register(PluginTimers(in_isolated_test), "parproc-timeout-timers")
 
     def pytest_report_header(self) -> str:
         return f"parproc: {self.options.n_jobs} threads in this process (backend threading)"
@@ -93,6 +91,10 @@ class ThreadController(RunController):
         threads = self._threads = ThreadRunner(self, state, self.options.timeout_s, maxfail)
         restore_setup_state = pytest_internals.replace_setup_state(session, state)
         with ExitStack() as restore:
+            if compat.timeout.active(self.config):
+                timers = PluginTimers(in_isolated_test)
+                self.config.pluginmanager.register(timers)
+                restore.callback(self.config.pluginmanager.unregister, timers)
             restore.callback(restore_setup_state)
             restore.callback(install_fixture_slots())
             restore.callback(pytest_internals.replace_current_test_var(update_current_test_var))
