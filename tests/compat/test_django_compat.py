@@ -148,3 +148,52 @@ def test_installed_pytest_django_keeps_threaded_tests_concurrent(
     assert result.ret == 0, result.stdout.str()
     alone = 2 if fail_on_template_vars else 1
     result.stdout.fnmatch_lines([f"parproc: {alone} of 2 tests ran alone*"])
+
+
+TRANSACTION_TESTS = """
+import pytest
+from shop.models import Item
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("n", range(4))
+def test_transaction(n):
+    Item.objects.create(name=f"t{n}")
+    assert Item.objects.count() == 1  # the database is emptied after each of them
+"""
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_on_threads_database_tests_pass_as_serially(
+    pytester: pytest.Pytester, request: pytest.FixtureRequest, engine: str
+) -> None:
+    """Each thread has its own connection to the one test database: tests in transactions that
+    are rolled back share a PostgreSQL database concurrently; transaction tests, and every
+    database test on SQLite, run in the serial lane."""
+    if engine == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        database: dict[str, Any] = {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": "shop",
+            "USER": server.user,
+            "HOST": server.host,
+            "PORT": str(server.port),
+        }
+    else:
+        database = SQLITE
+    pytester.makepyfile(test_transactions=TRANSACTION_TESTS)
+    serial = run(pytester, database)
+    threaded = run(pytester, database, "--n-jobs=2", "--par-backend=threading")
+    assert threaded == serial  # one database, no worker id: as serially
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEEN", str(pytester.path / "seen"))
+        result = pytester.runpytest_subprocess(
+            "-p", "no:cacheprovider", "--n-jobs=2", "--par-backend=threading", "-v", timeout=180
+        )
+    assert result.ret == 0, result.stdout.str()
+    transactions = "*4 pytest-django empties the test database after it (a transaction test)"
+    if engine == "sqlite":
+        sqlite = "*8 pytest-django's SQLite test database lets one connection write*"
+        lines = ["parproc: 12 of 12 tests ran alone*", sqlite, transactions]
+    else:
+        lines = ["parproc: 4 of 12 tests ran alone*", transactions]
+    result.stdout.fnmatch_lines(lines, consecutive=False)

@@ -11,6 +11,7 @@ from . import (
     asyncio_loops,
     benchmark,
     coverage,
+    django,
     json_report,
     junitxml,
     logging_plugin,
@@ -96,6 +97,7 @@ def alone_reason(config: pytest.Config, item: pytest.Item) -> str | None:
         or timeout.alone_reason(item)
         or asyncio_loops.alone_reason(item)
         or benchmark.alone_reason(config, item)
+        or django.alone_reason(item)
         or item.ihook.pytest_parproc_run_alone(item=item)
     )
 
