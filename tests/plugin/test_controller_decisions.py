@@ -49,7 +49,18 @@ class Run:
         options = ParprocOptions(
             n_jobs=2, backend=backend, max_worker_restart=max_worker_restart, sources={}
         )
-        self.controller = ProcessController(SimpleNamespace(), options)  # type: ignore[arg-type]
+        #: the plugin hooks the controller called (``pytest_parproc_worker_crashed``, ...)
+        self.hook_calls: list[tuple[str, dict[str, Any]]] = []
+
+        def hook(name: str) -> Any:
+            return lambda **kwargs: self.hook_calls.append((name, kwargs))
+
+        hooks = SimpleNamespace(
+            pytest_parproc_worker_crashed=hook("crashed"),
+            pytest_parproc_worker_finished=hook("finished"),
+        )
+        config = SimpleNamespace(hook=hooks)
+        self.controller = ProcessController(config, options)  # type: ignore[arg-type]
         self.controller.timing = RunTiming(0.0)
         self.run_dir = RunDirectory(tmp_path)
         spec = RunSpec("run", str(tmp_path), (), str(tmp_path), 2, None)
@@ -115,6 +126,15 @@ def test_a_worker_dying_in_a_test_blames_it_and_the_run_goes_on(
     )
     assert not run.session.shouldfail and not run.session.shouldstop
     assert not run.controller.stopping and not run.run_dir.stop_requested()
+    # plugins hear of it: the worker, the test and phase it cost, the run's text
+    [(name, call)] = run.hook_calls
+    assert (name, call["worker_id"], call["nodeid"], call["phase"]) == (
+        "crashed",
+        "w1",
+        NODEIDS[1],
+        "call",
+    )
+    assert call["text"] == text
 
 
 def test_one_crash_more_than_the_budget_stops_the_run(

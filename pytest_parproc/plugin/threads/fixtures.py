@@ -155,6 +155,7 @@ def install_fixture_slots() -> Callable[[], None]:
     function that puts pytest's own behaviour back."""
 
     def execute(self: Any, request: Any) -> Any:
+        __tracebackhide__ = True  # a fixture's error shows the user's frames, as serially
         key = slot_key(self, request)
         context.resolved[self] = key
         setattr(request, _REQUEST_KEY, key)
@@ -167,6 +168,7 @@ def install_fixture_slots() -> Callable[[], None]:
                 return original_execute(self, request)
 
     def finish(self: Any, request: Any) -> None:
+        __tracebackhide__ = True
         key = getattr(request, _REQUEST_KEY, None)
         if key is None:
             key = slot_key(self, request)

@@ -27,6 +27,12 @@ SERIAL_FIXTURES = {
     "caplog": "requests caplog (sets logger levels for the whole process)",
     "subtests": "requests subtests (captures output by swapping sys.stdout)",
     "mocker": "requests mocker (patches process-wide state)",
+    "class_mocker": "requests class_mocker (patches process-wide state)",
+    "module_mocker": "requests module_mocker (patches process-wide state)",
+    "package_mocker": "requests package_mocker (patches process-wide state)",
+    "session_mocker": "requests session_mocker (patches process-wide state)",
+    "extras": "requests extras (pytest-html keeps a test's extras in one place for the process)",
+    "extra": "requests extra (pytest-html keeps a test's extras in one place for the process)",
     "freezer": "requests freezer (freezes the clock process-wide)",
 }
 

@@ -133,6 +133,7 @@ class ConcurrentSetupState:
         return node in self._nodes or node in self._items
 
     def setup(self, item: pytest.Item) -> None:
+        __tracebackhide__ = True  # a fixture's error shows the user's frames, as serially
         for node in item.listchain()[:-1]:
             # A lock per collector, not the shared one: a set-up that hangs (past --par-timeout)
             # holds up the tests of that collector only.
