@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("pytest_asyncio")
+pytest.importorskip("pytest_asyncio", reason="the [plugins] extra: tox -e plugins installs it")
 
 pytest_plugins = ["pytester"]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("pytest_benchmark")
+pytest.importorskip("pytest_benchmark", reason="the [plugins] extra: tox -e plugins installs it")
 
 pytest_plugins = ["pytester"]
 

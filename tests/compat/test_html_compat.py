@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("pytest_html")
+pytest.importorskip("pytest_html", reason="the [plugins] extra: tox -e plugins installs it")
 
 pytest_plugins = ["pytester"]
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("hypothesis")
-pytest.importorskip("pytest_mock")
+pytest.importorskip("hypothesis", reason="the [plugins] extra: tox -e plugins installs it")
+pytest.importorskip("pytest_mock", reason="the [plugins] extra: tox -e plugins installs it")
 
 from hypothesis.database import DirectoryBasedExampleDatabase
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("pytest_rerunfailures")
+pytest.importorskip(
+    "pytest_rerunfailures", reason="the [plugins] extra: tox -e plugins installs it"
+)
 
 pytest_plugins = ["pytester"]
 

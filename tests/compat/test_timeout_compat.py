@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-pytest.importorskip("pytest_timeout")
+pytest.importorskip("pytest_timeout", reason="the [plugins] extra: tox -e plugins installs it")
 
 pytest_plugins = ["pytester"]
 
