@@ -65,26 +65,19 @@ def _callspec_indices(item: pytest.Item) -> dict[str, int] | None:
 
 
 def main_basetemp(config: pytest.Config) -> Path | None:
-    """The main process's base temporary directory, created now if needed (None when the
-    ``tmpdir`` plugin is disabled with ``-p no:tmpdir``: then no test has ``tmp_path``).
-
-    Workers get one subdirectory each, as pytest-xdist does, so ``tmp_path`` stays distinct and
-    sits where users look for it. The factory is only public as a fixture; the config holds it as
-    ``_tmp_path_factory`` (set by pytest's ``tmpdir`` plugin in ``pytest_configure``).
-    """
+    """The main process's base temporary directory, created now (None under ``-p no:tmpdir``).
+    Workers get one subdirectory each, as under pytest-xdist. The factory is public only as a
+    fixture; the config holds it as ``_tmp_path_factory`` (pytest's ``tmpdir`` plugin)."""
     factory: pytest.TempPathFactory | None = getattr(config, "_tmp_path_factory", None)
     return None if factory is None else factory.getbasetemp()
 
 
-# -- process workers forked after collection ------------------------------------------------
-# A forked worker inherits the main process's collected session, with its plugins configured
-# for the main process. These functions make the copy a worker's own.
+# -- process workers forked after collection: the main process's session made a worker's own --
 
 
 def silence_terminal(config: pytest.Config, file: Any) -> None:
-    """Point the terminal reporter at ``file``: the main process does all the reporting. The
-    reporter stays registered (plugins reach it through ``config.get_terminal_writer()``), so
-    only its writer changes: ``TerminalReporter._tw``, built by ``create_terminal_writer``."""
+    """Point the terminal reporter at ``file`` (the main process reports): it stays registered,
+    only its writer changes (``TerminalReporter._tw``, built by ``create_terminal_writer``)."""
     from _pytest.config import create_terminal_writer
 
     reporter = config.pluginmanager.get_plugin("terminalreporter")
@@ -115,9 +108,8 @@ def restart_global_capture(config: pytest.Config) -> None:
 
 
 def use_basetemp(config: pytest.Config, basetemp: str) -> None:
-    """Give ``tmp_path`` a base directory of this worker's own, as a worker that built its own
-    session gets through ``--basetemp``. The factory lives in ``config._tmp_path_factory`` and
-    is built by ``TempPathFactory.from_config`` (marked private)."""
+    """Give ``tmp_path`` a base directory of this worker's own (``config._tmp_path_factory``,
+    rebuilt by ``TempPathFactory.from_config``, marked private), as ``--basetemp`` would."""
     if getattr(config, "_tmp_path_factory", None) is None:
         return
     config.option.basetemp = basetemp
@@ -133,17 +125,13 @@ def teardown_all(session: pytest.Session) -> None:
     session._setupstate.teardown_exact(None)
 
 
-# -- the threading backend ---------------------------------------------------------------------
-# Tests that run at the same time in threads of this process need pytest's per-process state
-# made per-thread. Each function below replaces one piece for the concurrent part of a run and
-# returns what puts it back. plugin/threads/__init__.py explains the approach.
+# -- the threading backend: each function replaces one piece of pytest's per-process state for
+# the concurrent part of a run, and returns what puts it back (plugin/threads/__init__.py).
 
 
 def parameters(item: pytest.Item) -> dict[str, tuple[int, int]]:
-    """Each parameter of a test, by its place and identity: the index of its value
-    (``item.callspec.indices``, see above) and the ``id`` of the value (``callspec.params``).
-    The index alone does not tell two values apart: two tests parametrizing one fixture
-    indirectly, each with a list of its own, both get index 0."""
+    """Each parameter of a test: the index of its value (``item.callspec.indices``) and the value's
+    ``id`` (``callspec.params``; two indirect parametrizations' first values both have index 0)."""
     indices = _callspec_indices(item) or {}
     values = getattr(getattr(item, "callspec", None), "params", None) or {}
     return {str(name): (int(index), id(values.get(name))) for name, index in indices.items()}
@@ -185,11 +173,9 @@ def patch_fixturedef(
     finalizers: Any,
     func: Any,
 ) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """A FixtureDef caches one value (``cached_result``) with its finalizers (``_finalizers``)
-    and creates it in ``execute``, tears it down in ``finish``: one at a time. The threading
-    runner wraps both methods and keeps those two attributes per slot (per scope node and
-    parameters), and its public ``func`` per thread (a plugin may swap it while it sets the
-    fixture up for one test). Returns the original methods."""
+    """A FixtureDef caches one value (``cached_result``, ``_finalizers``), made in ``execute`` and
+    torn down in ``finish``: the threading runner wraps both and keeps those per slot, and
+    ``func`` per thread (pytest-asyncio swaps it per test). Returns the original methods."""
     cls: Any = pytest.FixtureDef
     if _fixturedef_saved:
         raise RuntimeError("FixtureDef is patched already (a run abandoned by Ctrl-C?)")
@@ -303,9 +289,8 @@ def override_log_capture(plugin: Any, runtest_for: Callable[..., Any]) -> Callab
 
 
 def replace_catch_warnings(replacement: Callable[..., Any]) -> Callable[[], None]:
-    """``_pytest.warnings.catch_warnings_for_item`` wraps each test's protocol in
-    ``warnings.catch_warnings``, which sets the process's filters. Replaced in the module (the
-    hook implementations look it up there); ``replacement`` gets the original."""
+    """``_pytest.warnings.catch_warnings_for_item`` sets the process's filters around each test:
+    replaced in its module, where the hooks look it up; ``replacement`` gets the original."""
     import _pytest.warnings as pytest_warnings
 
     original = pytest_warnings.catch_warnings_for_item
@@ -318,11 +303,8 @@ def replace_catch_warnings(replacement: Callable[..., Any]) -> Callable[[], None
 
 
 def thread_local_assertion_hooks() -> Callable[[], None]:
-    """Around each test pytest sets ``_pytest.assertion.util._reprcompare`` (the detailed
-    ``assert a == b`` explanation, through the test's hooks), ``_assertion_pass`` and
-    ``_config``: module globals, read as attributes by rewritten asserts. They become
-    per-thread attributes: the module gets a subclass of ModuleType with properties."""
-
+    """``_pytest.assertion.util``'s ``_reprcompare``, ``_assertion_pass``, ``_config``, set
+    around each test, read by rewritten asserts: made per thread (properties of a ModuleType)."""
     from _pytest.assertion import util
 
     names = ("_reprcompare", "_assertion_pass", "_config")
@@ -372,9 +354,8 @@ def configured_warning_filters(config: pytest.Config, item: pytest.Item | None) 
 
 
 def junit_xml(config: pytest.Config, replace: Any = None) -> Any | None:
-    """The ``LogXML`` that ``--junitxml`` writes through, or None: ``record_testsuite_property``
-    and ``record_xml_attribute`` find it under a private stash key (``xml_key``). ``replace``
-    puts another object there (a worker's recorder: ``compat.junitxml``)."""
+    """``--junitxml``'s ``LogXML`` or None, where ``record_testsuite_property`` and its kin find
+    it (``xml_key``); ``replace`` puts a worker's recorder there (``compat.junitxml``)."""
     from _pytest.junitxml import xml_key
 
     if replace is not None:
@@ -398,3 +379,22 @@ def log_handlers(config: pytest.Config) -> list[tuple[logging.Handler, int, bool
 
 def set_live_log_phase(handler: logging.Handler, when: str) -> None:
     handler.set_when(when)  # type: ignore[attr-defined]  # its "live log <when>" heading
+
+
+def _on(thread: threading.Thread) -> bool:
+    return threading.current_thread() is thread
+
+
+def live_log_phases_from(thread: threading.Thread, handler: Any) -> Callable[[], None]:
+    """Live logging's "live log <phase>" headings (``_LiveLoggingStreamHandler.set_when``,
+    ``reset``): only ``thread``'s calls (the replay's) count while tests run on others."""
+    names = [name for name in ("set_when", "reset") if hasattr(handler, name)]
+    for name in names:
+        method = getattr(handler, name)
+        setattr(handler, name, lambda *a, m=method: m(*a) if _on(thread) else None)
+
+    def restore() -> None:
+        for name in names:
+            handler.__dict__.pop(name, None)
+
+    return restore

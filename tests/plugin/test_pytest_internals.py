@@ -253,7 +253,7 @@ def test_logging_plugin_levels_and_handlers_of_the_log_file_and_live_logging(
 ) -> None:
     pytester.makepyfile(
         """
-        import logging
+        import logging, threading
         from pytest_parproc.plugin import pytest_internals
 
         def test_it(pytestconfig):
@@ -261,7 +261,19 @@ def test_logging_plugin_levels_and_handlers_of_the_log_file_and_live_logging(
             assert [(level, live) for _, level, live in handlers] == [
                 (logging.INFO, False), (logging.WARNING, True)
             ]
-            pytest_internals.set_live_log_phase(handlers[1][0], "call")
+            live = handlers[1][0]
+            pytest_internals.set_live_log_phase(live, "call")
+            assert live._when == "call"
+            restore = pytest_internals.live_log_phases_from(threading.current_thread(), live)
+            other = threading.Thread(target=live.set_when, args=("teardown",))
+            other.start()
+            other.join()
+            assert live._when == "call"  # another thread's phase does not count
+            restore()
+            other = threading.Thread(target=live.set_when, args=("teardown",))
+            other.start()
+            other.join()
+            assert live._when == "teardown"
         """
     )
     result = pytester.runpytest(

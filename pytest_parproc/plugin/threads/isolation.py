@@ -91,6 +91,10 @@ def isolation(
             # in order per test: both get them as each test's reports are replayed
             detach = [getattr(logging_plugin, "log_cli_handler", None)]
             detach += [handler for handler, _, _ in pytest_internals.log_handlers(config)]
+            if detach[0] is not None:  # tests' phases must not head the replay's records
+                stack.callback(
+                    pytest_internals.live_log_phases_from(threading.current_thread(), detach[0])
+                )
             stack.enter_context(
                 capture.install_log_router(level, [h for h in detach if h is not None])
             )
