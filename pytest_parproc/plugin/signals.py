@@ -24,7 +24,7 @@ _ours: set[Any] = {_interrupt}
 
 def _reset_in_child() -> None:
     # A worker forked during the run must die of SIGTERM as usual (pools stop workers with it).
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGALRM", signal.SIGTERM)):
         if signal.getsignal(signum) in _ours:
             signal.signal(signum, signal.SIG_DFL)
 
