@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -22,8 +25,6 @@ pytest.importorskip("hypothesis", reason="the [plugins] extra: tox -e plugins in
 pytest.importorskip("pytest_mock", reason="the [plugins] extra: tox -e plugins installs it")
 
 from hypothesis.database import DirectoryBasedExampleDatabase
-
-import pytest_parproc
 
 pytest_plugins = ["pytester"]
 
@@ -35,6 +36,18 @@ MODES = {
     "multiprocessing": ("--n-jobs=2", "--par-dist=load", "--par-backend=multiprocessing"),
     "threading": ("--n-jobs=2", "--par-backend=threading"),
 }
+
+
+@pytest.fixture(autouse=True)
+def not_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suites' pytest runs get hypothesis's default profile: under CI (``CI`` and the like,
+    hypothesis's ``is_in_ci``) it loads its "ci" profile, which keeps no example database."""
+    try:
+        from hypothesis._settings import _CI_VARS as ci_variables
+    except ImportError:  # (a hypothesis that moved it: the two that CI and tox set)
+        ci_variables = {"CI": None, "__TOX_ENVIRONMENT_VARIABLE_ORIGINAL_CI": None}
+    for name in ci_variables:
+        monkeypatch.delenv(name, raising=False)
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
@@ -119,7 +132,22 @@ def test_unbounded(n, s):
 #: install, as in development), a parallel run loads modules of it that a serial run does not:
 #: ``parallel/batching.py`` (``10_000``) on every backend, ``processes/rundir.py`` (``0o600``,
 #: 384) in worker processes.
-PARPROC_IS_LOCAL_CODE = "site-packages" not in Path(pytest_parproc.__file__).resolve().parts
+PARPROC_IS_LOCAL_CODE = (
+    "site-packages"
+    not in Path(
+        # where the suites' pytest processes import it from (not this one's path, which may hold
+        # the checkout: ``python -m pytest`` from its root)
+        subprocess.run(
+            [sys.executable, "-c", "import pytest_parproc; print(pytest_parproc.__file__)"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=tempfile.gettempdir(),
+        ).stdout.strip()
+    )
+    .resolve()
+    .parts
+)
 
 
 def example_database(folder: Path) -> dict[bytes, list[bytes]]:
