@@ -96,14 +96,18 @@ class RunTiming:
 
     def start_note(self) -> str:
         """How the process workers got their tests: forked after collection, or not."""
-        forked = sum(worker.inherited for worker in self.workers.values())
-        if forked == len(self.workers):
+        # (the main process's own row, tests run alone after the parallel part, started nothing)
+        workers = [worker for worker in self.workers.values() if worker.worker_id != "main"]
+        forked = sum(worker.inherited for worker in workers)
+        if not workers:
+            return ""
+        if forked == len(workers):
             return "workers forked after collection took over its session"
         why = f" ({self.fork_blocker})" if self.fork_blocker else ""
         if not forked:
             return f"workers collected the tests themselves{why}"
         return (
-            f"{forked} of {len(self.workers)} workers forked after collection took over its "
+            f"{forked} of {len(workers)} workers forked after collection took over its "
             "session; the others (started later, or by the backend's own means) collected the "
             f"tests themselves{why}"
         )

@@ -75,6 +75,9 @@ def test_benchmarks_are_timed_alone_and_written(pytester: pytest.Pytester, mode:
     assert {entry["where"][0] for entry in found.values()} == {"main"}
     assert "benchmark: 3 tests" in output
     assert "automatically disabled" not in output
+    if mode == "loky-fork":
+        # the main process's row (the benchmarks) is no worker that failed to fork
+        assert "start-up: workers forked after collection took over its session" in output
 
 
 def test_disabled_benchmarks_run_with_the_others(pytester: pytest.Pytester) -> None:
