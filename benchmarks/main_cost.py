@@ -1,0 +1,122 @@
+"""The main process's CPU cost per test of a parallel run, at several worker counts.
+
+A parallel run's main process collects (as a serial run does), then hands tests to workers and
+replays their reports: deserializing, ``pytest_runtest_logreport`` for every plugin, the
+timing table, bookkeeping. This script measures that second part, per test::
+
+    CPU of the main process from the start of pytest_runtestloop to its exit / tests
+
+CPU is ``getrusage(RUSAGE_SELF)`` of the pytest process (all its threads, none of its worker
+processes), so the figure hardly depends on what else the machine runs, and it can be measured
+for 16 workers on 2 cores. The same figure for a serial run (``n_jobs=1``: pytest's own loop,
+running the tests) is printed for scale. Each run is a fresh ``python -m pytest``; the medians of
+``--repeat`` runs are printed, alternating the worker counts. Usage::
+
+    python benchmarks/main_cost.py [--suite trivial] [--scale 4] [--jobs 2,4,8,16] [--repeat 5]
+                                   [--backend loky] [--set synthetic|independent]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+#: Runs pytest in-process; prints the CPU seconds from the run loop's start to the end.
+_CHILD = """
+import json, resource, sys, pytest
+
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+class Mark:
+    started = None
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtestloop(self):
+        Mark.started = cpu()
+        return (yield)
+
+status = pytest.main(sys.argv[1:], plugins=[Mark()])
+print(json.dumps({"status": int(status), "cpu": cpu() - Mark.started}))
+"""
+
+
+def _env() -> dict[str, str]:
+    drop = ("PYTHONDONTWRITEBYTECODE", "PYTEST_ADDOPTS")
+    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("PYTEST_PARPROC_")}
+    env["PYTHONHASHSEED"] = "0"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    return env
+
+
+def main_cpu(folder: Path, flags: list[str]) -> float:
+    """CPU seconds of the main pytest process for one run with ``flags``."""
+    base = ["-q", "-p", "no:randomly", "-p", "no:xdist"]
+    command = [sys.executable, "-c", _CHILD, *base, *flags]
+    done = subprocess.run(command, cwd=folder, env=_env(), capture_output=True, text=True)
+    last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    try:
+        result = json.loads(last)
+    except json.JSONDecodeError:
+        raise SystemExit(f"{' '.join(flags)}: no result\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    if result["status"] not in (0, 5):
+        raise SystemExit(f"{' '.join(flags)} exited with {result['status']}\n{done.stdout[-2000:]}")
+    return float(result["cpu"])
+
+
+def _tests(folder: Path) -> int:
+    command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:randomly"]
+    done = subprocess.run(command, cwd=folder, env=_env(), capture_output=True, text=True)
+    return sum(1 for line in done.stdout.splitlines() if "::" in line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", default="trivial")
+    parser.add_argument("--scale", type=int, default=4)
+    parser.add_argument("--jobs", default="2,4,8,16")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--backend", default="loky")
+    parser.add_argument("--set", choices=("synthetic", "independent"), default="synthetic")
+    options = parser.parse_args()
+    write_suite = __import__(options.set).write_suite
+    jobs = [int(part) for part in options.jobs.split(",")]
+    columns: dict[str, list[str]] = {"serial": ["-p", "no:parproc"]}
+    for n in jobs:
+        columns[f"n_jobs={n}"] = [f"--n-jobs={n}", f"--par-backend={options.backend}"]
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary) / options.suite
+        write_suite(options.suite, folder, options.scale)
+        tests = _tests(folder)
+        for flags in columns.values():
+            main_cpu(folder, flags)  # warm-up: bytecode caches
+        cpu: dict[str, list[float]] = {name: [] for name in columns}
+        for round_ in range(options.repeat):
+            names = list(columns)
+            names = names[round_ % len(names) :] + names[: round_ % len(names)]
+            for name in names:
+                cpu[name].append(main_cpu(folder, columns[name]))
+                print(f"round {round_ + 1} {name}: {cpu[name][-1]:.3f} s", file=sys.stderr)
+    print(f"{options.set} {options.suite} x{options.scale}: {tests} tests, "
+          f"{options.backend}, medians of {options.repeat}")
+    print("| run | main process CPU from the run loop on, s | per test | runs |")
+    print("|---|---|---|---|")
+    for name, values in cpu.items():
+        median = statistics.median(values)
+        runs = " ".join(f"{value:.2f}" for value in values)
+        print(f"| {name} | {median:.3f} | {median / tests * 1e6:.0f} us | {runs} |")
+
+
+if __name__ == "__main__":
+    main()
