@@ -52,19 +52,20 @@ print(json.dumps({"status": int(status), "cpu": cpu() - Mark.started}))
 """
 
 
-def _env() -> dict[str, str]:
+def _env(tree: Path = ROOT) -> dict[str, str]:
     drop = ("PYTHONDONTWRITEBYTECODE", "PYTEST_ADDOPTS")
     env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("PYTEST_PARPROC_")}
     env["PYTHONHASHSEED"] = "0"
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), env.get("PYTHONPATH", "")]))
     return env
 
 
-def main_cpu(folder: Path, flags: list[str]) -> float:
-    """CPU seconds of the main pytest process for one run with ``flags``."""
+def main_cpu(folder: Path, flags: list[str], tree: Path = ROOT) -> float:
+    """CPU seconds of the main pytest process for one run with ``flags``, importing
+    pytest_parproc from ``tree``."""
     base = ["-q", "-p", "no:randomly", "-p", "no:xdist"]
     command = [sys.executable, "-c", _CHILD, *base, *flags]
-    done = subprocess.run(command, cwd=folder, env=_env(), capture_output=True, text=True)
+    done = subprocess.run(command, cwd=folder, env=_env(tree), capture_output=True, text=True)
     last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     try:
         result = json.loads(last)
@@ -89,33 +90,43 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--backend", default="loky")
     parser.add_argument("--set", choices=("synthetic", "independent"), default="synthetic")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        help="another checkout of pytest-parproc (say, a git worktree of an older commit): "
+        "its runs alternate with this checkout's, labelled 'base'",
+    )
     options = parser.parse_args()
     write_suite = __import__(options.set).write_suite
     jobs = [int(part) for part in options.jobs.split(",")]
-    columns: dict[str, list[str]] = {"serial": ["-p", "no:parproc"]}
+    columns: dict[str, tuple[list[str], Path]] = {"serial": (["-p", "no:parproc"], ROOT)}
     for n in jobs:
-        columns[f"n_jobs={n}"] = [f"--n-jobs={n}", f"--par-backend={options.backend}"]
+        flags = [f"--n-jobs={n}", f"--par-backend={options.backend}"]
+        columns[f"n_jobs={n}"] = (flags, ROOT)
+        if options.compare:
+            columns[f"base n_jobs={n}"] = (flags, options.compare.resolve())
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary) / options.suite
         write_suite(options.suite, folder, options.scale)
         tests = _tests(folder)
-        for flags in columns.values():
-            main_cpu(folder, flags)  # warm-up: bytecode caches
+        for flags, tree in columns.values():
+            main_cpu(folder, flags, tree)  # warm-up: bytecode caches
         cpu: dict[str, list[float]] = {name: [] for name in columns}
         for round_ in range(options.repeat):
             names = list(columns)
             names = names[round_ % len(names) :] + names[: round_ % len(names)]
             for name in names:
-                cpu[name].append(main_cpu(folder, columns[name]))
+                cpu[name].append(main_cpu(folder, *columns[name]))
                 print(f"round {round_ + 1} {name}: {cpu[name][-1]:.3f} s", file=sys.stderr)
     print(f"{options.set} {options.suite} x{options.scale}: {tests} tests, "
           f"{options.backend}, medians of {options.repeat}")
-    print("| run | main process CPU from the run loop on, s | per test | runs |")
-    print("|---|---|---|---|")
+    print("| run | main process CPU from the run loop on, median s | per test | least | runs |")
+    print("|---|---|---|---|---|")
     for name, values in cpu.items():
         median = statistics.median(values)
         runs = " ".join(f"{value:.2f}" for value in values)
-        print(f"| {name} | {median:.3f} | {median / tests * 1e6:.0f} us | {runs} |")
+        least = min(values) / tests * 1e6
+        print(f"| {name} | {median:.3f} | {median / tests * 1e6:.0f} us | {least:.0f} us | {runs} |")
 
 
 if __name__ == "__main__":

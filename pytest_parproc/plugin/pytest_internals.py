@@ -1,8 +1,6 @@
 """The only place that touches private pytest API; each use says why it cannot be avoided.
-
-``tests/plugin/test_pytest_internals.py`` checks every name used here, so a pytest release that
-changes one fails that test loudly instead of breaking runs in subtle ways.
-"""
+``tests/plugin/test_pytest_internals.py`` checks every name used here: a pytest release that
+changes one fails that test loudly instead of breaking runs in subtle ways."""
 
 from __future__ import annotations
 
@@ -19,22 +17,17 @@ from .messages import ParamKey
 
 
 def prepare_config(args: Sequence[str], plugins: Sequence[object]) -> pytest.Config:
-    """A config built from command-line arguments exactly as ``pytest.main(args)`` builds it
-    (ini file, ``addopts``, ``PYTEST_ADDOPTS``, entry-point plugins, initial conftests).
-
-    pytest has no public constructor that does all of this: ``Config.fromdictargs`` skips
-    ``addopts``. A worker process needs the same configuration as the main process, so it takes
-    the path ``pytest.main`` takes: ``_pytest.config._prepareconfig``.
-    """
+    """A config built from command-line arguments as ``pytest.main(args)`` builds it (ini file,
+    ``addopts``, ``PYTEST_ADDOPTS``, plugins, initial conftests), as a worker needs it: no
+    public constructor does all that (``Config.fromdictargs`` skips ``addopts``)."""
     from _pytest.config import _prepareconfig
 
     return _prepareconfig(list(args), list(plugins))
 
 
 def configure(config: pytest.Config) -> None:
-    """Run ``pytest_configure`` as ``pytest.main`` does (``Config._do_configure``): a worker
-    drives its session's stages itself, because its tests run between engine tasks rather than
-    inside one ``pytest_cmdline_main`` call."""
+    """Run ``pytest_configure`` as ``pytest.main`` does (``Config._do_configure``): a worker's
+    tests run between engine tasks, not inside one ``pytest_cmdline_main`` call."""
     config._do_configure()
 
 
@@ -47,10 +40,8 @@ def parametrization_key(item: pytest.Item) -> ParamKey | None:
     """Where a parametrized test sits: its node id without the ``[...]`` part, and the index of
     each parameter value in its ``parametrize`` list (``item.callspec.indices``).
 
-    Ids built from values that differ between processes (``datetime.now()``, object
-    addresses) differ in each worker; the indices do not. ``callspec`` is documented, its
-    ``indices`` are not, hence this one place.
-    """
+    Ids built from values that differ between processes (``datetime.now()``, addresses)
+    differ in each worker; the indices do not. ``callspec.indices`` is undocumented."""
     indices = _callspec_indices(item)
     if indices is None:
         return None
@@ -64,17 +55,54 @@ def _callspec_indices(item: pytest.Item) -> dict[str, int] | None:
     return indices if isinstance(indices, dict) else None
 
 
+Codec = tuple[Callable[[pytest.TestReport], dict[str, Any]], Callable[[dict[str, Any], Any], Any]]
+
+
+def report_codec(config: pytest.Config) -> Codec:
+    """A worker's ``pytest_report_to_serializable`` and the main process's
+    ``pytest_report_from_serializable``. Where only pytest's own plugins implement one (its
+    ``reports`` and ``subtests``: the usual case), a plain test report goes straight to what they
+    call, ``TestReport._to_json`` or ``_from_json``, three times a test on each side; the latter
+    gets the item's node id as pytest 9.2+ keeps it (``Node._id``, parsed once at collection)."""
+    hook = config.hook
+
+    def dump(report: pytest.TestReport) -> dict[str, Any]:
+        return hook.pytest_report_to_serializable(config=config, report=report)  # type: ignore[no-any-return]
+
+    def load(data: dict[str, Any], item: pytest.Item) -> Any:
+        return hook.pytest_report_from_serializable(config=config, data=data)
+
+    def dump_directly(report: pytest.TestReport) -> dict[str, Any]:
+        if type(report) is not pytest.TestReport:
+            return dump(report)
+        return {**report._to_json(), "$report_type": "TestReport"}
+
+    def load_directly(data: dict[str, Any], item: pytest.Item) -> Any:
+        if data.get("$report_type") != "TestReport" or "_report_type" in data:
+            return load(data, item)
+        if data.get("nodeid") == item.nodeid:
+            data["nodeid"] = getattr(item, "_id", data["nodeid"])
+        return pytest.TestReport._from_json(data)
+
+    def own(name: str) -> bool:
+        impls: list[Any] = getattr(getattr(hook, name, None), "get_hookimpls", list)()
+        names = {getattr(impl.plugin, "__name__", "") for impl in impls}
+        return bool(impls) and names <= {"_pytest.reports", "_pytest.subtests"}
+
+    return (
+        dump_directly if own("pytest_report_to_serializable") else dump,
+        load_directly if own("pytest_report_from_serializable") else load,
+    )
+
+
 def main_basetemp(config: pytest.Config) -> Path | None:
-    """The main process's base temporary directory, created now (None under ``-p no:tmpdir``).
-    Workers get one subdirectory each, as under pytest-xdist. The factory is public only as a
-    fixture; the config holds it as ``_tmp_path_factory`` (pytest's ``tmpdir`` plugin)."""
+    """The main process's base temporary directory, made now (None under ``-p no:tmpdir``), where
+    each worker gets one of its own; the config holds the factory (``_tmp_path_factory``)."""
     factory: pytest.TempPathFactory | None = getattr(config, "_tmp_path_factory", None)
     return None if factory is None else factory.getbasetemp()
 
 
 # -- process workers forked after collection: the main process's session made a worker's own --
-
-
 def silence_terminal(config: pytest.Config, file: Any) -> None:
     """Point the terminal reporter at ``file`` (the main process reports): it stays registered,
     only its writer changes (``TerminalReporter._tw``, built by ``create_terminal_writer``)."""
@@ -86,15 +114,13 @@ def silence_terminal(config: pytest.Config, file: Any) -> None:
 
 
 def restart_global_capture(config: pytest.Config) -> None:
-    """Give this process captures of its own. After a fork, the capture manager's temporary
-    files are shared with the parent and the other workers (one file offset for all), so each
-    would read and truncate the others' output. ``stop_global_capturing`` would read them too;
-    the private ``_global_capturing`` is stopped without reading and replaced instead."""
+    """Give this process captures of its own: after a fork, the capture manager's temporary files
+    (one offset for all) are shared with the parent and other workers, each would read and cut
+    the others' output. ``_global_capturing`` is stopped without reading and replaced."""
     capman = config.pluginmanager.get_plugin("capturemanager")
     if capman is None or capman._global_capturing is None:
         return
-    # Stopping puts the main process's saved descriptors back on 0, 1 and 2; this worker's own
-    # (stdin from /dev/null, stderr to the pool's pipe) are kept and put back after.
+    # Stopping restores the main process's 0, 1, 2; this worker's own are put back after.
     own = {fd: os.dup(fd) for fd in (0, 1, 2)}
     try:
         capman._global_capturing.stop_capturing()  # closes this process's copies only
@@ -119,16 +145,13 @@ def use_basetemp(config: pytest.Config, basetemp: str) -> None:
 
 
 def teardown_all(session: pytest.Session) -> None:
-    """Tear down every fixture still set up, as pytest's own ``pytest_sessionfinish`` does
-    (``session._setupstate.teardown_exact(None)``). A forked worker does not run the session
-    finish hooks: they belong to the main process's plugins (report files, the cache)."""
+    """Tear down every fixture still set up, as pytest's ``pytest_sessionfinish`` does: a forked
+    worker runs no session-finish hook (they are the main process's plugins': files, cache)."""
     session._setupstate.teardown_exact(None)
 
 
 # -- the threading backend: each function replaces one piece of pytest's per-process state for
 # the concurrent part of a run, and returns what puts it back (plugin/threads/__init__.py).
-
-
 def parameters(item: pytest.Item) -> dict[str, tuple[int, int]]:
     """Each parameter of a test: the index of its value (``item.callspec.indices``) and the value's
     ``id`` (``callspec.params``; two indirect parametrizations' first values both have index 0)."""
@@ -145,17 +168,17 @@ def fixture_graph(item: pytest.Item) -> Mapping[str, Sequence[Any]]:
     return graph if isinstance(graph, Mapping) else {}
 
 
+def _replace(owner: Any, name: str, value: Any) -> Callable[[], None]:
+    """Set ``owner.name`` to ``value``; returns what puts the original back."""
+    original = getattr(owner, name)
+    setattr(owner, name, value)
+    return lambda: setattr(owner, name, original)
+
+
 def replace_setup_state(session: pytest.Session, state: object) -> Callable[[], None]:
     """``session._setupstate`` holds one stack of set-up nodes, for one test at a time; every
-    set-up, finalizer and teardown of pytest goes through it, so the threading runner puts a
-    concurrent one in its place."""
-    previous = session._setupstate
-    session._setupstate = state  # type: ignore[assignment]
-
-    def restore() -> None:
-        session._setupstate = previous
-
-    return restore
+    set-up, finalizer and teardown of pytest goes through it: the threads get a concurrent one."""
+    return _replace(session, "_setupstate", state)
 
 
 #: Given pytest's function, the function to use in its place.
@@ -179,13 +202,8 @@ def patch_fixturedef(
     cls: Any = pytest.FixtureDef
     if _fixturedef_saved:
         raise RuntimeError("FixtureDef is patched already (a run abandoned by Ctrl-C?)")
-    replacements = {
-        "execute": execute,
-        "finish": finish,
-        "cached_result": cached_result,
-        "_finalizers": finalizers,
-        "func": func,
-    }
+    replacements = dict(execute=execute, finish=finish, cached_result=cached_result, func=func)
+    replacements["_finalizers"] = finalizers
     for name, value in replacements.items():
         _fixturedef_saved[name] = cls.__dict__.get(name, _MISSING)
         setattr(cls, name, value)
@@ -195,10 +213,7 @@ def patch_fixturedef(
 def unpatch_fixturedef() -> None:
     cls: Any = pytest.FixtureDef
     for name, value in _fixturedef_saved.items():
-        if value is _MISSING:
-            delattr(cls, name)
-        else:
-            setattr(cls, name, value)
+        delattr(cls, name) if value is _MISSING else setattr(cls, name, value)
     _fixturedef_saved.clear()
 
 
@@ -216,13 +231,7 @@ def replace_current_test_var(update: Callable[[Any, str | None], None]) -> Calla
     deletes it with ``os.environ.pop(name)``: a second thread's delete raises KeyError."""
     import _pytest.runner as runner
 
-    original = runner._update_current_test_var
-    runner._update_current_test_var = update  # type: ignore[assignment]
-
-    def restore() -> None:
-        runner._update_current_test_var = original
-
-    return restore
+    return _replace(runner, "_update_current_test_var", update)
 
 
 def override_capture(
@@ -234,10 +243,9 @@ def override_capture(
     disabled: Wrapper,
     sys_capture: Callable[[Any, bool], Callable[..., Any]],
 ) -> Callable[[], None]:
-    """The capture manager captures the whole process (``item_capture`` around each phase) and
-    holds one capture fixture (``set_fixture``); ``capsys`` builds on the ``SysCapture``
-    classes, which swap ``sys.stdout`` itself. Each is replaced on the instance, or in the
-    module for the classes, with versions that act per thread on a test thread."""
+    """The capture manager captures the whole process (``item_capture``) and holds one capture
+    fixture (``set_fixture``); ``capsys``'s ``SysCapture`` classes swap ``sys.stdout`` itself.
+    Each is replaced (on the instance, or in the module) by one acting per test thread."""
     import _pytest.capture as capture
 
     names = ("item_capture", "set_fixture", "unset_fixture", "global_and_fixture_disabled")
@@ -260,10 +268,9 @@ def override_capture(
 
 
 def override_log_capture(plugin: Any, runtest_for: Callable[..., Any]) -> Callable[[], None]:
-    """The logging plugin adds its handlers to the root logger around each phase
-    (``LoggingPlugin._runtest_for``), for the whole process. Replaced on the instance.
-    ``runtest_for`` gets the original and returns a context-manager function; pytest 8 calls
-    the method with ``yield from``, later versions with ``with``: it is adapted to that."""
+    """The logging plugin adds its handlers to the root logger around each phase, for the whole
+    process (``LoggingPlugin._runtest_for``): replaced on the instance by what ``runtest_for``
+    makes of it, a context manager (pytest 8 uses the method with ``yield from``: adapted)."""
     import inspect
 
     original = plugin.__class__._runtest_for
@@ -294,12 +301,7 @@ def replace_catch_warnings(replacement: Callable[..., Any]) -> Callable[[], None
     import _pytest.warnings as pytest_warnings
 
     original = pytest_warnings.catch_warnings_for_item
-    pytest_warnings.catch_warnings_for_item = replacement(original)
-
-    def restore() -> None:
-        pytest_warnings.catch_warnings_for_item = original
-
-    return restore
+    return _replace(pytest_warnings, "catch_warnings_for_item", replacement(original))
 
 
 def thread_local_assertion_hooks() -> Callable[[], None]:
@@ -342,9 +344,8 @@ def phase_log_handler(item: pytest.Item, when: str) -> Any:
 
 
 def configured_warning_filters(config: pytest.Config, item: pytest.Item | None) -> list[Any]:
-    """The warning filters pytest sets for a test (ini ``filterwarnings``, ``-W``, the test's
-    ``filterwarnings`` marks), read by entering pytest's own ``catch_warnings_for_item`` once:
-    the threading runner applies them per thread itself."""
+    """The warning filters pytest sets for a test (ini, ``-W``, marks), read by entering pytest's
+    ``catch_warnings_for_item`` once: the threading runner applies them per thread itself."""
     import warnings
 
     from _pytest.warnings import catch_warnings_for_item
@@ -381,8 +382,7 @@ def set_live_log_phase(handler: logging.Handler, when: str) -> None:
     handler.set_when(when)  # type: ignore[attr-defined]  # its "live log <when>" heading
 
 
-def _on(thread: threading.Thread) -> bool:
-    return threading.current_thread() is thread
+_current = threading.current_thread
 
 
 def live_log_phases_from(thread: threading.Thread, handler: Any) -> Callable[[], None]:
@@ -391,7 +391,7 @@ def live_log_phases_from(thread: threading.Thread, handler: Any) -> Callable[[],
     names = [name for name in ("set_when", "reset") if hasattr(handler, name)]
     for name in names:
         method = getattr(handler, name)
-        setattr(handler, name, lambda *a, m=method: m(*a) if _on(thread) else None)
+        setattr(handler, name, lambda *a, m=method: m(*a) if _current() is thread else None)
 
     def restore() -> None:
         for name in names:

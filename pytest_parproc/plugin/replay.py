@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from . import compat
+from . import compat, pytest_internals
 from .messages import ItemRecord, WarningRecord
 
 
@@ -31,6 +31,7 @@ class Replayer:
         self.test_time_s = 0.0
         #: the same, per test (by index)
         self.durations: dict[int, float] = {}
+        self._load = pytest_internals.report_codec(config)[1]
 
     def replay(self, record: ItemRecord) -> None:
         index = record.index
@@ -44,14 +45,14 @@ class Replayer:
                 self._locations[index] = (str(location[0]), location[1], str(location[2]))
         self._start(index)
         done = self._reports_done.get(index, 0)
-        from_serializable = self.config.hook.pytest_report_from_serializable
+        load = self._load
         ihook = self._ihook(item)
         for data in record.reports[done:]:
             if data.get("nodeid") != item.nodeid:
                 # Found by parametrization key: the worker's id differs; the main process's
                 # is the one every plugin here knows.
                 data = {**data, "nodeid": item.nodeid, "location": item.location}
-            self._log(index, ihook, from_serializable(config=self.config, data=data))
+            self._log(index, ihook, load(data, item))
         self._reports_done[index] = max(done, len(record.reports))
         if record.complete:
             self._finish(index)

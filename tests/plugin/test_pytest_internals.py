@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import threading
 import warnings
+from typing import Any
 
 import _pytest.config
 import pytest
@@ -280,3 +281,62 @@ def test_logging_plugin_levels_and_handlers_of_the_log_file_and_live_logging(
         "-p", "no:parproc", "--log-file=x.log", "--log-file-level=INFO", "--log-cli-level=WARNING"
     )
     result.assert_outcomes(passed=1)
+
+
+REPORTED = """
+import pytest
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_p(n, record_property):
+    record_property("n", n)
+    print("out")
+    assert n == 1
+"""
+
+
+def _reports(pytester: pytest.Pytester) -> tuple[pytest.Config, list[Any]]:
+    from _pytest.runner import runtestprotocol
+
+    items = collect_items(pytester, REPORTED)
+    return items[0].config, [(item, runtestprotocol(item, log=False)) for item in items]
+
+
+def test_report_codec_skips_the_hooks_for_the_same_reports(pytester: pytest.Pytester) -> None:
+    config, runs = _reports(pytester)
+    dump, load = pytest_internals.report_codec(config)
+    assert dump.__name__ == "dump_directly" and load.__name__ == "load_directly"
+    to_data, from_data = (
+        config.hook.pytest_report_to_serializable,
+        config.hook.pytest_report_from_serializable,
+    )
+    for item, reports in runs:
+        for report in reports:
+            data = dump(report)
+            assert data == to_data(config=config, report=report)
+            expected = from_data(config=config, data=to_data(config=config, report=report))
+            loaded = load(data, item)
+            assert type(loaded) is pytest.TestReport
+            assert loaded.nodeid == item.nodeid == expected.nodeid
+            assert {**vars(loaded), "longrepr": None} == {**vars(expected), "longrepr": None}
+            assert str(loaded.longrepr) == str(expected.longrepr)
+    assert runs[1][1][1].failed and "assert 2 == 1" in str(
+        load(dump(runs[1][1][1]), runs[1][0]).longrepr
+    )
+
+
+def test_report_codec_takes_the_hooks_where_a_plugin_implements_them(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        """
+        def pytest_report_from_serializable(config, data):
+            return None
+        def pytest_report_to_serializable(config, report):
+            return None
+        """
+    )
+    config, runs = _reports(pytester)
+    dump, load = pytest_internals.report_codec(config)
+    assert dump.__name__ == "dump" and load.__name__ == "load"
+    item, reports = runs[0]
+    assert load(dump(reports[0]), item).nodeid == item.nodeid

@@ -98,16 +98,23 @@ def alone_reason(config: pytest.Config, item: pytest.Item) -> str | None:
         or asyncio_loops.alone_reason(item)
         or benchmark.alone_reason(config, item)
         or django.alone_reason(item)
-        or item.ihook.pytest_parproc_run_alone(item=item)
+        or _asked_alone(config, item)
     )
 
 
 def runs_alone(config: pytest.Config, item: pytest.Item) -> bool:
     """Process backends: whether a test runs in the main process, alone, after the parallel
     part of the run, because of another plugin (or its ``pytest_parproc_run_alone``)."""
-    return benchmark.runs_alone(config, item) or bool(
-        item.ihook.pytest_parproc_run_alone(item=item)
-    )
+    return benchmark.runs_alone(config, item) or bool(_asked_alone(config, item))
+
+
+def _asked_alone(config: pytest.Config, item: pytest.Item) -> Any:
+    """``pytest_parproc_run_alone``'s answer for ``item``; not asked where no plugin or
+    conftest implements it (the usual case): ``item.ihook`` is computed afresh for each test,
+    which costs more than the rest of planning it."""
+    if not config.hook.pytest_parproc_run_alone.get_hookimpls():
+        return None
+    return item.ihook.pytest_parproc_run_alone(item=item)
 
 
 def whole_run_reason(items: list[pytest.Item]) -> str | None:

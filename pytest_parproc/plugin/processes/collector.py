@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from .. import pytest_internals
 from ..messages import ItemRecord, WarningRecord
 from .rundir import ProgressLog, RunDirectory
 
@@ -42,6 +43,9 @@ class ReportCollector:
         #: puts --par-timeout's timer back (pytest's faulthandler plugin cancels it when a test
         #: fails, in its own pytest_exception_interact)
         self.rearm: Callable[[], None] | None = None
+        self._dump: tuple[pytest.Config, Callable[[pytest.TestReport], dict[str, Any]]] | None = (
+            None
+        )
 
     def begin(self, index: int) -> ItemRecord:
         self.current = ItemRecord(index)
@@ -60,7 +64,9 @@ class ReportCollector:
         record = self.current
         if record is None or self.config is None:
             return
-        data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
+        if self._dump is None or self._dump[0] is not self.config:
+            self._dump = (self.config, pytest_internals.report_codec(self.config)[0])
+        data = self._dump[1](report)
         try:
             self.log.write("report", record.index, data)
         except Exception:

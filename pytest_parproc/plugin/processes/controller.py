@@ -4,6 +4,7 @@ crashes. The package docstring tells how a run goes."""
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import shutil
 import signal
@@ -106,6 +107,10 @@ class ProcessController(RunController):
             return
         self.timing = RunTiming(time.time())
         started = time.perf_counter()
+        # The collected tests and everything imported leave the garbage collector's care: this
+        # process runs no test while workers do, and each of the collector's passes over them
+        # (while planning and replaying allocate) would cost more than the planning itself.
+        gc.freeze()
         replayer = Replayer(self.config, items)
         run_dir = tempfile.mkdtemp(prefix="pytest-parproc-")
         self.durations = durations.load(self.config)
@@ -269,6 +274,11 @@ class ProcessController(RunController):
         self.timing.add(result)
         for record in result.records:
             replayer.replay(record)
+        # What the replay built (reports that the terminal's statistics and other plugins keep
+        # to the end) leaves the garbage collector's care too, as the collected tests did
+        # (``inherit.offer``): this process runs no test, and each of the collector's passes
+        # over a growing heap would cost more. ``gc.freeze`` itself costs nothing.
+        gc.freeze()
         for index in result.missing:
             nodeid = replayer.items[index].nodeid
             replayer.fail(

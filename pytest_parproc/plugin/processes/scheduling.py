@@ -33,11 +33,12 @@ CUT_SETUP_SLACK = 0.1
 UNIT_SHARE = 0.5
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PlannedItem:
     """What planning needs to know of a test: its position, node id, module, the class or
     module it belongs to (``scope``), its ``parproc_group`` (if any), and its parametrization
-    key (see ``ParamKey``)."""
+    key (see ``ParamKey``). Not frozen: one is made for every test of a run, and a frozen
+    dataclass takes twice as long to make."""
 
     index: int
     nodeid: str
