@@ -1,22 +1,36 @@
-"""The fastest any collect-once runner could be on this machine, for one synthetic suite.
+"""The fastest any collect-once runner could be on this machine, suite by suite, and how far
+pytest-parproc's default backend is from it.
 
 A runner that collects in the main process (as pytest-parproc does) cannot start a test before
-``pytest --collect-only`` would have finished, and N cores at best divide the CPU time the
-tests take in a serial run. So on N cores no such runner beats::
+``pytest --collect-only`` would have finished, and N workers on N cores at best divide what
+the tests take in a serial run, except set-up that every worker pays again (a session fixture
+is set up once per worker process). So no such runner beats::
 
-    wall(--collect-only) + (CPU(serial run) - CPU(--collect-only)) / N
+    wall(--collect-only) + (wall(serial) - wall(--collect-only) - S) / N + S
 
-This script measures those (medians of ``--repeat`` runs, CPU from ``getrusage`` of the
-children) next to a ``--n-jobs=N`` run, and prints the bound. Usage::
+where S is that per-worker set-up (``PER_WORKER_SETUP_S`` of the suite set). The tests' part
+is taken from the serial run's wall time, so tests that wait (sleep) count as well as tests
+that compute.
 
-    python benchmarks/bound.py SUITE [--jobs N] [--repeat R] [--scale K]
+That assumes N cores run N processes each as fast as one alone. On shared or hyperthreaded
+machines they do not, so the script also times N serial runs started at once (``N x serial``:
+the slowest of them) and prints a second bound with the tests' part stretched by what that
+showed, ``(wall(N x serial) - wall(--collect-only)) / (wall(serial) - wall(--collect-only))``:
+the limit of this machine rather than of ideal cores.
+
+Each command runs once untimed (bytecode caches, recorded durations), then ``--repeat``
+rounds run every command of a suite once, alternating; medians are printed, and the ratio of
+``--n-jobs=N`` to each bound (the issue's goal: at most 1.10). Usage::
+
+    python benchmarks/bound.py [--set synthetic|independent] [--suites a,b] [--jobs N]
+                               [--repeat R] [--scale K] [--in-place]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -24,55 +38,112 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 
-from synthetic import write_suite
+#: The issue's goal: the default backend within this factor of the bound.
+GOAL = 1.10
 
 
-def timed(command: list[str], folder: Path, env: dict[str, str]) -> tuple[float, float]:
-    """Wall and CPU seconds (user + system, the process and its children) of one run."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def timed(command: list[str], folder: Path, env: dict[str, str], copies: int = 1) -> float:
+    """Wall seconds of ``copies`` simultaneous runs (until the last ends); a failing run stops
+    the script with its output."""
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=folder, env=env, capture_output=True, check=False)
+    processes = [
+        subprocess.Popen(
+            command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        for _ in range(copies)
+    ]
+    outputs = [process.communicate()[0] for process in processes]
     wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode not in (0, 5):
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout.decode()[-2000:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+    for process, output in zip(processes, outputs, strict=True):
+        if process.returncode not in (0, 5):
+            raise SystemExit(f"{' '.join(command)} failed:\n{output.decode()[-2000:]}")
+    return wall
+
+
+def child_env(in_place: bool) -> dict[str, str]:
+    drop = ("PYTHONDONTWRITEBYTECODE", "PYTEST_ADDOPTS")
+    env = {
+        k: v for k, v in os.environ.items() if k not in drop and not k.startswith("PYTEST_PARPROC_")
+    }
+    env["PYTHONHASHSEED"] = "0"
+    if in_place:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")]))
+    return env
+
+
+def commands(jobs: int, in_place: bool) -> dict[str, tuple[list[str], int]]:
+    """Each measured command, and how many copies of it run at once."""
+    base = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:xdist"]
+    parproc = ["-p", "no:parproc", "-p", "pytest_parproc.plugin"] if in_place else []
+    serial = [*base, "-p", "no:parproc"]
+    return {
+        "collect-only": ([*serial, "--collect-only"], 1),
+        "serial": (serial, 1),
+        # The copies share the folder: they leave the cache (recorded durations) alone.
+        "N x serial": ([*serial, "-p", "no:cacheprovider"], jobs),
+        "parproc": ([*base, *parproc, f"--n-jobs={jobs}"], 1),
+    }
+
+
+def measure(name: str, options: argparse.Namespace, suite_set: object) -> dict[str, float]:
+    runs = commands(options.jobs, options.in_place)
+    env = child_env(options.in_place)
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary) / name
+        suite_set.write_suite(name, folder, options.scale)  # type: ignore[attr-defined]
+        for command, copies in runs.values():
+            timed(command, folder, env, copies)  # warm-up: bytecode, recorded durations
+        walls: dict[str, list[float]] = {label: [] for label in runs}
+        for round_ in range(options.repeat):
+            labels = list(runs)
+            labels = labels[round_ % len(labels) :] + labels[: round_ % len(labels)]
+            for label in labels:
+                command, copies = runs[label]
+                walls[label].append(timed(command, folder, env, copies))
+                print(f"{name} {label}: {walls[label][-1]:.2f} s", file=sys.stderr)
+    medians = {label: statistics.median(values) for label, values in walls.items()}
+    setup = suite_set.PER_WORKER_SETUP_S.get(name, 0.0)  # type: ignore[attr-defined]
+    tests = medians["serial"] - medians["collect-only"]
+    medians["bound"] = medians["collect-only"] + (tests - setup) / options.jobs + setup
+    medians["setup"] = setup
+    medians["stretch"] = max(1.0, (medians["N x serial"] - medians["collect-only"]) / tests)
+    stretched = (tests - setup) * medians["stretch"] / options.jobs + setup
+    medians["machine bound"] = medians["collect-only"] + stretched
+    return medians
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("suite")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--set", choices=("synthetic", "independent"), default="synthetic")
+    parser.add_argument("--suites", help="comma-separated (default: all of the set)")
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--scale", type=int, default=1)
+    parser.add_argument("--in-place", action="store_true", help="load this checkout's plugin")
     options = parser.parse_args()
-    drop = ("PYTHONDONTWRITEBYTECODE", "PYTEST_ADDOPTS")
-    env = {name: value for name, value in os.environ.items() if name not in drop}
-    env["PYTHONHASHSEED"] = "0"
-    base = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:xdist"]
-    commands = {
-        "collect-only": [*base, "-p", "no:parproc", "--collect-only"],
-        "serial": [*base, "-p", "no:parproc"],
-        "parproc": [*base, f"--n-jobs={options.jobs}"],
-    }
-    with tempfile.TemporaryDirectory() as temporary:
-        folder = Path(temporary) / options.suite
-        write_suite(options.suite, folder, options.scale)
-        for command in commands.values():
-            timed(command, folder, env)  # warm-up: bytecode, recorded durations
-        runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
-        for _ in range(options.repeat):
-            for name, command in commands.items():
-                runs[name].append(timed(command, folder, env))
-    wall = {name: statistics.median(w for w, _ in values) for name, values in runs.items()}
-    cpu = {name: statistics.median(c for _, c in values) for name, values in runs.items()}
-    for name in commands:
-        print(f"{options.suite} {name:13s} wall {wall[name]:6.2f} s  cpu {cpu[name]:6.2f} s")
-    bound = wall["collect-only"] + (cpu["serial"] - cpu["collect-only"]) / options.jobs
-    print(f"{options.suite} bound on {options.jobs} cores: {bound:.2f} s")
+    suite_set = importlib.import_module(options.set)
+    names = options.suites.split(",") if options.suites else list(suite_set.SUITES)
+    n = options.jobs
+    print(
+        f"| set | suite | --collect-only | serial | per-worker set-up | bound on {n} "
+        f"| parproc --n-jobs={n} | parproc / bound | goal <= {GOAL:.2f} | {n} x serial at once "
+        "| stretch | machine bound | parproc / machine bound |"
+    )
+    print("|---" * 13 + "|")
+    for name in names:
+        m = measure(name, options, suite_set)
+        ratio = m["parproc"] / m["bound"]
+        verdict = "met" if ratio <= GOAL else "not met"
+        print(
+            f"| {options.set} | {name} | {m['collect-only']:.2f} | {m['serial']:.2f} | "
+            f"{m['setup']:.1f} | {m['bound']:.2f} | {m['parproc']:.2f} | **{ratio:.2f}** | "
+            f"{verdict} | {m['N x serial']:.2f} | {m['stretch']:.2f} | {m['machine bound']:.2f} "
+            f"| {m['parproc'] / m['machine bound']:.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -54,7 +54,9 @@ print(json.dumps({"status": int(status), "cpu": cpu() - Mark.started}))
 
 def _env(tree: Path = ROOT) -> dict[str, str]:
     drop = ("PYTHONDONTWRITEBYTECODE", "PYTEST_ADDOPTS")
-    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("PYTEST_PARPROC_")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in drop and not k.startswith("PYTEST_PARPROC_")
+    }
     env["PYTHONHASHSEED"] = "0"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), env.get("PYTHONPATH", "")]))
     return env
@@ -69,8 +71,10 @@ def main_cpu(folder: Path, flags: list[str], tree: Path = ROOT) -> float:
     last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     try:
         result = json.loads(last)
-    except json.JSONDecodeError:
-        raise SystemExit(f"{' '.join(flags)}: no result\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    except json.JSONDecodeError as error:
+        raise SystemExit(
+            f"{' '.join(flags)}: no result\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        ) from error
     if result["status"] not in (0, 5):
         raise SystemExit(f"{' '.join(flags)} exited with {result['status']}\n{done.stdout[-2000:]}")
     return float(result["cpu"])
@@ -118,15 +122,19 @@ def main() -> None:
             for name in names:
                 cpu[name].append(main_cpu(folder, *columns[name]))
                 print(f"round {round_ + 1} {name}: {cpu[name][-1]:.3f} s", file=sys.stderr)
-    print(f"{options.set} {options.suite} x{options.scale}: {tests} tests, "
-          f"{options.backend}, medians of {options.repeat}")
+    print(
+        f"{options.set} {options.suite} x{options.scale}: {tests} tests, "
+        f"{options.backend}, medians of {options.repeat}"
+    )
     print("| run | main process CPU from the run loop on, median s | per test | least | runs |")
     print("|---|---|---|---|---|")
     for name, values in cpu.items():
         median = statistics.median(values)
         runs = " ".join(f"{value:.2f}" for value in values)
         least = min(values) / tests * 1e6
-        print(f"| {name} | {median:.3f} | {median / tests * 1e6:.0f} us | {least:.0f} us | {runs} |")
+        print(
+            f"| {name} | {median:.3f} | {median / tests * 1e6:.0f} us | {least:.0f} us | {runs} |"
+        )
 
 
 if __name__ == "__main__":

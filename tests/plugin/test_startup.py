@@ -201,6 +201,44 @@ def test_the_garbage_collector_reaches_what_collection_built(pytester: pytest.Py
     result.stdout.fnmatch_lines(["start-up: workers forked after collection*"])
 
 
+def test_the_main_process_keeps_its_tests_and_replayed_reports_from_the_collector(
+    pytester: pytest.Pytester,
+) -> None:
+    """The main process runs no test: what collection built and what the replay builds (reports
+    the terminal keeps to the end) are frozen out of the garbage collector's passes, under
+    every start method, so that its cost per test does not grow with the run."""
+    pytester.makeconftest(
+        """
+        import gc, os
+
+        def pytest_sessionfinish(session):
+            if hasattr(session.config, "workerinput"):
+                return  # a worker's session (one started by --par-start=collect)
+            reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+            first = reporter.stats["passed"][0]
+            # gc.get_objects() leaves out what gc.freeze() moved to the permanent generation
+            seen = any(obj is first for obj in gc.get_objects())
+            with open("frozen.txt", "w") as out:
+                out.write(f"{gc.get_freeze_count()} {seen}")
+        """
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("n", range(200))
+        def test_n(n):
+            pass
+        """
+    )
+    for start in ("fork", "collect"):
+        result = pytester.runpytest_subprocess("--n-jobs=2", f"--par-start={start}")
+        result.assert_outcomes(passed=200)
+        frozen, seen = (pytester.path / "frozen.txt").read_text().split()
+        assert int(frozen) > 200 * 3, (start, frozen)
+        assert seen == "False", f"--par-start={start}: a replayed report is still in gc's care"
+
+
 def test_a_test_in_a_forked_worker_can_use_the_engine(pytester: pytest.Pytester) -> None:
     """Workers are forked while the engine's pool lock is held and the run's parallel_config
     is set: a nested Parallel call must find neither (it runs on threads, as in any worker)."""
