@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-#: A report as ``pytest_report_to_serializable`` makes it.
+#: A report as ``pytest_report_to_serializable`` makes it (where only pytest's own plugins
+#: serialize reports, a plain ``TestReport`` travels as itself: ``pytest_internals.report_codec``).
 SerializedReport = dict[str, Any]
 
 #: A parametrized test by its place rather than its id: the node id without its ``[...]``

@@ -55,29 +55,31 @@ def _callspec_indices(item: pytest.Item) -> dict[str, int] | None:
     return indices if isinstance(indices, dict) else None
 
 
-Codec = tuple[Callable[[pytest.TestReport], dict[str, Any]], Callable[[dict[str, Any], Any], Any]]
+Codec = tuple[Callable[[pytest.TestReport], Any], Callable[[Any, Any], Any]]
 
 
 def report_codec(config: pytest.Config) -> Codec:
-    """A worker's ``pytest_report_to_serializable`` and the main process's
-    ``pytest_report_from_serializable``. Where only pytest's own plugins implement one (its
-    ``reports`` and ``subtests``: the usual case), a plain test report goes straight to what they
-    call, ``TestReport._to_json`` or ``_from_json``, three times a test on each side; the latter
-    gets the item's node id as pytest 9.2+ keeps it (``Node._id``, parsed once at collection)."""
+    """A worker's ``pytest_report_to_serializable``, the main process's ``_from_serializable``.
+    Where only pytest's own plugins (``reports``, ``subtests``) implement both, a plain test
+    report travels as itself, pickled (no ``_to_json``/``_from_json`` round: half the cost, three
+    times a test), and data goes straight to ``TestReport._from_json``, with the item's node id
+    as pytest 9.2+ keeps it (``Node._id``, parsed once at collection)."""
     hook = config.hook
 
     def dump(report: pytest.TestReport) -> dict[str, Any]:
         return hook.pytest_report_to_serializable(config=config, report=report)  # type: ignore[no-any-return]
 
-    def load(data: dict[str, Any], item: pytest.Item) -> Any:
+    def load(data: Any, item: pytest.Item) -> Any:
+        if isinstance(data, pytest.TestReport):  # from a worker whose plugins allowed it
+            return data
         return hook.pytest_report_from_serializable(config=config, data=data)
 
-    def dump_directly(report: pytest.TestReport) -> dict[str, Any]:
-        if type(report) is not pytest.TestReport:
-            return dump(report)
-        return {**report._to_json(), "$report_type": "TestReport"}
+    def dump_directly(report: pytest.TestReport) -> Any:
+        return report if type(report) is pytest.TestReport else dump(report)
 
-    def load_directly(data: dict[str, Any], item: pytest.Item) -> Any:
+    def load_directly(data: Any, item: pytest.Item) -> Any:
+        if type(data) is pytest.TestReport:
+            return data
         if data.get("$report_type") != "TestReport" or "_report_type" in data:
             return load(data, item)
         if data.get("nodeid") == item.nodeid:
@@ -89,10 +91,8 @@ def report_codec(config: pytest.Config) -> Codec:
         names = {getattr(impl.plugin, "__name__", "") for impl in impls}
         return bool(impls) and names <= {"_pytest.reports", "_pytest.subtests"}
 
-    return (
-        dump_directly if own("pytest_report_to_serializable") else dump,
-        load_directly if own("pytest_report_from_serializable") else load,
-    )
+    both = own("pytest_report_to_serializable") and own("pytest_report_from_serializable")
+    return (dump_directly, load_directly) if both else (dump, load)
 
 
 def main_basetemp(config: pytest.Config) -> Path | None:

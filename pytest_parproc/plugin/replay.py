@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from . import compat, pytest_internals
-from .messages import ItemRecord, WarningRecord
+from .messages import ItemRecord, SerializedReport, WarningRecord
 
 
 class Replayer:
@@ -40,7 +40,8 @@ class Replayer:
         item = self.items[index]
         if record.reports and index not in self._started:
             first = record.reports[0]
-            location = first.get("location") if first.get("nodeid") == item.nodeid else None
+            same = report_field(first, "nodeid") == item.nodeid
+            location = report_field(first, "location") if same else None
             if isinstance(location, (list, tuple)) and len(location) == 3:
                 self._locations[index] = (str(location[0]), location[1], str(location[2]))
         self._start(index)
@@ -48,10 +49,13 @@ class Replayer:
         load = self._load
         ihook = self._ihook(item)
         for data in record.reports[done:]:
-            if data.get("nodeid") != item.nodeid:
+            if report_field(data, "nodeid") != item.nodeid:
                 # Found by parametrization key: the worker's id differs; the main process's
                 # is the one every plugin here knows.
-                data = {**data, "nodeid": item.nodeid, "location": item.location}
+                if isinstance(data, pytest.TestReport):
+                    data.nodeid, data.location = item.nodeid, item.location
+                else:
+                    data = {**data, "nodeid": item.nodeid, "location": item.location}
             self._log(index, ihook, load(data, item))
         self._reports_done[index] = max(done, len(record.reports))
         if record.complete:
@@ -141,6 +145,11 @@ class Replayer:
                 "location": None,
             }
         )
+
+
+def report_field(report: SerializedReport | pytest.TestReport, name: str) -> Any:
+    """A field of a report from a worker: the report itself, or its serialized form."""
+    return report.get(name) if isinstance(report, dict) else getattr(report, name, None)
 
 
 def make_report(

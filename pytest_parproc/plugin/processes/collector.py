@@ -43,9 +43,7 @@ class ReportCollector:
         #: puts --par-timeout's timer back (pytest's faulthandler plugin cancels it when a test
         #: fails, in its own pytest_exception_interact)
         self.rearm: Callable[[], None] | None = None
-        self._dump: tuple[pytest.Config, Callable[[pytest.TestReport], dict[str, Any]]] | None = (
-            None
-        )
+        self._dump: tuple[pytest.Config, Callable[[pytest.TestReport], Any]] | None = None
 
     def begin(self, index: int) -> ItemRecord:
         self.current = ItemRecord(index)
@@ -70,6 +68,9 @@ class ReportCollector:
         try:
             self.log.write("report", record.index, data)
         except Exception:
+            if isinstance(data, pytest.TestReport):  # an attribute that cannot be pickled
+                hook = self.config.hook
+                data = hook.pytest_report_to_serializable(config=self.config, report=report)
             data = _picklable(data)
             self.log.write("report", record.index, data)
         record.reports.append(data)

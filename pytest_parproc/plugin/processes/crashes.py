@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ...parallel import WorkerCrashedError
 from ..messages import ItemRecord
-from ..replay import Replayer, phase_after
+from ..replay import Replayer, phase_after, report_field
 from .rundir import RunDirectory, read_progress_log
 
 
@@ -51,9 +51,12 @@ def recover_log(
         return None
     replayer.replay(records[running])
     reports = records[running].reports
-    last = (
-        (str(reports[-1].get("when")), reports[-1].get("outcome") == "passed") if reports else None
-    )
+    last = None
+    if reports:
+        last = (
+            str(report_field(reports[-1], "when")),
+            report_field(reports[-1], "outcome") == "passed",
+        )
     return running, phase_after(last)
 
 
