@@ -38,28 +38,29 @@ class Replayer:
         if index in self.finished:
             return
         item = self.items[index]
+        nodeid = item.nodeid  # a property that builds the string (pytest 9.2)
         if record.reports and index not in self._started:
             first = record.reports[0]
-            same = report_field(first, "nodeid") == item.nodeid
+            same = report_field(first, "nodeid") == nodeid
             location = report_field(first, "location") if same else None
             if isinstance(location, (list, tuple)) and len(location) == 3:
                 self._locations[index] = (str(location[0]), location[1], str(location[2]))
-        self._start(index)
+        self._start(index, nodeid)
         done = self._reports_done.get(index, 0)
         load = self._load
         ihook = self._ihook(item)
         for data in record.reports[done:]:
-            if report_field(data, "nodeid") != item.nodeid:
+            if report_field(data, "nodeid") != nodeid:
                 # Found by parametrization key: the worker's id differs; the main process's
                 # is the one every plugin here knows.
                 if isinstance(data, pytest.TestReport):
-                    data.nodeid, data.location = item.nodeid, item.location
+                    data.nodeid, data.location = nodeid, item.location
                 else:
-                    data = {**data, "nodeid": item.nodeid, "location": item.location}
+                    data = {**data, "nodeid": nodeid, "location": item.location}
             self._log(index, ihook, load(data, item))
         self._reports_done[index] = max(done, len(record.reports))
         if record.complete:
-            self._finish(index)
+            self._finish(index, nodeid)
         # pytest records a test's warnings after its protocol ended (catch_warnings_for_item
         # wraps pytest_runtest_protocol), so they come after logfinish here too.
         done = self._warnings_done.get(index, 0)
@@ -104,18 +105,20 @@ class Replayer:
         location = self._locations.get(index)
         return self.items[index].location if location is None else location
 
-    def _start(self, index: int) -> None:
+    def _start(self, index: int, nodeid: str | None = None) -> None:
         if index not in self._started:
             self._started.add(index)
             item = self.items[index]
             location = self._location(index)
-            self._ihook(item).pytest_runtest_logstart(nodeid=item.nodeid, location=location)
+            nodeid = item.nodeid if nodeid is None else nodeid
+            self._ihook(item).pytest_runtest_logstart(nodeid=nodeid, location=location)
 
-    def _finish(self, index: int) -> None:
+    def _finish(self, index: int, nodeid: str | None = None) -> None:
         self.finished.add(index)
         item = self.items[index]
         location = self._location(index)
-        self._ihook(item).pytest_runtest_logfinish(nodeid=item.nodeid, location=location)
+        nodeid = item.nodeid if nodeid is None else nodeid
+        self._ihook(item).pytest_runtest_logfinish(nodeid=nodeid, location=location)
         self._locations.pop(index, None)
 
     def _log(self, index: int, ihook: Any, report: pytest.TestReport) -> None:
