@@ -13,7 +13,7 @@ def test_prints():
 
 
 def test_slowest():
-    time.sleep(0.2)
+    time.sleep(0.5)
 
 
 def test_fails():
