@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+
+from race import _child_env  # noqa: E402  (the race children's environment, the same here)
 
 #: The issue's goal: the default backend within this factor of the bound.
 GOAL = 1.10
@@ -63,17 +64,6 @@ def timed(command: list[str], folder: Path, env: dict[str, str], copies: int = 1
     return wall
 
 
-def child_env(in_place: bool) -> dict[str, str]:
-    drop = ("PYTHONDONTWRITEBYTECODE", "PYTEST_ADDOPTS")
-    env = {
-        k: v for k, v in os.environ.items() if k not in drop and not k.startswith("PYTEST_PARPROC_")
-    }
-    env["PYTHONHASHSEED"] = "0"
-    if in_place:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")]))
-    return env
-
-
 def commands(jobs: int, in_place: bool) -> dict[str, tuple[list[str], int]]:
     """Each measured command, and how many copies of it run at once."""
     base = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:xdist"]
@@ -90,7 +80,7 @@ def commands(jobs: int, in_place: bool) -> dict[str, tuple[list[str], int]]:
 
 def measure(name: str, options: argparse.Namespace, suite_set: object) -> dict[str, float]:
     runs = commands(options.jobs, options.in_place)
-    env = child_env(options.in_place)
+    env = _child_env(options.in_place)
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary) / name
         suite_set.write_suite(name, folder, options.scale)  # type: ignore[attr-defined]
