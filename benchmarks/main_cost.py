@@ -11,8 +11,9 @@ processes), so the figure hardly depends on what else the machine runs, and it c
 for 16 workers on 2 cores. The same figure for a serial run (``n_jobs=1``: pytest's own loop,
 running the tests) is printed for scale. The main thread's CPU inside pytest's reporting hooks
 (``pytest_runtest_logstart``, ``_logreport`` and ``_logfinish``, every plugin's implementations)
-is printed apart: a serial run makes the same calls, so that part is not the runner's. Each run is a fresh ``python -m pytest``; the medians of
-``--repeat`` runs are printed, alternating the worker counts. Usage::
+is printed apart: a serial run makes the same calls, so that part is not the runner's. Each
+run is a fresh ``python -m pytest``; the medians of ``--repeat`` runs are printed, alternating
+the worker counts. Usage::
 
     python benchmarks/main_cost.py [--suite trivial] [--scale 4] [--jobs 2,4,8,16] [--repeat 5]
                                    [--backend loky] [--set synthetic|independent]
@@ -163,7 +164,9 @@ def main() -> None:
         runs = " ".join(f"{value:.2f}" for value in values)
         least = min(values) / tests * 1e6
         in_hooks = statistics.median(hooks[name]) / tests * 1e6
-        rest = statistics.median(a - b for a, b in zip(values, hooks[name])) / tests * 1e6
+        rest = (
+            statistics.median(a - b for a, b in zip(values, hooks[name], strict=True)) / tests * 1e6
+        )
         print(
             f"| {name} | {median:.3f} | {median / tests * 1e6:.0f} us | {least:.0f} us "
             f"| {in_hooks:.0f} us | {rest:.0f} us | {runs} |"

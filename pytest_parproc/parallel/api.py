@@ -133,7 +133,9 @@ class Parallel:
                 f"crash_policy='isolate' needs a backend that knows which task a dead worker "
                 f"was running; backend {self._backend.name!r} does not (use 'loky')"
             )
-        self.n_jobs = self._backend.effective_n_jobs(resolve_n_jobs(_pick(n_jobs, None)))
+        self.n_jobs = self._backend.effective_n_jobs(
+            resolve_n_jobs(_pick(n_jobs, None), backend=self._backend)
+        )
         BatchSizer(batch_size, self.n_jobs)  # validates batch_size
         parse_pre_dispatch(pre_dispatch, self.n_jobs)  # validates pre_dispatch
         self._settings = _Settings(
@@ -350,6 +352,11 @@ class _ParallelRun:
                 if not (isolate and stoppable):
                     raise error
                 values = [*values, error]
+            elif len(values) != len(batch):
+                raise RuntimeError(
+                    f"backend {self.backend.name!r} answered {batch.describe(0)} with "
+                    f"{len(values)} results for a batch of {len(batch)} tasks, and no error"
+                )
             else:
                 self.sizer.record(len(values), outcome.duration_s)
             self.progress.batch_done(len(values), self.total, outcome.worker)

@@ -173,16 +173,24 @@ def check_n_jobs(n_jobs: object, source: str = "Parallel") -> int:
     return value
 
 
-def resolve_n_jobs(n_jobs: int | None, source: str = "Parallel") -> int:
-    """joblib's rules: None -> the context's value or 1; -1 -> all CPUs; -k -> cpus + 1 - k."""
+def resolve_n_jobs(
+    n_jobs: int | None, source: str = "Parallel", backend: ParallelBackendBase | None = None
+) -> int:
+    """joblib's rules: None -> the context's value or the backend's default (1); -1 -> all CPUs
+    (the backend's, for a cluster); -k -> cpus + 1 - k."""
     if n_jobs is None:
         n_jobs = _state.get().n_jobs
         if n_jobs is None:
-            return 1
-        source = "parallel_config"
+            default = 1 if backend is None else backend.default_n_jobs
+            if default > 0:
+                return default
+            n_jobs = default
+        else:
+            source = "parallel_config"
     value = check_n_jobs(n_jobs, source)
     if value < 0:
-        return max(1, cpu_count() + 1 + value)
+        cpus = None if backend is None else backend.available_cpus()
+        return max(1, (cpu_count() if cpus is None else cpus) + 1 + value)
     return value
 
 
@@ -270,7 +278,6 @@ def _evaluate(node: ast.expr, n_jobs: int) -> float:
 def effective_n_jobs(n_jobs: int | None = -1) -> int:
     """The number of workers a ``Parallel(n_jobs)`` call would use here, with the backend
     of the current context."""
-    resolved = resolve_n_jobs(n_jobs)
     state = _state.get()
     backend = choose_backend(None, state.prefer, state.require)
-    return backend.effective_n_jobs(resolved)
+    return backend.effective_n_jobs(resolve_n_jobs(n_jobs, backend=backend))

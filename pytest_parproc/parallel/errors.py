@@ -30,7 +30,8 @@ class WorkerCrashedError(ParallelError):
 
     ``exitcode`` is the process's exit status (negative: killed by signal ``-exitcode``),
     ``stderr_tail`` the last bytes it wrote to its standard error (the faulthandler traceback of
-    a fatal signal lands there), ``task`` a short description of the task that was running.
+    a fatal signal lands there), ``task`` a short description of the task that was running,
+    ``ended`` how it ended where no exit code is known (a dask worker on another machine).
     """
 
     def __init__(
@@ -41,12 +42,14 @@ class WorkerCrashedError(ParallelError):
         worker: str = "",
         task: str = "",
         stderr_tail: str = "",
+        ended: str = "",
     ) -> None:
         self.exitcode = exitcode
         self.pid = pid
         self.worker = worker
         self.task = task
         self.stderr_tail = stderr_tail
+        self.ended = ended
         super().__init__(self._message())
 
     @property
@@ -61,7 +64,10 @@ class WorkerCrashedError(ParallelError):
 
     @property
     def how_it_ended(self) -> str:
-        """``was killed by SIGSEGV (exit code -11)``, ``exited unexpectedly with exit code 3``."""
+        """``was killed by SIGSEGV (exit code -11)``, ``exited unexpectedly with exit code 3``,
+        or what the backend knows where it cannot see an exit code (``ended``)."""
+        if getattr(self, "ended", ""):
+            return self.ended
         if self.signal_name is not None:
             return f"was killed by {self.signal_name} (exit code {self.exitcode})"
         if self.exitcode is None:

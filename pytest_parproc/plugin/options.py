@@ -215,6 +215,12 @@ def parse_n_jobs(raw: str, source: str) -> int:
 def check_backend(name: str, source: str) -> None:
     from ..parallel import Parallel
 
+    if name == "dask":
+        raise pytest.UsageError(
+            f"{source}: running a test session on a dask cluster is not built yet (the "
+            "engine's Parallel(backend='dask') is); choose loky, multiprocessing, threading "
+            "or sequential"
+        )
     try:
         backend = Parallel(n_jobs=2, backend=name).backend
     except (ValueError, TypeError) as error:

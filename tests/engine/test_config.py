@@ -90,9 +90,9 @@ def test_pre_dispatch_must_be_positive(bad: int) -> None:
 
 
 def test_unknown_backend_lists_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="unknown parallel backend 'dask'") as caught:
-        Parallel(n_jobs=2, backend="dask")
-    for name in ("loky", "multiprocessing", "threading", "sequential"):
+    with pytest.raises(ValueError, match="unknown parallel backend 'ray'") as caught:
+        Parallel(n_jobs=2, backend="ray")
+    for name in ("loky", "multiprocessing", "threading", "sequential", "dask"):
         assert repr(name) in str(caught.value)
 
 

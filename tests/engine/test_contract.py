@@ -20,7 +20,7 @@ from pytest_parproc import (
     delayed,
 )
 
-PROCESS = {"loky", "multiprocessing"}
+PROCESS = {"loky", "multiprocessing", "dask"}
 
 
 def test_results_come_back_in_submission_order(backend: str) -> None:
@@ -149,6 +149,7 @@ def test_nested_calls_fall_back_to_a_safe_backend(backend: str) -> None:
         "multiprocessing": {"sequential"},
         "threading": {"sequential"},
         "sequential": {"loky"},
+        "dask": {"threading"},
     }[backend]
     assert inner == expected
 

@@ -21,12 +21,12 @@ def memmap_folders(folder: Path) -> list[Path]:
 
 
 def test_a_large_array_arrives_as_a_memmap_and_its_folder_is_removed(
-    process_backend: str, tmp_path: Path
+    memmapping_backend: str, tmp_path: Path
 ) -> None:
     """A large array argument reaches the worker as numpy.memmap, backed by a file in a folder
     under temp_folder, with the same contents; the folder is removed when the call returns."""
     array = np.arange(LARGE, dtype=np.float64)
-    results = Parallel(n_jobs=2, backend=process_backend, temp_folder=str(tmp_path))(
+    results = Parallel(n_jobs=2, backend=memmapping_backend, temp_folder=str(tmp_path))(
         delayed(tasks.array_info)(array) for _ in range(4)
     )
     for type_name, filename, total in results:
@@ -38,38 +38,38 @@ def test_a_large_array_arrives_as_a_memmap_and_its_folder_is_removed(
     assert memmap_folders(tmp_path) == []
 
 
-def test_a_small_array_is_copied_as_a_plain_array(process_backend: str, tmp_path: Path) -> None:
+def test_a_small_array_is_copied_as_a_plain_array(memmapping_backend: str, tmp_path: Path) -> None:
     """An array under max_nbytes travels inside the pickle as a plain ndarray; no folder."""
     array = np.arange(10, dtype=np.float64)
-    results = Parallel(n_jobs=2, backend=process_backend, temp_folder=str(tmp_path))(
+    results = Parallel(n_jobs=2, backend=memmapping_backend, temp_folder=str(tmp_path))(
         delayed(tasks.array_info)(array) for _ in range(2)
     )
     assert results == [("ndarray", None, 45.0)] * 2
     assert memmap_folders(tmp_path) == []
 
 
-def test_max_nbytes_none_disables_memmapping(process_backend: str, tmp_path: Path) -> None:
+def test_max_nbytes_none_disables_memmapping(memmapping_backend: str, tmp_path: Path) -> None:
     """max_nbytes=None sends even a large array as a plain ndarray."""
     array = np.arange(LARGE, dtype=np.float64)
     results = Parallel(
-        n_jobs=2, backend=process_backend, temp_folder=str(tmp_path), max_nbytes=None
+        n_jobs=2, backend=memmapping_backend, temp_folder=str(tmp_path), max_nbytes=None
     )(delayed(tasks.array_info)(array) for _ in range(2))
     assert results == [("ndarray", None, float(array.sum()))] * 2
     assert memmap_folders(tmp_path) == []
 
 
 def test_mmap_mode_r_gives_the_worker_a_read_only_array(
-    process_backend: str, tmp_path: Path
+    memmapping_backend: str, tmp_path: Path
 ) -> None:
     """With mmap_mode='r' the worker cannot write into the shared array; with 'c'
     (copy-on-write) it can, and the caller's array is unchanged either way."""
     array = np.ones(LARGE, dtype=np.float64)
     read_only = Parallel(
-        n_jobs=2, backend=process_backend, temp_folder=str(tmp_path), mmap_mode="r"
+        n_jobs=2, backend=memmapping_backend, temp_folder=str(tmp_path), mmap_mode="r"
     )(delayed(tasks.write_raises)(array) for _ in range(2))
     assert read_only == [True, True]
     copy_on_write = Parallel(
-        n_jobs=2, backend=process_backend, temp_folder=str(tmp_path), mmap_mode="c"
+        n_jobs=2, backend=memmapping_backend, temp_folder=str(tmp_path), mmap_mode="c"
     )(delayed(tasks.write_raises)(array) for _ in range(2))
     assert copy_on_write == [False, False]
     assert array[0] == 1.0

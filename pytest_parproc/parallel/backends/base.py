@@ -138,6 +138,14 @@ class ParallelBackendBase(ABC):
         self.nesting_level = nesting_level
         self.n_jobs = 1
 
+    #: What ``n_jobs=None`` means where no ``parallel_config`` gives a value (joblib's
+    #: ``default_n_jobs``: -1, all of a cluster's workers, for dask).
+    default_n_jobs: ClassVar[int] = 1
+
+    def available_cpus(self) -> int | None:
+        """What ``n_jobs=-1`` counts from: None for this machine's CPUs (``cpu_count()``)."""
+        return None
+
     def effective_n_jobs(self, n_jobs: int) -> int:
         """The number of workers this backend would use for a resolved, positive ``n_jobs``."""
         return max(1, n_jobs)

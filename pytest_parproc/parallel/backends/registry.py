@@ -18,6 +18,9 @@ _BUILTIN = {
     "multiprocessing": ("pytest_parproc.parallel.backends.mp_pool", "MultiprocessingBackend"),
     "threading": ("pytest_parproc.parallel.backends.thread_pool", "ThreadingBackend"),
     "sequential": ("pytest_parproc.parallel.backends.sequential", "SequentialBackend"),
+    # dask.distributed is an optional extra: the module imports without it, and the backend
+    # then says which extra to install.
+    "dask": ("pytest_parproc.parallel.backends.dask_backend", "DaskBackend"),
 }
 
 _lock = threading.Lock()

@@ -1,0 +1,69 @@
+"""What runs on a dask worker for the dask backend: a batch, announced when it starts.
+
+Kept apart from ``dask_backend`` so that a dask worker imports only this small module (and
+``tasks``) to run a batch; ``distributed`` is imported inside the function, where the worker has
+it already.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ..nesting import reset_nested_fallback, set_nested_fallback
+from ..tasks import encode_outcome, run_batch_payload, run_tasks
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+#: The topic of the events a batch sends when it starts and ends on a worker (dask's structured
+#: events; the backend subscribes to it).
+STARTED_TOPIC = "pytest-parproc-started"
+
+
+def run_on_dask_worker(batch_id: str, payload: bytes | None, tasks: list[Any] | None) -> bytes:
+    """Run one batch: its tasks as ``payload`` (pickled), or as ``tasks`` where some argument
+    is a scattered future that dask replaced by its value. Returns the encoded outcome."""
+    from distributed import get_client, get_worker
+
+    worker = get_worker()
+    # Through the worker's client, which waits for the scheduler's answer: the event is on the
+    # scheduler before the batch runs, so a batch that kills its worker at once is still known
+    # to have started there (``Worker.log_event`` batches its messages, and dies with them).
+    client = get_client()
+    client.log_event(STARTED_TOPIC, ("start", batch_id, worker.address, os.getpid()))
+    # A nested Parallel call naming no backend uses threads inside this worker, as in a loky
+    # worker, not the cluster again (a single-threaded worker waiting on its own cluster).
+    token = set_nested_fallback("threading", 1)
+    try:
+        if payload is not None:
+            outcome = run_batch_payload(payload)[0]
+        else:
+            started = time.perf_counter()
+            values, error = run_tasks(tasks or [])
+            outcome = encode_outcome(values, error, time.perf_counter() - started)
+    finally:
+        reset_nested_fallback(token)
+    # Done, so that a later start of the same batch elsewhere is known to be dask computing a
+    # result again that a dead worker held (not a crash of this batch).
+    client.log_event(STARTED_TOPIC, ("done", batch_id, worker.address, os.getpid()))
+    return outcome
+
+
+def kill_descendants() -> int:
+    """Run on a worker (``client.run``) before it is restarted to stop a task: what the task
+    started would outlive the worker's restart. Returns how many processes were killed."""
+    import psutil
+
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return 0
+    for child in children:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(children, timeout=5)
+    return len(children)

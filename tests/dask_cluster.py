@@ -1,0 +1,96 @@
+"""A real dask cluster for the tests: a scheduler and workers started as subprocesses with dask's
+own command line, on 127.0.0.1 only, stopped with everything they started."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+
+
+def _dask_command() -> list[str]:
+    found = shutil.which("dask", path=str(Path(sys.executable).parent))
+    return [found] if found else [sys.executable, "-m", "dask"]
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    try:
+        children = psutil.Process(process.pid).children(recursive=True)
+    except psutil.Error:
+        children = []
+    try:
+        process.send_signal(signal.SIGTERM)
+        process.wait(15)
+    except (OSError, subprocess.TimeoutExpired):
+        process.kill()
+        process.wait(5)
+    for child in children:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(children, timeout=10)
+
+
+@contextmanager
+def dask_cluster(workers: int = 2, extra_worker_args: tuple[str, ...] = ()) -> Iterator[str]:
+    """Start ``dask scheduler`` and ``dask worker`` (``workers`` single-threaded processes, each
+    with a nanny) as subprocesses; yield the scheduler's address once every worker is there."""
+    import distributed
+
+    folder = Path(tempfile.mkdtemp(prefix="parproc-dask-"))
+    scheduler_file = folder / "scheduler.json"
+    environment = dict(os.environ)
+    # The workers import the tests' task modules by name, as this process does.
+    environment["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    log = open(folder / "cluster.log", "wb")  # noqa: SIM115 - closed below
+    dask = _dask_command()
+    quiet = ["--no-dashboard"]
+    processes = [
+        subprocess.Popen(
+            [*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", *quiet,
+             "--scheduler-file", str(scheduler_file)],
+            stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=folder,
+        )
+    ]  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists():
+            if time.monotonic() > deadline or processes[0].poll() is not None:
+                raise RuntimeError(f"the dask scheduler did not start: {_tail(folder)}")
+            time.sleep(0.1)
+        worker = [*dask, "worker", "--scheduler-file", str(scheduler_file), "--host",
+                  "127.0.0.1", "--nworkers", str(workers), "--nthreads", "1", *quiet,
+                  *extra_worker_args]  # fmt: skip
+        if workers:
+            processes.append(
+                subprocess.Popen(
+                    worker, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=folder
+                )
+            )
+        with distributed.Client(scheduler_file=str(scheduler_file), timeout=60) as client:
+            if workers:
+                client.wait_for_workers(workers, timeout=90)
+            address = str(client.scheduler.address)
+        yield address
+    finally:
+        for process in reversed(processes):
+            _stop(process)
+        log.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _tail(folder: Path) -> str:
+    try:
+        return (folder / "cluster.log").read_text(errors="replace")[-2000:]
+    except OSError:
+        return "(no log)"
