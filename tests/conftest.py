@@ -39,4 +39,11 @@ def no_worker_left_behind() -> Iterator[None]:
     alive = [process for process in alive if process.status() != psutil.STATUS_ZOMBIE]
     for process in alive:
         process.kill()
-    assert not alive, f"processes left behind: {[(p.pid, p.cmdline()) for p in alive]}"
+    assert not alive, f"processes left behind: {[_described(p) for p in alive]}"
+
+
+def _described(process: psutil.Process) -> tuple[int, list[str] | str]:
+    try:
+        return process.pid, process.cmdline()
+    except psutil.Error as error:  # it ended, or became a zombie, since
+        return process.pid, type(error).__name__

@@ -22,23 +22,36 @@ def _dask_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "dask"]
 
 
+#: Set in the cluster's processes, and so in every process they start: how they are found again.
+MARKER = "PARPROC_TEST_DASK_CLUSTER"
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    try:
-        children = psutil.Process(process.pid).children(recursive=True)
-    except psutil.Error:
-        children = []
     try:
         process.send_signal(signal.SIGTERM)
         process.wait(15)
     except (OSError, subprocess.TimeoutExpired):
         process.kill()
         process.wait(5)
-    for child in children:
-        try:
-            child.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(children, timeout=10)
+
+
+def _kill_marked(folder: Path) -> None:
+    """Every process started for this cluster, however deep (a nanny restarting a worker while
+    the cluster stops leaves orphans, which may be reparented to this process)."""
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < 1.0:  # until none has been seen for a second
+        marked = []
+        for candidate in psutil.process_iter():
+            try:
+                if candidate.environ().get(MARKER) == str(folder):
+                    candidate.kill()
+                    marked.append(candidate)
+            except psutil.Error:
+                continue
+        if marked:
+            psutil.wait_procs(marked, timeout=10)
+            quiet_since = time.monotonic()
+        time.sleep(0.1)
 
 
 @contextmanager
@@ -52,6 +65,7 @@ def dask_cluster(workers: int = 2, extra_worker_args: tuple[str, ...] = ()) -> I
     environment = dict(os.environ)
     # The workers import the tests' task modules by name, as this process does.
     environment["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    environment[MARKER] = str(folder)
     log = open(folder / "cluster.log", "wb")  # noqa: SIM115 - closed below
     dask = _dask_command()
     quiet = ["--no-dashboard"]
@@ -85,6 +99,7 @@ def dask_cluster(workers: int = 2, extra_worker_args: tuple[str, ...] = ()) -> I
     finally:
         for process in reversed(processes):
             _stop(process)
+        _kill_marked(folder)
         log.close()
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -18,10 +18,11 @@ PROCESS_BACKENDS = ["loky", "multiprocessing", *DASK]
 PARALLEL_BACKENDS = ["loky", "multiprocessing", "threading", *DASK]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dask_client() -> Iterator[Any]:
     """The default ``distributed.Client`` of this process, on a scheduler and two
-    single-threaded workers started as subprocesses (dask's own command line)."""
+    single-threaded workers started as subprocesses (dask's own command line). Per module: a
+    session fixture's teardown may come after the check that no process is left (pytest 8.0)."""
     import distributed
 
     with dask_cluster(workers=2) as address, distributed.Client(address) as client:

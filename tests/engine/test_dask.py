@@ -139,6 +139,7 @@ def test_the_nannys_memory_limit_is_a_crash() -> None:
         parallel_config("dask", client=client),
     ):
         (error,) = Parallel(n_jobs=2, crash_policy="isolate")([delayed(allocate)(600)])
+        client.wait_for_workers(1, timeout=60)  # the nanny's restart done before the cluster stops
     assert isinstance(error, WorkerCrashedError)
     assert "task 0 (allocate)" in str(error)
 

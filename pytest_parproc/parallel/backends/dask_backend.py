@@ -14,6 +14,7 @@ timeouts count from it). A batch whose worker dies while it runs fails with
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import importlib
 import os
@@ -68,7 +69,7 @@ def connect(address: str, source: str, timeout_s: float | None = None) -> Any:
     try:
         limit = {} if timeout_s is None else {"timeout": timeout_s}  # else dask's own setting
         client = distributed.Client(address, set_as_default=False, **limit)
-    except (OSError, TimeoutError, ValueError) as error:
+    except (OSError, TimeoutError, asyncio.TimeoutError, ValueError) as error:
         raise ConnectionError(
             f"the dask backend could not reach the dask scheduler at {address!r} (from "
             f"{source}): {type(error).__name__}: {error}"
@@ -168,7 +169,8 @@ class DaskBackend(ParallelBackendBase):
         if threads == 0 and self.wait_for_workers_timeout > 0:
             try:
                 self.client.wait_for_workers(1, timeout=self.wait_for_workers_timeout)
-            except (TimeoutError, OSError) as error:
+            except (TimeoutError, OSError, asyncio.TimeoutError) as error:
+                # asyncio's TimeoutError, which dask raises, is not the builtin before 3.11.
                 raise TimeoutError(
                     f"the dask backend found no worker on the cluster of {self.client.scheduler}"
                     f" after {self.wait_for_workers_timeout:g} s; start workers, or wait longer "
