@@ -41,6 +41,10 @@ class RunSpec:
     fork: bool = False
     #: what other plugins' xdist support expects in ``config.workerinput`` (``compat``)
     worker_input: dict[str, Any] = field(default_factory=dict)
+    #: dask workers (which may be on other machines) check these first: the rootdir, and each
+    #: test module's and conftest's path under it with a digest of its content
+    rootdir: str = ""
+    files: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,3 +123,5 @@ class TaskResult:
     #: with the task that ends its session
     worker_output: dict[str, Any] | None = None
     finish_error: str | None = None
+    #: where the worker runs, when that is not told by its pid alone (a dask worker's address)
+    address: str = ""

@@ -41,8 +41,9 @@ BACKEND = Setting(
     "par_backend",
     "PYTEST_PARPROC_BACKEND",
     "engine backend that runs the tests: loky (default), multiprocessing, threading (tests "
-    "at the same time in threads of this process), sequential (no distribution), or a process "
-    "backend registered with register_parallel_backend.",
+    "at the same time in threads of this process), sequential (no distribution), dask (a "
+    "dask.distributed cluster: see --par-scheduler), or a process backend registered with "
+    "register_parallel_backend.",
     metavar="NAME",
 )
 MAX_WORKER_RESTART = Setting(
@@ -113,6 +114,15 @@ MAX_MEMORY = Setting(
     "test, ends its session and a fresh worker takes over. loky only. Unset: no limit.",
     metavar="SIZE",
 )
+SCHEDULER = Setting(
+    "--par-scheduler",
+    "par_scheduler",
+    "PYTEST_PARPROC_SCHEDULER",
+    "with --par-backend=dask: the address of an existing dask scheduler (tcp://host:8786); "
+    "--n-jobs then caps how many of its workers run tests (-1: all). Unset: a LocalCluster "
+    "of --n-jobs single-threaded workers on 127.0.0.1, for the run.",
+    metavar="ADDRESS",
+)
 SETTINGS = (
     N_JOBS,
     BACKEND,
@@ -123,6 +133,7 @@ SETTINGS = (
     START_TIMEOUT,
     MAX_TASKS,
     MAX_MEMORY,
+    SCHEDULER,
 )
 START_MODES = ("fork", "collect")
 DIST_MODES = ("auto", "load", "loadscope", "loadfile", "loadgroup")
@@ -149,6 +160,10 @@ class ParprocOptions:
     #: ``maxtasksperchild``)
     max_tasks_per_worker: int | None = None
     max_worker_memory: int | None = None
+    #: --par-scheduler (dask), and --n-jobs as given (negative: counted from the cluster's
+    #: workers, where there is a cluster)
+    scheduler: str | None = None
+    requested_jobs: int = 0
 
     @property
     def active(self) -> bool:
@@ -216,11 +231,15 @@ def check_backend(name: str, source: str) -> None:
     from ..parallel import Parallel
 
     if name == "dask":
-        raise pytest.UsageError(
-            f"{source}: running a test session on a dask cluster is not built yet (the "
-            "engine's Parallel(backend='dask') is); choose loky, multiprocessing, threading "
-            "or sequential"
-        )
+        # (its instance needs a cluster: the run starts one, or connects to --par-scheduler)
+        import importlib.util
+
+        if importlib.util.find_spec("distributed") is None:
+            raise pytest.UsageError(
+                f"{source}: the dask backend needs dask.distributed, which is not installed: "
+                "pip install 'pytest-parproc[dask]'"
+            )
+        return
     try:
         backend = Parallel(n_jobs=2, backend=name).backend
     except (ValueError, TypeError) as error:
@@ -236,7 +255,7 @@ def check_backend(name: str, source: str) -> None:
 def resolve(config: pytest.Config) -> ParprocOptions:
     sources: dict[str, str] = {}
     n_jobs, backend, max_restart = 1, "loky", None
-    found = _lookup(config, N_JOBS)
+    found = found_jobs = _lookup(config, N_JOBS)
     if found is not None:
         sources["n_jobs"] = found[1]
         n_jobs = parse_n_jobs(*found)
@@ -252,7 +271,10 @@ def resolve(config: pytest.Config) -> ParprocOptions:
         max_restart = _parse_int(found[0], found[1], expected)
         if max_restart < 0:
             raise pytest.UsageError(f"{found[1]}: {expected}, got {found[0]!r}")
-    return ParprocOptions(
+    requested = n_jobs
+    if found_jobs is not None and found_jobs[0].strip().lstrip("-").isdigit():
+        requested = int(found_jobs[0])
+    options = ParprocOptions(
         n_jobs=n_jobs,
         backend=backend,
         max_worker_restart=4 * n_jobs if max_restart is None else max_restart,
@@ -263,7 +285,28 @@ def resolve(config: pytest.Config) -> ParprocOptions:
         start_timeout_s=_seconds(config, START_TIMEOUT, sources, "start_timeout"),
         max_tasks_per_worker=_max_tasks(config, sources),
         max_worker_memory=_max_memory(config, sources),
+        scheduler=_scheduler(config, sources),
+        requested_jobs=requested,
     )
+    _check_dask(options)
+    return options
+
+
+def _scheduler(config: pytest.Config, sources: dict[str, str]) -> str | None:
+    from .dask_options import parse_address
+
+    found = _lookup(config, SCHEDULER)
+    if found is None:
+        return None
+    sources["scheduler"] = found[1]
+    return parse_address(*found)
+
+
+def _check_dask(options: ParprocOptions) -> None:
+    from .dask_options import check_options
+
+    recycling = {"max_tasks_per_worker": MAX_TASKS.flag, "max_worker_memory": MAX_MEMORY.flag}
+    check_options(options.backend, options.scheduler, options.sources, recycling)
 
 
 def _max_tasks(config: pytest.Config, sources: dict[str, str]) -> int | None:

@@ -15,6 +15,7 @@ class WorkerTiming:
     busy_s: float = 0.0
     startup_s: float = 0.0
     inherited: bool = False
+    address: str = ""  # a dask worker's
 
 
 class RunTiming:
@@ -36,6 +37,7 @@ class RunTiming:
             worker = self.workers[result.worker_id] = WorkerTiming(result.worker_id, result.pid)
         worker.tests += len(result.records)
         worker.busy_s += result.busy_s
+        worker.address = worker.address or result.address
         if result.ready_at is not None:
             # From the run's start (or the worker's own, for a replacement started later) to
             # a session ready to run tests: process start, pytest configuration, collection.
@@ -67,7 +69,10 @@ class RunTiming:
             )
         if verbosity < 0:
             return [f"parproc: {len(self.workers)} workers ({backend}): {total}"]
-        header = ("worker", "pid", "tests", "busy s", "idle s", "start-up s", "utilization")
+        # Dask workers (maybe on other machines) are named by their address beside the pid.
+        addressed = any(worker.address for worker in self.workers.values())
+        where = "address/pid" if addressed else "pid"
+        header = ("worker", where, "tests", "busy s", "idle s", "start-up s", "utilization")
         rows = [header]
         for worker in sorted(self.workers.values(), key=_order):
             idle_s = max(0.0, self.wall_s - worker.startup_s - worker.busy_s)
@@ -75,7 +80,7 @@ class RunTiming:
             rows.append(
                 (
                     worker.worker_id,
-                    str(worker.pid),
+                    f"{worker.address}/{worker.pid}" if worker.address else str(worker.pid),
                     str(worker.tests),
                     f"{worker.busy_s:.2f}",
                     f"{idle_s:.2f}",

@@ -141,12 +141,6 @@ def test_another_thread_backend_is_refused(pytester: pytest.Pytester) -> None:
     assert "'mythreads' runs tasks in threads of its own" in result.stderr.str()
 
 
-def test_the_dask_backend_is_refused_until_the_plugin_runs_on_it(pytester: pytest.Pytester) -> None:
-    message = usage_error(pytester, "--n-jobs=2", "--par-backend=dask")
-    assert "--par-backend" in message
-    assert "not built yet" in message and "Parallel(backend='dask')" in message
-
-
 def test_xdist_and_parproc_together_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
     message = usage_error(pytester, "--n-jobs=2", "-n", "2")

@@ -3,6 +3,7 @@ test, and Ctrl-C (pytest's KeyboardInterrupt summary, no worker process left beh
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import signal
 import time
@@ -118,8 +119,12 @@ def test_pytest_exit_in_a_test(pytester: pytest.Pytester, backend: str) -> None:
     assert "test_exit.py::test_after" not in parallel.tests
 
 
+#: The dask backend (a LocalCluster the run starts) where dask.distributed is installed.
+DASK = ["dask"] if importlib.util.find_spec("distributed") else []
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", [*BACKENDS, *DASK])
 def test_ctrl_c(pytester: pytest.Pytester, backend: str, signum: int) -> None:
     """Ctrl-C, or SIGTERM: a prompt stop, pytest's summary, exit code 2, no worker left."""
     # threading: tests still running are abandoned, and the one process ends

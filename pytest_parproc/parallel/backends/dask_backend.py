@@ -27,7 +27,7 @@ from typing import Any
 from ..errors import UnpicklableTaskError
 from .base import Batch, CallOptions, DoneCallback, ParallelBackendBase
 from .dask_events import Listener, Running
-from .dask_tasks import kill_descendants, run_on_dask_worker
+from .dask_tasks import Pinned, kill_descendants, run_on_dask_worker
 
 
 def _optional_distributed() -> Any:
@@ -203,15 +203,12 @@ class DaskBackend(ParallelBackendBase):
         listener = self._listener
         with listener.lock:
             listener.running[batch_id] = running
+        where = dict(self.submit_kwargs)
+        if len(batch) == 1 and isinstance(function, Pinned):
+            where.update(workers=[function.worker], allow_other_workers=False)
         try:
             future = self.client.submit(
-                run_on_dask_worker,
-                batch_id,
-                payload,
-                tasks,
-                key=key,
-                pure=False,
-                **self.submit_kwargs,
+                run_on_dask_worker, batch_id, payload, tasks, key=key, pure=False, **where
             )
         except BaseException:
             with listener.lock:

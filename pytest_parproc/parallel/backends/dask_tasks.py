@@ -67,3 +67,22 @@ def kill_descendants() -> int:
             pass
     psutil.wait_procs(children, timeout=5)
     return len(children)
+
+
+class Pinned:
+    """``Pinned(worker, function)``: a task that must run on that dask worker (a name or an
+    address), and nowhere else, called as ``function`` would be. Other backends run it as the
+    plain function would run. (pytest-parproc ends each worker's session with one.)"""
+
+    __slots__ = ("function", "worker")
+
+    def __init__(self, worker: Any, function: Any) -> None:
+        self.worker = worker
+        self.function = function
+
+    @property
+    def __name__(self) -> str:
+        return str(getattr(self.function, "__name__", "pinned"))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.function(*args, **kwargs)

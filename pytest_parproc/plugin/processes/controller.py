@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ...parallel import Parallel, WorkerCrashedError
+from ...parallel import WorkerCrashedError
 from .. import compat, pytest_internals
 from ..messages import RunSpec, StopRequest, TaskResult, Unit
 from ..options import ParprocOptions, start_limit
@@ -25,7 +25,15 @@ from ..signals import graceful_interrupts
 from ..stopping import run_test
 from ..timing import RunTiming
 from . import durations, inherit
-from .crashes import CrashReport, fault_text, kill_process_group, recover_log
+from .crashes import (
+    CrashReport,
+    fault_text,
+    is_child,
+    kill_process_group,
+    parallel_backend_isolates,
+    recover_log,
+)
+from .dask_cluster import DaskCluster
 from .planning import planned_items
 from .rounds import Round
 from .rundir import RunDirectory
@@ -34,16 +42,6 @@ from .verdict import Death, Victim, crashed_count, judge, over_budget
 
 #: how long the workers may take to tear their fixtures down after the first Ctrl-C
 INTERRUPT_GRACE_S = 30.0
-
-
-def is_child(pid: int) -> bool:
-    """Whether ``pid`` is a process this one started (not a recycled id)."""
-    import psutil
-
-    try:
-        return psutil.Process(pid).ppid() == os.getpid()
-    except psutil.Error:
-        return False
 
 
 class ProcessController(RunController):
@@ -57,7 +55,9 @@ class ProcessController(RunController):
         #: deaths outside any test, for the summary
         self.crash_notes: list[str] = []
         #: whether the backend loses only a dead worker's task (loky) or the whole call
-        self.isolates = parallel_backend_isolates(options.backend)
+        self.isolates = options.backend == "dask" or parallel_backend_isolates(options.backend)
+        #: the run's dask cluster (--par-backend=dask), while the run lasts
+        self.cluster: DaskCluster | None = None
         self._configured_at = time.perf_counter()  # start-up and collection are timed from here
         #: recorded test durations by node id (pytest's cache), for planning
         self.durations: dict[str, float] = {}
@@ -119,9 +119,13 @@ class ProcessController(RunController):
         planned = planned_items(items, spread, self.options.dist)
         first_plan = plan_units(planned, self.options.n_jobs, self.options.dist, self.durations)
         blocker = "--par-start=collect" if self.options.start != "fork" else None
+        if self.options.backend == "dask":
+            blocker = "dask workers are processes of their own"
         blocker = blocker or inherit.fork_blocker(self.config)
         self.timing.fork_blocker = blocker
-        spec = self._spec(run_dir, len(first_plan), fork=blocker is None)
+        if self.options.backend == "dask" and spread:
+            self.cluster = DaskCluster.for_run(self.options, self._start_limit[0])
+        spec = self._spec(run_dir, len(first_plan), blocker is None, items)
         if blocker is None and spread:
             inherit.offer(spec.run_id, session)
         alone_s = 0.0
@@ -143,6 +147,8 @@ class ProcessController(RunController):
             )
             self.timing.wall_s = time.perf_counter() - started
             self.timing.test_time_s = replayer.test_time_s + alone_s
+            if self.cluster is not None:
+                self.cluster.close()
             shutil.rmtree(run_dir, ignore_errors=True)
 
     def _interrupted(self, run_dir: RunDirectory, name: str) -> None:
@@ -182,15 +188,19 @@ class ProcessController(RunController):
             spent_s += busy_s
         return spent_s
 
-    def _spec(self, run_dir: str, n_units: int, fork: bool) -> RunSpec:
+    def _spec(self, run_dir: str, n_units: int, fork: bool, items: list[pytest.Item]) -> RunSpec:
         invocation = self.config.invocation_params
+        n_workers = max(2, min(self.options.n_jobs, n_units))
+        rootdir, files = "", tuple[tuple[str, str], ...]()
+        if self.cluster is not None:
+            n_workers, rootdir, files = self.cluster.spec_fields(items, self.config, n_units)
         return RunSpec(
             run_id=uuid.uuid4().hex,
             run_dir=run_dir,
             args=tuple(invocation.args) + compat.worker_args(self.config),
             invocation_dir=str(invocation.dir),
             # No more workers than units of work: each costs a process and a collection.
-            n_workers=max(2, min(self.options.n_jobs, n_units)),
+            n_workers=n_workers,
             basetemp=_optional_str(pytest_internals.main_basetemp(self.config)),
             environment=tuple(os.environ.items()),
             timeout_s=self.options.timeout_s,
@@ -199,6 +209,8 @@ class ProcessController(RunController):
             max_worker_memory=self.options.max_worker_memory,
             fork=fork,
             worker_input=compat.worker_input(self.config),
+            rootdir=rootdir,
+            files=files,
         )
 
     def _rounds(
@@ -244,7 +256,9 @@ class ProcessController(RunController):
         worker take their end-of-round task)."""
         self._round = round_
         run_dir = RunDirectory(round_.spec.run_dir)
-        outputs = round_.outputs(self.options.backend, self.isolates, lambda: self.stopping)
+        outputs = round_.outputs(
+            self.options.backend, self.isolates, lambda: self.stopping, self.cluster
+        )
         try:
             for output in outputs:
                 if isinstance(output, WorkerCrashedError):
@@ -370,8 +384,9 @@ class ProcessController(RunController):
         others' run again."""
         worker_ids = run_dir.worker_ids_by_pid()
         crashed_id = worker_ids.get(error.pid or -1, "")
-        for pid in set(worker_ids) if aborted else {error.pid}:
-            kill_process_group(pid)
+        local = not error.worker or error.worker.startswith(("tcp://127.", "tcp://localhost"))
+        for pid in (set(worker_ids) if aborted else {error.pid}) if local else ():
+            kill_process_group(pid)  # (a pid on another machine is not this one's to kill)
         victim = None
         for worker_id in sorted(set(worker_ids.values()) if aborted else {crashed_id} - {""}):
             blamed = recover_log(run_dir, worker_id, replayer, blame=worker_id == crashed_id)
@@ -383,8 +398,3 @@ class ProcessController(RunController):
 
 def _optional_str(value: object) -> str | None:
     return None if value is None else str(value)
-
-
-def parallel_backend_isolates(name: str) -> bool:
-    """Whether the backend can lose one task to a dead worker and go on with the others."""
-    return bool(Parallel(n_jobs=2, backend=name).backend.isolates_crashes)

@@ -7,7 +7,7 @@ import os
 import signal
 from dataclasses import dataclass
 
-from ...parallel import WorkerCrashedError
+from ...parallel import Parallel, WorkerCrashedError
 from ..messages import ItemRecord
 from ..replay import Replayer, phase_after, report_field
 from .rundir import RunDirectory, read_progress_log
@@ -114,3 +114,18 @@ def kill_process_group(pid: int | None) -> None:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass  # nothing left, or the group is not the worker's (it died before making it)
+
+
+def is_child(pid: int) -> bool:
+    """Whether ``pid`` is a process this one started (not a recycled id)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).ppid() == os.getpid()
+    except psutil.Error:
+        return False
+
+
+def parallel_backend_isolates(name: str) -> bool:
+    """Whether the backend can lose one task to a dead worker and go on with the others."""
+    return bool(Parallel(n_jobs=2, backend=name).backend.isolates_crashes)

@@ -9,6 +9,7 @@ from typing import Any
 
 from ...parallel import Parallel, delayed, parallel_config
 from ..messages import RunSpec, TaskResult, Unit
+from .dask_cluster import DaskCluster
 from .worker import end_round, run_unit
 
 
@@ -29,11 +30,17 @@ class Round:
         self.crashed: set[str] = set()
 
     def outputs(
-        self, backend: str, isolates: bool, stopping: Callable[[], bool]
+        self,
+        backend: str,
+        isolates: bool,
+        stopping: Callable[[], bool],
+        cluster: DaskCluster | None = None,
     ) -> Generator[Any, None, None]:
         """The results of the round's tasks as they come (``TaskResult``, or under
         ``crash_policy="isolate"`` a ``WorkerCrashedError`` in a dead task's place). Units are
         handed out until ``stopping()`` says no new test may start."""
+        if cluster is not None:
+            return self._dask_outputs(cluster, stopping)
         spec, number, queue = self.spec, self.number, self.queue
         with parallel_config(backend=backend, **engine_settings(backend, spec)):
             parallel = Parallel(
@@ -52,6 +59,31 @@ class Round:
 
             outputs: Generator[Any, None, None] = parallel(tasks())
         return outputs
+
+    def _dask_outputs(
+        self, cluster: DaskCluster, stopping: Callable[[], bool]
+    ) -> Generator[Any, None, None]:
+        """On dask, in two calls: the units, then (once all are done) one end-of-round task
+        pinned to each worker. dask hands tasks to workers by its own rules, and a worker could
+        otherwise get a unit after its end-of-round task."""
+        spec, number, queue = self.spec, self.number, self.queue
+        with parallel_config(backend="dask", **cluster.engine_settings()):
+            options: dict[str, Any] = {
+                "return_as": "generator_unordered",
+                "batch_size": 1,
+                "crash_policy": "isolate",
+            }
+            units = Parallel(n_jobs=self.n_jobs, **options)
+            # (never 1: that would run the tasks in this process)
+            ends = Parallel(n_jobs=max(2, len(cluster.names)), **options)
+
+        def tasks() -> Iterator[Any]:
+            while queue and not stopping():
+                yield delayed(run_unit)(spec, number, queue.popleft())
+
+        yield from units(tasks())
+        pinned = cluster.pinned(end_round)
+        yield from ends(delayed(end)(spec, number, len(pinned)) for end in pinned)
 
     def heard(self, result: TaskResult) -> None:
         self.heard_from.add(result.worker_id)

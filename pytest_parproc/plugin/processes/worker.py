@@ -33,6 +33,7 @@ from ..messages import (
 from ..stopping import run_test, stop_wanted
 from . import inherit, worker_process
 from .collector import ReportCollector
+from .dask_cluster import check_files, dask_address, where
 from .rundir import ProgressLog, RunDirectory
 from .session import adopt_session, build_session
 
@@ -45,13 +46,14 @@ def run_unit(spec: RunSpec, round_number: int, unit: Unit) -> TaskResult:
     global _session
     stale = _end_stale_session(spec, round_number)
     if _session is None:
-        worker_id = _worker_id(spec)
+        worker_id = ""
         try:
+            worker_id = _worker_id(spec)
             _session = WorkerSession(spec, worker_id, round_number, inherit.take(spec.run_id))
         except Exception:
             # Reported, not raised: the error may not even unpickle in the main process
             # (ConftestImportFailure does not), and every retry would fail the same way.
-            failed = TaskResult(worker_id=worker_id, pid=os.getpid())
+            failed = TaskResult(worker_id=worker_id or where(), pid=os.getpid())
             failed.session_error = traceback.format_exc()
             return failed
     result = _session.run_unit(unit)
@@ -65,6 +67,10 @@ def end_round(spec: RunSpec, round_number: int, n_workers: int) -> TaskResult:
     """Engine task: finish this worker's session, then wait until every worker of the pool has
     an end-of-round task (so no worker takes two and none is left out)."""
     global _session
+    if spec.files and not os.path.isdir(spec.run_dir):
+        failed = TaskResult(worker_id=where(), pid=os.getpid(), finished=True)
+        failed.session_error = f"this worker cannot see the run directory {spec.run_dir}"
+        return failed
     run_dir = RunDirectory(spec.run_dir)
     round_id = str(round_number)
     run_dir.arrive(round_id)
@@ -97,6 +103,8 @@ def _end_stale_session(spec: RunSpec, round_number: int) -> str | None:
 def _worker_id(spec: RunSpec) -> str:
     global _identity
     if _identity is None or _identity[0] != spec.run_id:
+        if spec.files:
+            check_files(spec.rootdir, spec.files, spec.run_dir)
         os.environ.clear()
         os.environ.update(spec.environment)
         _identity = (spec.run_id, RunDirectory(spec.run_dir).claim_worker_id())
@@ -127,6 +135,7 @@ class WorkerSession:
         self.stop: StopRequest | None = None
         self.held: tuple[int, pytest.Item] | None = None
         self.inherited = inherited is not None
+        self.address = dask_address()
         os.chdir(spec.invocation_dir)
         worker_process.lead_process_group()
         self._devnull = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the session
@@ -186,7 +195,7 @@ class WorkerSession:
         return self._items_by_key
 
     def _result(self) -> TaskResult:
-        result = TaskResult(worker_id=self.worker_id, pid=os.getpid())
+        result = TaskResult(worker_id=self.worker_id, pid=os.getpid(), address=self.address)
         if not self._startup_reported:
             self._startup_reported = True
             result.startup_s = self.startup_s

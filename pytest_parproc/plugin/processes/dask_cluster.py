@@ -1,0 +1,209 @@
+"""The dask cluster of a run on ``--par-backend=dask``: a LocalCluster on 127.0.0.1 started for
+the run, or an existing one (``--par-scheduler``); which of its workers run tests; what the
+workers check before they build a session (the project's files, the run directory)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ...parallel.backends.dask_tasks import Pinned
+
+#: The scheduler's own settings for a LocalCluster started here: a task whose worker dies is
+#: not run again elsewhere (a crashing test would take a second worker down), and workers are
+#: not daemonic processes (tests may start processes of their own, as in a serial run).
+LOCAL_CONFIG = {
+    "distributed.scheduler.allowed-failures": 0,
+    "distributed.worker.daemon": False,
+}
+
+
+class DaskCluster:
+    """The run's cluster and client; ``names``: the workers that run tests (by name, which a
+    worker keeps when its nanny restarts it)."""
+
+    def __init__(self, address: str | None, n_jobs: int, source: str, limit_s: float) -> None:
+        try:
+            self.distributed: Any = importlib.import_module("distributed")
+            dask: Any = importlib.import_module("dask")
+        except ImportError:
+            raise pytest.UsageError(
+                "--par-backend=dask needs dask.distributed, which is not installed: "
+                "pip install 'pytest-parproc[dask]'"
+            ) from None
+        self.address = address
+        self.cluster: Any = None
+        if address is None:
+            with dask.config.set(LOCAL_CONFIG):
+                self.cluster = self.distributed.LocalCluster(
+                    n_workers=n_jobs,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
+            self.client = self.distributed.Client(self.cluster, set_as_default=False)
+        else:
+            try:
+                self.client = self.distributed.Client(
+                    address, set_as_default=False, timeout=limit_s
+                )
+            except Exception as error:  # OSError, TimeoutError: what dask raises varies
+                raise pytest.UsageError(
+                    f"{source}: could not reach the dask scheduler at {address!r} within "
+                    f"{limit_s:g} s: {type(error).__name__}: {error}"
+                ) from None
+        try:
+            self.names = self._choose(n_jobs, source, limit_s)
+        except BaseException:
+            self.close()
+            raise
+
+    def _choose(self, n_jobs: int, source: str, limit_s: float) -> list[Any]:
+        try:
+            self.client.wait_for_workers(1, timeout=limit_s)
+        except Exception:
+            raise pytest.UsageError(
+                f"{source}: the dask cluster at {self.client.scheduler.address} has no worker "
+                f"after {limit_s:g} s"
+            ) from None
+        workers = self.client.scheduler_info(n_workers=-1)["workers"]
+        threaded = [
+            f"{info.get('name', address)} ({info['nthreads']} threads)"
+            for address, info in workers.items()
+            if info.get("nthreads", 1) != 1
+        ]
+        if threaded:
+            raise pytest.UsageError(
+                f"{source}: dask workers with more than one thread would run tests in threads "
+                f"that pytest does not expect: {', '.join(threaded)}; start workers with "
+                "--nthreads 1"
+            )
+        pids = self.client.run(os.getpid)
+        inside = [address for address, pid in pids.items() if pid == os.getpid()]
+        if inside:
+            raise pytest.UsageError(
+                f"{source}: dask workers in this very process (LocalCluster(processes=False)?) "
+                f"cannot run tests: {', '.join(inside)}"
+            )
+        # (names as the scheduler knows them: a LocalCluster's are ints)
+        names = sorted((info.get("name", address) for address, info in workers.items()), key=str)
+        wanted = n_jobs if n_jobs > 0 else len(names) + 1 + n_jobs
+        return names[: max(1, min(wanted, len(names)))]
+
+    @classmethod
+    def for_run(cls, options: Any, limit_s: float) -> DaskCluster:
+        """The run's cluster: --par-scheduler's, or a LocalCluster started for the run; a usage
+        error (exit code 4) where it cannot be had within the start limit."""
+        source = options.sources.get("scheduler") or options.sources.get("backend", "")
+        n_jobs = options.requested_jobs if options.scheduler else options.n_jobs
+        return cls(options.scheduler, n_jobs, source, limit_s)
+
+    def spec_fields(
+        self, items: list[pytest.Item], config: pytest.Config, n_units: int
+    ) -> tuple[int, str, tuple[tuple[str, str], ...]]:
+        """The run spec's worker count, rootdir and project files (which workers check)."""
+        n_workers = max(1, min(len(self.names), n_units))
+        return n_workers, str(config.rootpath), project_files(items, config.rootpath)
+
+    def engine_settings(self) -> dict[str, Any]:
+        """What a round's ``parallel_config("dask", ...)`` is given: a cluster of the run's
+        own is all its; on another, the chosen workers' current addresses (the scheduler takes
+        no names that are not strings, nor the name of a worker that is restarting)."""
+        settings: dict[str, Any] = {"client": self.client}
+        if self.cluster is None:
+            settings.update(workers=self.addresses(), allow_other_workers=False)
+        return settings
+
+    def addresses(self) -> list[str]:
+        """The addresses of the chosen workers that are there now (a nanny's restart gives a
+        worker a new address and keeps its name)."""
+        by_name = {
+            info.get("name", address): address
+            for address, info in self.client.scheduler_info(n_workers=-1)["workers"].items()
+        }
+        return [by_name[name] for name in self.names if name in by_name]
+
+    def pinned(self, function: Any) -> list[Pinned]:
+        """``function`` pinned to each chosen worker that is there now."""
+        return [Pinned(address, function) for address in self.addresses()]
+
+    def describe(self) -> str:
+        where = "a LocalCluster on 127.0.0.1" if self.address is None else self.address
+        return f"{len(self.names)} dask workers ({where})"
+
+    def close(self) -> None:
+        for closable in (self.client, self.cluster):
+            if closable is not None:
+                try:
+                    closable.close()
+                except Exception:
+                    pass
+
+
+def project_files(items: Iterable[pytest.Item], rootdir: Path) -> tuple[tuple[str, str], ...]:
+    """The test modules and the conftest.py files above them, relative to ``rootdir``, with a
+    digest of each: a worker on another machine checks it has the same project."""
+    paths: set[Path] = set()
+    for item in items:
+        path = Path(item.path)
+        paths.add(path)
+        for folder in path.parents:
+            conftest = folder / "conftest.py"
+            if conftest.is_file():
+                paths.add(conftest)
+            if folder == rootdir:
+                break
+    return tuple(
+        (os.path.relpath(path, rootdir), _digest(path)) for path in sorted(paths) if path.is_file()
+    )
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_files(rootdir: str, files: tuple[tuple[str, str], ...], run_dir: str) -> None:
+    """In a worker, before it builds its session: the run directory is reachable and every file
+    is the main process's; a clear error names the first that is not."""
+    if not os.path.isdir(run_dir):
+        raise RuntimeError(
+            f"this dask worker cannot see the run directory {run_dir}: pytest-parproc's dask "
+            "workers share the main process's file system for it (the same machine, or a "
+            "shared file system)"
+        )
+    for relative, digest in files:
+        path = Path(rootdir, relative)
+        if not path.is_file():
+            raise RuntimeError(f"this dask worker has no {path}: it does not hold the project")
+        if _digest(path) != digest:
+            raise RuntimeError(
+                f"{path} on this dask worker differs from the main process's: the worker "
+                "holds another version of the project"
+            )
+
+
+def where() -> str:
+    """This worker process as the main process can name it before it has a worker id."""
+    return f"pid {os.getpid()} ({dask_address() or 'no dask worker'})"
+
+
+def dask_address() -> str:
+    """The address of the dask worker this process is, or ""."""
+    if "distributed" not in sys.modules:
+        return ""
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):
+        return ""

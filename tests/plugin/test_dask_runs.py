@@ -1,0 +1,132 @@
+"""Test sessions on dask (``--par-backend=dask``): a LocalCluster started for the run, or an
+existing cluster (``--par-scheduler``) of real scheduler and worker processes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from compare import assert_balanced_fixtures, assert_same_results, copy_suite, run_suite
+from dask_cluster import dask_cluster
+
+pytest.importorskip("distributed")
+pytest_plugins = ["pytester"]
+
+FIXTURE_SUITES = ["outcomes", pytest.param("fixtures", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("suite", FIXTURE_SUITES)
+def test_a_feature_suite_matches_serial_on_a_local_cluster(
+    pytester: pytest.Pytester, suite: str
+) -> None:
+    copy_suite(pytester, suite)
+    serial = run_suite(pytester)
+    parallel = run_suite(pytester, n_jobs=2, backend="dask")
+    assert_same_results(serial, parallel)
+    if suite == "fixtures":
+        assert_balanced_fixtures(parallel)
+    assert "dask workers are processes of their own" in parallel.output
+
+
+def test_a_worker_killed_during_a_test_fails_that_test_only(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_kill="""
+        import os, signal, pytest
+
+        @pytest.mark.parametrize("n", range(6))
+        def test_n(n):
+            if n == 3:
+                os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    run = run_suite(pytester, n_jobs=2, backend="dask")
+    assert run.junit["test_kill::test_n[3]"] == "failure", run.output
+    assert [name for name, outcome in run.junit.items() if outcome != "passed"] == [
+        "test_kill::test_n[3]"
+    ], run.output
+    assert "left the dask cluster" in run.output or "died" in run.output, run.output
+
+
+def test_an_existing_cluster_with_n_jobs_as_a_cap(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_many="""
+        import os, pytest, time
+
+        @pytest.mark.parametrize("n", range(12))
+        def test_n(n):
+            time.sleep(0.1)
+            assert os.environ["PYTEST_XDIST_WORKER"].startswith("gw")
+        """
+    )
+    with dask_cluster(workers=3) as address:
+        run = run_suite(pytester, f"--par-scheduler={address}", n_jobs=2, backend="dask")
+    assert run.exitstatus == 0, run.output
+    assert len(run.junit) == 12
+    table = [line for line in run.output.splitlines() if "tcp://127.0.0.1:" in line]
+    assert len(table) == 2, run.output  # two workers of three, named by their address
+
+
+def test_an_unreachable_scheduler_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_a():\n    pass\n")
+    started = time.monotonic()
+    result = pytester.runpytest_subprocess(
+        "--n-jobs=2",
+        "--par-backend=dask",
+        "--par-scheduler=tcp://127.0.0.1:9",
+        "--par-start-timeout=3",
+        timeout=120,
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    text = result.stdout.str() + result.stderr.str()
+    assert "option --par-scheduler: could not reach the dask scheduler at 'tcp://127.0.0.1:9'" in (
+        text
+    )
+    assert time.monotonic() - started < 100
+
+
+def test_workers_with_threads_are_refused(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_a():\n    pass\n")
+    with dask_cluster(workers=1, extra_worker_args=("--nthreads", "2")) as address:
+        result = pytester.runpytest_subprocess(
+            "--n-jobs=2", "--par-backend=dask", f"--par-scheduler={address}", timeout=120
+        )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "(2 threads)" in result.stderr.str() and "--nthreads 1" in result.stderr.str()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--par-backend=loky", "--par-scheduler=tcp://h:1"), "only used with --par-backend=dask"),
+        (("--par-backend=dask", "--par-scheduler=nowhere"), "such as tcp://host:8786"),
+        (("--par-backend=dask", "--par-max-tasks-per-worker=3"), "recycles loky workers"),
+    ],
+)
+def test_bad_dask_options(pytester: pytest.Pytester, args: tuple[str, ...], expected: str) -> None:
+    pytester.makepyfile("def test_a():\n    pass\n")
+    result = pytester.runpytest_subprocess("--n-jobs=2", *args, timeout=120)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert expected in result.stderr.str()
+
+
+def test_a_worker_checks_the_project_files(tmp_path: Path) -> None:
+    from pytest_parproc.plugin.processes.dask_cluster import check_files
+
+    (tmp_path / "test_a.py").write_text("def test_a():\n    pass\n")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    good = (("test_a.py", _digest(tmp_path / "test_a.py")),)
+    check_files(str(tmp_path), good, str(run_dir))
+    with pytest.raises(RuntimeError, match=r"test_a\.py on this dask worker differs"):
+        check_files(str(tmp_path), (("test_a.py", "0" * 64),), str(run_dir))
+    with pytest.raises(RuntimeError, match=r"has no .*test_b\.py"):
+        check_files(str(tmp_path), (("test_b.py", "0" * 64),), str(run_dir))
+    with pytest.raises(RuntimeError, match="cannot see the run directory"):
+        check_files(str(tmp_path), good, str(tmp_path / "elsewhere"))
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
