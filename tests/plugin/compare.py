@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import xml.etree.ElementTree as ElementTree
@@ -15,6 +16,8 @@ import pytest
 PROCESS_BACKENDS = ("loky", "multiprocessing")
 #: Every backend the plugin distributes tests with: the process ones and threads.
 BACKENDS = (*PROCESS_BACKENDS, "threading")
+#: The dask backend (a LocalCluster the run starts), where dask.distributed is installed.
+DASK = ("dask",) if importlib.util.find_spec("distributed") else ()
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "suites"
 RECORDER = Path(__file__).with_name("outcomes_recorder.py")

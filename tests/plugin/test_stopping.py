@@ -3,13 +3,12 @@ test, and Ctrl-C (pytest's KeyboardInterrupt summary, no worker process left beh
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import signal
 import time
 
 import pytest
-from compare import BACKENDS, PROCESS_BACKENDS, run_suite
+from compare import BACKENDS, DASK, PROCESS_BACKENDS, run_suite
 from processes_left import pids_in, start_pytest, still_running
 
 pytest_plugins = ["pytester"]
@@ -51,7 +50,7 @@ def _write(pytester: pytest.Pytester, files: dict[str, str]) -> None:
         pytester.path.joinpath(name).write_text(source.lstrip())
 
 
-@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.parametrize("backend", [*PROCESS_BACKENDS, *DASK])
 @pytest.mark.parametrize("stop_option", ["-x", "--maxfail=1"])
 def test_no_new_test_starts_after_the_stop_condition(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, backend: str, stop_option: str
@@ -70,7 +69,7 @@ def test_no_new_test_starts_after_the_stop_condition(
     assert not ran & never
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", [*BACKENDS, *DASK])
 def test_maxfail_counts_failures_of_every_worker(pytester: pytest.Pytester, backend: str) -> None:
     pytester.makepyfile(
         test_many="""
@@ -90,7 +89,7 @@ def test_maxfail_counts_failures_of_every_worker(pytester: pytest.Pytester, back
     assert re.search(r"stopping after [3-5] failures", parallel.output)
 
 
-@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.parametrize("backend", [*PROCESS_BACKENDS, *DASK])
 def test_pytest_exit_in_a_test(pytester: pytest.Pytester, backend: str) -> None:
     pytester.makepyfile(
         test_exit="""
@@ -117,10 +116,6 @@ def test_pytest_exit_in_a_test(pytester: pytest.Pytester, backend: str) -> None:
     assert parallel.tests["test_exit.py::test_exits"] == serial.tests["test_exit.py::test_exits"]
     assert "test_exit.py::test_after" not in parallel.tests  # same worker, after the exit
     assert "test_exit.py::test_after" not in parallel.tests
-
-
-#: The dask backend (a LocalCluster the run starts) where dask.distributed is installed.
-DASK = ["dask"] if importlib.util.find_spec("distributed") else []
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

@@ -10,7 +10,7 @@ import time
 
 import psutil
 import pytest
-from compare import PROCESS_BACKENDS, run_suite
+from compare import DASK, PROCESS_BACKENDS, run_suite
 from processes_left import start_pytest, still_running
 
 from pytest_parproc.plugin.options import ParprocOptions, start_limit
@@ -34,7 +34,7 @@ HANGING = textwrap.dedent(
 QUICK = "import pytest\n\n@pytest.mark.parametrize('n', range(6))\ndef test_quick(n):\n    pass\n"
 
 
-@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.parametrize("backend", [*PROCESS_BACKENDS, *DASK])
 @pytest.mark.slow
 def test_a_test_past_the_limit_fails_and_the_run_goes_on(
     pytester: pytest.Pytester, backend: str

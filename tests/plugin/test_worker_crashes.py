@@ -5,7 +5,7 @@ worker; --par-max-worker-restart bounds the replacements."""
 from __future__ import annotations
 
 import pytest
-from compare import PROCESS_BACKENDS, run_suite
+from compare import DASK, PROCESS_BACKENDS, run_suite
 
 pytest_plugins = ["pytester"]
 
@@ -43,7 +43,7 @@ def _suite(pytester: pytest.Pytester, death: str) -> None:
     )
 
 
-@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.parametrize("backend", [*PROCESS_BACKENDS, *DASK])
 @pytest.mark.parametrize("death", list(DEATHS))
 @pytest.mark.slow
 def test_a_dying_test_fails_alone(pytester: pytest.Pytester, backend: str, death: str) -> None:
@@ -65,6 +65,9 @@ def test_a_dying_test_fails_alone(pytester: pytest.Pytester, backend: str, death
     output = run.output
     assert "test_dies.py::test_dies (call)" in output
     assert "pytest-parproc: worker w" in output
+    if backend == "dask":  # its scheduler sees a worker leave, not the exit code
+        assert "left the dask cluster" in output or "died while running it" in output, output
+        return
     if death == "segfault":
         assert "Segmentation fault" in output
         assert 'File "' in output and "test_dies.py" in output  # the faulthandler traceback

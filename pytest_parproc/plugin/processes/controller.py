@@ -158,7 +158,9 @@ class ProcessController(RunController):
         if self.stop_request is None:
             self.stop_request = StopRequest("interrupt", f"pytest-parproc: stopped by {name}")
         run_dir.request_stop()
-        workers = [pid for pid in run_dir.worker_ids_by_pid() if is_child(pid)]
+        # (not dask workers: their tests run in a thread, and SIGINT would end the worker)
+        pids = run_dir.worker_ids_by_pid() if self.cluster is None else {}
+        workers = [pid for pid in pids if is_child(pid)]
         for pid in workers:
             try:
                 os.kill(pid, signal.SIGINT)
@@ -190,10 +192,8 @@ class ProcessController(RunController):
 
     def _spec(self, run_dir: str, n_units: int, fork: bool, items: list[pytest.Item]) -> RunSpec:
         invocation = self.config.invocation_params
-        n_workers = max(2, min(self.options.n_jobs, n_units))
-        rootdir, files = "", tuple[tuple[str, str], ...]()
-        if self.cluster is not None:
-            n_workers, rootdir, files = self.cluster.spec_fields(items, self.config, n_units)
+        fields = DaskCluster.spec_fields(self.cluster, items, self.config, n_units)
+        n_workers, rootdir, files = fields or (max(2, min(self.options.n_jobs, n_units)), "", ())
         return RunSpec(
             run_id=uuid.uuid4().hex,
             run_dir=run_dir,
@@ -384,7 +384,7 @@ class ProcessController(RunController):
         others' run again."""
         worker_ids = run_dir.worker_ids_by_pid()
         crashed_id = worker_ids.get(error.pid or -1, "")
-        local = not error.worker or error.worker.startswith(("tcp://127.", "tcp://localhost"))
+        local = "://" not in error.worker or "://127." in error.worker  # (a dask address)
         for pid in (set(worker_ids) if aborted else {error.pid}) if local else ():
             kill_process_group(pid)  # (a pid on another machine is not this one's to kill)
         victim = None

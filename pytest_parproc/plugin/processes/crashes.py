@@ -117,11 +117,12 @@ def kill_process_group(pid: int | None) -> None:
 
 
 def is_child(pid: int) -> bool:
-    """Whether ``pid`` is a process this one started (not a recycled id)."""
+    """Whether ``pid`` is a process this one started, directly or not (a dask worker is the
+    child of a fork server this process started), not a recycled id."""
     import psutil
 
     try:
-        return psutil.Process(pid).ppid() == os.getpid()
+        return any(parent.pid == os.getpid() for parent in psutil.Process(pid).parents())
     except psutil.Error:
         return False
 

@@ -9,6 +9,7 @@ import importlib
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,17 @@ LOCAL_CONFIG = {
     "distributed.scheduler.allowed-failures": 0,
     "distributed.worker.daemon": False,
 }
+#: What the fork server imports before it forks the workers (see ``_start_method``).
+PRELOAD = ["distributed", "pytest", "pytest_parproc.plugin.processes.worker"]
+
+
+def _start_method() -> str:
+    """Workers forked from a fork server that has imported dask, pytest and the worker's code
+    once (a spawned worker imports them itself: a second each on a small machine), unless the
+    fork server's socket would not fit the temporary folder's path (108 bytes on Linux: a long
+    TMPDIR), where workers are spawned."""
+    socket = os.path.join(tempfile.gettempdir(), "pymp-xxxxxxxx", "listener-xxxxxxxx")
+    return "forkserver" if len(socket.encode()) < 100 else "spawn"
 
 
 class DaskCluster:
@@ -42,15 +54,27 @@ class DaskCluster:
         self.address = address
         self.cluster: Any = None
         if address is None:
-            with dask.config.set(LOCAL_CONFIG):
-                self.cluster = self.distributed.LocalCluster(
-                    n_workers=n_jobs,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=None,
-                    silence_logs=logging.ERROR,
-                )
+            method = _start_method()
+            settings = {**LOCAL_CONFIG, "distributed.worker.multiprocessing-method": method}
+            try:
+                with dask.config.set(settings):
+                    if method == "forkserver":
+                        # dask sets the fork server's preload the first time it asks for the
+                        # context; ours (which adds pytest) replaces it, before it starts.
+                        self.distributed.utils.get_mp_context().set_forkserver_preload(PRELOAD)
+                    self.cluster = self.distributed.LocalCluster(
+                        n_workers=n_jobs,
+                        threads_per_worker=1,
+                        processes=True,
+                        host="127.0.0.1",
+                        dashboard_address=None,
+                        silence_logs=logging.ERROR,
+                    )
+            except Exception as error:
+                raise pytest.UsageError(
+                    f"{source}: could not start a dask LocalCluster of {n_jobs} workers: "
+                    f"{type(error).__name__}: {error} (caused by {error.__cause__!r})"
+                ) from None
             self.client = self.distributed.Client(self.cluster, set_as_default=False)
         else:
             try:
@@ -108,11 +132,15 @@ class DaskCluster:
         n_jobs = options.requested_jobs if options.scheduler else options.n_jobs
         return cls(options.scheduler, n_jobs, source, limit_s)
 
+    @staticmethod
     def spec_fields(
-        self, items: list[pytest.Item], config: pytest.Config, n_units: int
-    ) -> tuple[int, str, tuple[tuple[str, str], ...]]:
-        """The run spec's worker count, rootdir and project files (which workers check)."""
-        n_workers = max(1, min(len(self.names), n_units))
+        cluster: DaskCluster | None, items: list[pytest.Item], config: pytest.Config, n_units: int
+    ) -> tuple[int, str, tuple[tuple[str, str], ...]] | None:
+        """The run spec's worker count, rootdir and project files (which workers check), on
+        ``cluster``; None without one."""
+        if cluster is None:
+            return None
+        n_workers = max(1, min(len(cluster.names), n_units))
         return n_workers, str(config.rootpath), project_files(items, config.rootpath)
 
     def engine_settings(self) -> dict[str, Any]:
