@@ -130,3 +130,20 @@ def _digest(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_collection_error_and_collect_only_on_dask(pytester: pytest.Pytester) -> None:
+    """The cluster starts while this process collects: a run that stops at a collection error
+    closes it again, and ``--collect-only`` starts none."""
+    pytester.makepyfile(
+        test_ok="def test_a():\n    pass\n", test_broken="import nowhere_to_be_found\n"
+    )
+    result = pytester.runpytest_subprocess("--n-jobs=2", "--par-backend=dask", timeout=120)
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # pytest's own code for collection errors
+    assert "nowhere_to_be_found" in result.stdout.str()
+    listed = pytester.runpytest_subprocess(
+        "--n-jobs=2", "--par-backend=dask", "--collect-only", "-q", "-p", "no:cacheprovider",
+        "test_ok.py", timeout=120,
+    )  # fmt: skip
+    assert listed.ret == pytest.ExitCode.OK
+    assert "test_ok.py::test_a" in listed.stdout.str()

@@ -33,7 +33,7 @@ from .crashes import (
     parallel_backend_isolates,
     recover_log,
 )
-from .dask_cluster import DaskCluster
+from .dask_cluster import DaskCluster, EarlyStart
 from .planning import planned_items
 from .rounds import Round
 from .rundir import RunDirectory
@@ -56,8 +56,9 @@ class ProcessController(RunController):
         self.crash_notes: list[str] = []
         #: whether the backend loses only a dead worker's task (loky) or the whole call
         self.isolates = options.backend == "dask" or parallel_backend_isolates(options.backend)
-        #: the run's dask cluster (--par-backend=dask), while the run lasts
+        #: the run's dask cluster (--par-backend=dask), while the run lasts; started early
         self.cluster: DaskCluster | None = None
+        self._early = EarlyStart.register(config, options)
         self._configured_at = time.perf_counter()  # start-up and collection are timed from here
         #: recorded test durations by node id (pytest's cache), for planning
         self.durations: dict[str, float] = {}
@@ -123,8 +124,8 @@ class ProcessController(RunController):
             blocker = "dask workers are processes of their own"
         blocker = blocker or inherit.fork_blocker(self.config)
         self.timing.fork_blocker = blocker
-        if self.options.backend == "dask" and spread:
-            self.cluster = DaskCluster.for_run(self.options, self._start_limit[0])
+        if self._early is not None and spread:
+            self.cluster = self._early.take(self._start_limit[0])
         spec = self._spec(run_dir, len(first_plan), blocker is None, items)
         if blocker is None and spread:
             inherit.offer(spec.run_id, session)
@@ -159,8 +160,7 @@ class ProcessController(RunController):
             self.stop_request = StopRequest("interrupt", f"pytest-parproc: stopped by {name}")
         run_dir.request_stop()
         # (not dask workers: their tests run in a thread, and SIGINT would end the worker)
-        pids = run_dir.worker_ids_by_pid() if self.cluster is None else {}
-        workers = [pid for pid in pids if is_child(pid)]
+        workers = [p for p in run_dir.worker_ids_by_pid() if not self.cluster and is_child(p)]
         for pid in workers:
             try:
                 os.kill(pid, signal.SIGINT)

@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from ...parallel.backends.dask_tasks import Pinned
+from ..options import start_limit
 
 #: The scheduler's own settings for a LocalCluster started here: a task whose worker dies is
 #: not run again elsewhere (a crashing test would take a second worker down), and workers are
@@ -176,6 +178,63 @@ class DaskCluster:
                     closable.close()
                 except Exception:
                     pass
+
+
+class EarlyStart:
+    """A pytest plugin that starts the run's cluster in a thread of its own when collection
+    begins, so that its scheduler and workers start while this process collects; ``take()``
+    hands it over to the run, and a cluster nobody took (collection failed, ``--co``) is
+    closed at the session's end."""
+
+    def __init__(self, options: Any) -> None:
+        self.options = options
+        self._thread: threading.Thread | None = None
+        self._cluster: DaskCluster | None = None
+        self._error: BaseException | None = None
+
+    @classmethod
+    def register(cls, config: pytest.Config, options: Any) -> EarlyStart | None:
+        """For a run on dask: the plugin, registered."""
+        if options.backend != "dask":
+            return None
+        early = cls(options)
+        config.pluginmanager.register(early, "parproc-dask-start")
+        return early
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> None:
+        if session.config.option.collectonly or self._thread is not None:
+            return
+        # (the start limit without this process's collection, which has not happened yet)
+        limit_s = start_limit(self.options, 0.0)[0]
+        self._thread = threading.Thread(
+            target=self._start, args=(limit_s,), daemon=True, name="parproc-dask-start"
+        )
+        self._thread.start()
+
+    def _start(self, limit_s: float) -> None:
+        try:
+            self._cluster = DaskCluster.for_run(self.options, limit_s)
+        except BaseException as error:  # raised where the run takes the cluster
+            self._error = error
+
+    def take(self, limit_s: float) -> DaskCluster:
+        if self._thread is None:
+            return DaskCluster.for_run(self.options, limit_s)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        cluster, self._cluster = self._cluster, None
+        assert cluster is not None
+        return cluster
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
 
 
 def project_files(items: Iterable[pytest.Item], rootdir: Path) -> tuple[tuple[str, str], ...]:
