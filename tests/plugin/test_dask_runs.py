@@ -147,3 +147,32 @@ def test_a_collection_error_and_collect_only_on_dask(pytester: pytest.Pytester) 
     )  # fmt: skip
     assert listed.ret == pytest.ExitCode.OK
     assert "test_ok.py::test_a" in listed.stdout.str()
+
+
+def test_after_a_crash_the_tests_queued_there_run_and_the_new_worker_may_start_processes(
+    pytester: pytest.Pytester,
+) -> None:
+    """The scheduler fails every task a dead worker had, queued ones too: those never started,
+    so they run elsewhere; and the worker its nanny starts again is not daemonic either."""
+    pytester.makepyfile(
+        test_spawn="""
+        import multiprocessing, os, signal, pytest
+
+        def child():
+            pass
+
+        def test_0_kill():
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        @pytest.mark.parametrize("n", range(8))
+        def test_spawns(n):
+            process = multiprocessing.get_context("spawn").Process(target=child)
+            process.start()
+            process.join()
+            assert process.exitcode == 0
+        """
+    )
+    run = run_suite(pytester, "--par-dist=load", n_jobs=2, backend="dask")
+    assert run.junit["test_spawn::test_0_kill"] == "failure", run.output
+    assert sum(outcome == "passed" for outcome in run.junit.values()) == 8, run.output
+    assert "outside of any test" not in run.output

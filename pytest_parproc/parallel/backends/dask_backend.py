@@ -192,14 +192,16 @@ class DaskBackend(ParallelBackendBase):
         self.n_jobs = n_jobs
         return n_jobs
 
-    def submit(self, batch: Batch, on_done: DoneCallback) -> None:
+    def submit(self, batch: Batch, on_done: DoneCallback, retries: int = 0) -> None:
         assert self._listener is not None, "start() was not called"
         payload, tasks = self._encode(batch)
         batch_id = f"{self._prefix}-{batch.key}"
         function = batch.tasks[0][0]
         name = getattr(function, "__name__", type(function).__name__)
-        key = f"parproc-{name}-{batch_id}"
-        running = Running(batch, on_done, key)
+        key = f"parproc-{name}-{batch_id}" + (f"-again{retries}" if retries else "")
+        running = Running(batch, on_done, key, retries=retries)
+        if not isinstance(function, Pinned):  # (its worker is gone: it could run nowhere)
+            running.again = lambda: self.submit(batch, on_done, retries + 1)
         listener = self._listener
         with listener.lock:
             listener.running[batch_id] = running

@@ -17,6 +17,8 @@ from .base import Batch, BatchOutcome, DoneCallback
 from .dask_tasks import STARTED_TOPIC, kill_descendants
 
 _listeners: dict[int, Listener] = {}  # id(client) -> its listener
+#: How often a batch that never started is submitted again after its worker died.
+MAX_RETRIES = 3
 _lock = threading.Lock()
 
 
@@ -31,6 +33,10 @@ class Running:
     worker: str = ""
     pid: int | None = None
     done: bool = False
+    #: submits the batch again (a batch dask gave up on before it started), and how often
+    #: that has been done already
+    again: Callable[[], None] | None = None
+    retries: int = 0
 
 
 class Listener:
@@ -134,7 +140,14 @@ class Listener:
             cancelled.__cause__ = why
             outcome = BatchOutcome(error=cancelled)
         elif status == "error":
-            outcome = BatchOutcome(error=_as_crash(future.exception(), running, batch))
+            error = future.exception()
+            never_ran = type(error).__name__ == "KilledWorker" and not running.worker
+            if never_ran and running.again is not None and running.retries < MAX_RETRIES:
+                # Queued on a worker that died (the scheduler fails every task it had, with
+                # allowed-failures 0), it never started: it runs elsewhere, as it would have.
+                running.again()
+                return
+            outcome = BatchOutcome(error=_as_crash(error, running, batch))
         else:
             odd = RuntimeError(f"the dask future of {batch.describe(0)} ended as {status!r}")
             outcome = BatchOutcome(error=odd)

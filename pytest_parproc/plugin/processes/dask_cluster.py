@@ -55,24 +55,28 @@ class DaskCluster:
             ) from None
         self.address = address
         self.cluster: Any = None
+        self._config: Any = None
         if address is None:
             method = _start_method()
             settings = {**LOCAL_CONFIG, "distributed.worker.multiprocessing-method": method}
+            # For as long as the cluster lives, not only while it starts: a nanny that restarts
+            # a worker (after a crash) reads them again.
+            self._config = dask.config.set(settings)
             try:
-                with dask.config.set(settings):
-                    if method == "forkserver":
-                        # dask sets the fork server's preload the first time it asks for the
-                        # context; ours (which adds pytest) replaces it, before it starts.
-                        self.distributed.utils.get_mp_context().set_forkserver_preload(PRELOAD)
-                    self.cluster = self.distributed.LocalCluster(
-                        n_workers=n_jobs,
-                        threads_per_worker=1,
-                        processes=True,
-                        host="127.0.0.1",
-                        dashboard_address=None,
-                        silence_logs=logging.ERROR,
-                    )
+                if method == "forkserver":
+                    # dask sets the fork server's preload the first time it asks for the
+                    # context; ours (which adds pytest) replaces it, before it starts.
+                    self.distributed.utils.get_mp_context().set_forkserver_preload(PRELOAD)
+                self.cluster = self.distributed.LocalCluster(
+                    n_workers=n_jobs,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
             except Exception as error:
+                self._config.__exit__(None, None, None)
                 raise pytest.UsageError(
                     f"{source}: could not start a dask LocalCluster of {n_jobs} workers: "
                     f"{type(error).__name__}: {error} (caused by {error.__cause__!r})"
@@ -178,6 +182,9 @@ class DaskCluster:
                     closable.close()
                 except Exception:
                     pass
+        if self._config is not None:
+            self._config.__exit__(None, None, None)
+            self._config = None
 
 
 class EarlyStart:
