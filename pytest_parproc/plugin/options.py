@@ -232,13 +232,12 @@ def check_backend(name: str, source: str) -> None:
 
     if name == "dask":
         # (its instance needs a cluster: the run starts one, or connects to --par-scheduler)
-        import importlib.util
+        from ..parallel.backends.dask_backend import require_distributed
 
-        if importlib.util.find_spec("distributed") is None:
-            raise pytest.UsageError(
-                f"{source}: the dask backend needs dask.distributed, which is not installed: "
-                "pip install 'pytest-parproc[dask]'"
-            )
+        try:
+            require_distributed()
+        except ImportError as error:
+            raise pytest.UsageError(f"{source}: {error}") from None
         return
     try:
         backend = Parallel(n_jobs=2, backend=name).backend
