@@ -54,10 +54,33 @@ def _kill_marked(folder: Path) -> None:
         time.sleep(0.1)
 
 
+def can_hide_folders() -> bool:
+    """Whether workers can be started in a mount namespace of their own (``unshare -m``: root
+    on Linux), where a folder of this machine is covered by an empty one."""
+    if not shutil.which("unshare") or not shutil.which("mount"):
+        return False
+    probe = ["unshare", "-m", "--propagation", "private", "mount", "-t", "tmpfs", "tmpfs", "/mnt"]
+    return subprocess.run(probe, capture_output=True).returncode == 0
+
+
+def _hidden(folder: Path, command: list[str]) -> list[str]:
+    """``command`` run where ``folder`` is an empty tmpfs: as on another machine, for it."""
+    script = 'mount -t tmpfs tmpfs "$0" && exec "$@"'
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c", script, str(folder), *command]
+
+
 @contextmanager
-def dask_cluster(workers: int = 2, extra_worker_args: tuple[str, ...] = ()) -> Iterator[str]:
+def dask_cluster(
+    workers: int = 2,
+    extra_worker_args: tuple[str, ...] = (),
+    hide: Path | None = None,
+    worker_tmp: Path | None = None,
+) -> Iterator[str]:
     """Start ``dask scheduler`` and ``dask worker`` (``workers`` single-threaded processes, each
-    with a nanny) as subprocesses; yield the scheduler's address once every worker is there."""
+    with a nanny) as subprocesses; yield the scheduler's address once every worker is there.
+
+    ``hide``: a folder the workers cannot see (see ``can_hide_folders``); ``worker_tmp``: their
+    TMPDIR."""
     import distributed
 
     folder = Path(tempfile.mkdtemp(prefix="parproc-dask-"))
@@ -85,12 +108,18 @@ def dask_cluster(workers: int = 2, extra_worker_args: tuple[str, ...] = ()) -> I
         worker = [*dask, "worker", "--scheduler-file", str(scheduler_file), "--host",
                   "127.0.0.1", "--nworkers", str(workers), "--nthreads", "1", *quiet,
                   *extra_worker_args]  # fmt: skip
+        if hide is not None:
+            worker = _hidden(hide, worker)
+        worker_environment = dict(environment)
+        if worker_tmp is not None:
+            worker_environment["TMPDIR"] = str(worker_tmp)
         if workers:
             processes.append(
                 subprocess.Popen(
-                    worker, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=folder
+                    worker, stdout=log, stderr=subprocess.STDOUT, env=worker_environment,
+                    cwd=folder,
                 )
-            )
+            )  # fmt: skip
         with distributed.Client(scheduler_file=str(scheduler_file), timeout=60) as client:
             if workers:
                 client.wait_for_workers(workers, timeout=90)

@@ -65,14 +65,16 @@ class WorkerCrashedError(ParallelError):
     @property
     def how_it_ended(self) -> str:
         """``was killed by SIGSEGV (exit code -11)``, ``exited unexpectedly with exit code 3``,
-        or what the backend knows where it cannot see an exit code (``ended``)."""
-        if getattr(self, "ended", ""):
-            return self.ended
+        and what else the backend knows (``ended``: a dask worker left the cluster)."""
+        code = ""
         if self.signal_name is not None:
-            return f"was killed by {self.signal_name} (exit code {self.exitcode})"
-        if self.exitcode is None:
-            return "stopped answering"
-        return f"exited unexpectedly with exit code {self.exitcode}"
+            code = f"was killed by {self.signal_name} (exit code {self.exitcode})"
+        elif self.exitcode is not None:
+            code = f"exited unexpectedly with exit code {self.exitcode}"
+        ended = getattr(self, "ended", "")
+        if code and ended:
+            return f"{code} and {ended}"
+        return code or ended or "stopped answering"
 
     def _message(self) -> str:
         who = f"worker {self.worker} (pid {self.pid})" if self.worker else f"worker pid {self.pid}"

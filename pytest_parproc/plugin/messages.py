@@ -45,6 +45,8 @@ class RunSpec:
     #: test module's and conftest's path under it with a digest of its content
     rootdir: str = ""
     files: tuple[tuple[str, str], ...] = ()
+    #: workers are dask workers: each keeps its files on its own machine (``dask_rundir``)
+    dask: bool = False
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,8 @@ def test_a_worker_that_dies_in_a_task_is_named_and_its_task_not_run_again(
     assert isinstance(error, WorkerCrashedError)
     assert error.worker.startswith("tcp://127.0.0.1:")
     assert "left the dask cluster unexpectedly" in str(error)
+    # (from the nanny's log: dask keeps a dead worker's exit code nowhere else)
+    assert error.exitcode == 3 and "exited unexpectedly with exit code 3" in str(error)
     assert "task 3 (record_and_die)" in str(error)
     # dask runs a task whose worker died again elsewhere: that second run is stopped, and said.
     runs = _runs(record)
@@ -142,6 +144,50 @@ def test_the_nannys_memory_limit_is_a_crash() -> None:
         client.wait_for_workers(1, timeout=60)  # the nanny's restart done before the cluster stops
     assert isinstance(error, WorkerCrashedError)
     assert "task 0 (allocate)" in str(error)
+
+
+@pytest.mark.slow
+def test_run_once_refuses_the_second_run_and_restarts_no_worker(
+    dask_client: Any, tmp_path: Path
+) -> None:
+    """The test cluster runs a dead worker's task again elsewhere (allowed-failures 3): with
+    ``run_once`` the worker it goes to runs none of it, and keeps running (same process)."""
+    record = tmp_path / "runs"
+    dask_client.wait_for_workers(2, timeout=60)
+    before = set(dask_client.run(os.getpid).values())
+    calls = [delayed(record_and_die)(str(record), i, 3) for i in range(8)]
+    with parallel_config("dask", client=dask_client, run_once=True):
+        results = Parallel(n_jobs=2, crash_policy="isolate", batch_size=1)(calls)
+    assert isinstance(results[3], WorkerCrashedError)
+    for index, result in enumerate(results):
+        if index != 3 and result != index:  # a result the dead worker held, not fetched yet
+            assert isinstance(result, WorkerCrashedError), result
+            assert "holding the batch's result" in str(result)
+    assert len(_runs(record)) == 1
+    dask_client.wait_for_workers(2, timeout=60)
+    after = set(dask_client.run(os.getpid).values())
+    assert len(before & after) == 1, (before, after)  # the dead one replaced, the other kept
+
+
+def exit_now() -> None:
+    os._exit(3)
+
+
+@pytest.mark.slow
+def test_a_task_pinned_to_a_worker_that_dies_fails_rather_than_waits(dask_client: Any) -> None:
+    """On a cluster that runs a dead worker's tasks again, a task pinned to that worker would
+    wait for it for ever: it fails with WorkerCrashedError."""
+    from pytest_parproc.parallel.backends.dask_tasks import Pinned
+
+    dask_client.wait_for_workers(2, timeout=60)
+    address = sorted(dask_client.scheduler_info(n_workers=-1)["workers"])[0]
+    with parallel_config("dask", client=dask_client):
+        (error,) = Parallel(n_jobs=2, crash_policy="isolate")(
+            [delayed(Pinned(address, exit_now))()]
+        )
+    assert isinstance(error, WorkerCrashedError)
+    assert "pinned there" in str(error) and error.worker == address
+    dask_client.wait_for_workers(2, timeout=60)
 
 
 def test_each_batch_runs_once_on_a_healthy_cluster(dask_client: Any, tmp_path: Path) -> None:

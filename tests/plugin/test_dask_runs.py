@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from compare import assert_balanced_fixtures, assert_same_results, copy_suite, run_suite
-from dask_cluster import dask_cluster
+from dask_cluster import can_hide_folders, dask_cluster
 
 pytest.importorskip("distributed")
 pytest_plugins = ["pytester"]
@@ -45,7 +45,7 @@ def test_a_worker_killed_during_a_test_fails_that_test_only(pytester: pytest.Pyt
     assert [name for name, outcome in run.junit.items() if outcome != "passed"] == [
         "test_kill::test_n[3]"
     ], run.output
-    assert "left the dask cluster" in run.output or "died" in run.output, run.output
+    assert "was killed by SIGKILL (exit code -9)" in run.output, run.output  # the nanny's log
 
 
 def test_an_existing_cluster_with_n_jobs_as_a_cap(pytester: pytest.Pytester) -> None:
@@ -114,16 +114,12 @@ def test_a_worker_checks_the_project_files(tmp_path: Path) -> None:
     from pytest_parproc.plugin.processes.dask_cluster import check_files
 
     (tmp_path / "test_a.py").write_text("def test_a():\n    pass\n")
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
     good = (("test_a.py", _digest(tmp_path / "test_a.py")),)
-    check_files(str(tmp_path), good, str(run_dir))
+    check_files(str(tmp_path), good)
     with pytest.raises(RuntimeError, match=r"test_a\.py on this dask worker differs"):
-        check_files(str(tmp_path), (("test_a.py", "0" * 64),), str(run_dir))
+        check_files(str(tmp_path), (("test_a.py", "0" * 64),))
     with pytest.raises(RuntimeError, match=r"has no .*test_b\.py"):
-        check_files(str(tmp_path), (("test_b.py", "0" * 64),), str(run_dir))
-    with pytest.raises(RuntimeError, match="cannot see the run directory"):
-        check_files(str(tmp_path), good, str(tmp_path / "elsewhere"))
+        check_files(str(tmp_path), (("test_b.py", "0" * 64),))
 
 
 def _digest(path: Path) -> str:
@@ -176,3 +172,49 @@ def test_after_a_crash_the_tests_queued_there_run_and_the_new_worker_may_start_p
     assert run.junit["test_spawn::test_0_kill"] == "failure", run.output
     assert sum(outcome == "passed" for outcome in run.junit.values()) == 8, run.output
     assert "outside of any test" not in run.output
+
+
+FAR_SUITE = """
+import os, signal, threading, pytest
+
+@pytest.mark.parametrize("n", range(8))
+def test_n(n, tmp_path):
+    (tmp_path / "made").touch()  # under the main process's basetemp, made on the worker
+    assert os.environ["PYTEST_XDIST_WORKER"] in {"gw0", "gw1", "gw2", "gw3"}
+    if n == 3 and os.environ.get("CRASH"):
+        # (to this thread: a signal sent to a dask worker process may land in another)
+        signal.pthread_kill(threading.get_ident(), signal.SIGSEGV)
+    assert n != 5 or not os.environ.get("FAIL")
+"""
+
+
+@pytest.mark.skipif(not can_hide_folders(), reason="needs a mount namespace (root on Linux)")
+def test_workers_that_cannot_see_the_main_process_temporary_folder(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on other machines: the main process's temporary folder (where it keeps its own run
+    folder and its basetemp) is an empty tmpfs for the workers. Worker ids, ``tmp_path``, a
+    crash on a cluster that would run the test again elsewhere (the test named, with the
+    faulthandler's traceback from the dead worker's machine), ``-x`` and the clean-up work."""
+    main_tmp, worker_tmp = pytester.path / "main-tmp", pytester.path / "worker-tmp"
+    main_tmp.mkdir()
+    worker_tmp.mkdir()
+    pytester.makepyfile(test_far=FAR_SUITE)
+    monkeypatch.setenv("TMPDIR", str(main_tmp))
+    with dask_cluster(workers=2, hide=main_tmp, worker_tmp=worker_tmp) as address:
+        options = (f"--par-scheduler={address}", "--par-dist=load")
+        monkeypatch.setenv("CRASH", "1")
+        crashed = run_suite(pytester, *options, n_jobs=2, backend="dask")
+        monkeypatch.delenv("CRASH")
+        monkeypatch.setenv("FAIL", "1")
+        stopped = run_suite(pytester, *options, "-x", n_jobs=2, backend="dask")
+    failed = [name for name, outcome in crashed.junit.items() if outcome != "passed"]
+    assert failed == ["test_far::test_n[3]"], crashed.output
+    assert "Segmentation fault" in crashed.output, crashed.output  # the fault file, read there
+    assert "was killed by SIGSEGV (exit code -11)" in crashed.output  # its nanny's log
+    assert "which refused to run it" in crashed.output  # dask's rerun elsewhere ran no test
+    assert stopped.exitstatus == pytest.ExitCode.TESTS_FAILED, stopped.output
+    assert stopped.junit["test_far::test_n[5]"] == "failure"
+    assert "stopping after 1 failures" in stopped.output
+    assert not list(worker_tmp.glob("pytest-parproc-*")), "the workers' folders are removed"
+    assert not list(main_tmp.glob("pytest-parproc-*"))

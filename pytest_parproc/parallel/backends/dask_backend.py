@@ -27,7 +27,7 @@ from typing import Any
 from ..errors import UnpicklableTaskError
 from .base import Batch, CallOptions, DoneCallback, ParallelBackendBase
 from .dask_events import Listener, Running
-from .dask_tasks import Pinned, kill_descendants, run_on_dask_worker
+from .dask_tasks import RUN_ONCE_ROOT, Pinned, kill_descendants, run_on_dask_worker
 
 
 def _optional_distributed() -> Any:
@@ -101,8 +101,11 @@ class DaskBackend(ParallelBackendBase):
     list of objects sent to every worker once, which then travel by reference wherever a task
     names them as an argument; ``wait_for_workers_timeout`` seconds to wait for a first worker
     (0: do not wait); ``connect_timeout`` seconds to reach a scheduler by its address (dask's
-    ``distributed.comm.timeouts.connect`` when not given); and what ``client.submit`` takes
-    (``workers``, ``resources``, ...).
+    ``distributed.comm.timeouts.connect`` when not given); ``run_once``: a batch that dask
+    starts again after its first worker died (the scheduler's ``allowed-failures``) runs none
+    of its tasks there, instead of being stopped by restarting that worker (two more calls to
+    the scheduler per batch); and what ``client.submit`` takes (``workers``, ``resources``,
+    ...).
     ``n_jobs=-1`` (the default here, as in joblib) means all the cluster's threads.
     """
 
@@ -122,6 +125,7 @@ class DaskBackend(ParallelBackendBase):
         scatter: Sequence[Any] | None = None,
         wait_for_workers_timeout: float = 10.0,
         connect_timeout: float | None = None,
+        run_once: bool = False,
         **submit_kwargs: Any,
     ) -> None:
         unknown = set(submit_kwargs) - SUBMIT_KEYWORDS
@@ -151,6 +155,7 @@ class DaskBackend(ParallelBackendBase):
         self.client = client
         self.wait_for_workers_timeout = float(wait_for_workers_timeout)
         self.submit_kwargs = submit_kwargs
+        self.run_once = bool(run_once)
         self._scattered: list[Any] = list(scatter or [])  # kept alive: their ids are the keys
         self._futures_by_id: dict[int, Any] = {}
         if self._scattered:
@@ -199,7 +204,8 @@ class DaskBackend(ParallelBackendBase):
         function = batch.tasks[0][0]
         name = getattr(function, "__name__", type(function).__name__)
         key = f"parproc-{name}-{batch_id}" + (f"-again{retries}" if retries else "")
-        running = Running(batch, on_done, key, retries=retries)
+        running = Running(batch, on_done, key, retries=retries, run_once=self.run_once)
+        once = [RUN_ONCE_ROOT, self._prefix, f"{batch.key}-{retries}"] if self.run_once else None
         if not isinstance(function, Pinned):  # (its worker is gone: it could run nowhere)
             running.again = lambda: self.submit(batch, on_done, retries + 1)
         listener = self._listener
@@ -208,9 +214,10 @@ class DaskBackend(ParallelBackendBase):
         where = dict(self.submit_kwargs)
         if len(batch) == 1 and isinstance(function, Pinned):
             where.update(workers=[function.worker], allow_other_workers=False)
+            running.pinned = str(function.worker)
         try:
             future = self.client.submit(
-                run_on_dask_worker, batch_id, payload, tasks, key=key, pure=False, **where
+                run_on_dask_worker, batch_id, payload, tasks, once, key=key, pure=False, **where
             )
         except BaseException:
             with listener.lock:
@@ -218,6 +225,8 @@ class DaskBackend(ParallelBackendBase):
             raise
         running.future = future
         future.add_done_callback(lambda done: listener.finished(batch_id, done))
+        if running.pinned:
+            listener.watch_pinned()
 
     def _encode(self, batch: Batch) -> tuple[bytes | None, list[Any] | None]:
         """The batch pickled (a clear error names an argument that cannot be), or, where an
@@ -279,6 +288,13 @@ class DaskBackend(ParallelBackendBase):
                 self.client.restart_workers(busy, raise_for_error=False)
         except Exception:
             pass  # no nanny (the worker cannot be restarted), or the cluster is closing
+
+    def stop(self) -> None:
+        if self.run_once and self._listener is not None:
+            try:  # (the call's marks, as one entry: the scheduler's metadata has no delete)
+                self.client.set_metadata([RUN_ONCE_ROOT, self._prefix], None)
+            except Exception:
+                pass  # the cluster is gone
 
     def effective_n_jobs(self, n_jobs: int) -> int:
         # Not capped by the threads there are now: a worker restarting (after a timeout) or

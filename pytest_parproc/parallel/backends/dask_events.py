@@ -5,7 +5,9 @@ outcomes, a dead worker's batch included."""
 from __future__ import annotations
 
 import importlib
+import re
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,11 +16,18 @@ from typing import Any
 from ..errors import WorkerCrashedError
 from ..tasks import decode_outcome
 from .base import Batch, BatchOutcome, DoneCallback
-from .dask_tasks import STARTED_TOPIC, kill_descendants
+from .dask_tasks import REFUSED, STARTED_TOPIC, kill_descendants
 
 _listeners: dict[int, Listener] = {}  # id(client) -> its listener
 #: How often a batch that never started is submitted again after its worker died.
 MAX_RETRIES = 3
+#: How often the presence of the workers that pinned batches wait for is checked (seconds).
+PINNED_POLL_S = 0.5
+#: How long a crash waits for the dead worker's exit code to show in its nanny's log, and how
+#: many of each nanny's last log lines are looked at.
+EXIT_CODE_WAIT_S = 2.0
+NANNY_LOG_LINES = 200
+_DEATH = re.compile(r"Worker process (\d+) (?:exited with status (\d+)|was killed by signal (\d+))")
 _lock = threading.Lock()
 
 
@@ -33,10 +42,14 @@ class Running:
     worker: str = ""
     pid: int | None = None
     done: bool = False
+    #: the batch refuses to run a second time (``run_once``): no worker is restarted to stop it
+    run_once: bool = False
     #: submits the batch again (a batch dask gave up on before it started), and how often
     #: that has been done already
     again: Callable[[], None] | None = None
     retries: int = 0
+    #: the address of the one worker it may run on (``Pinned``)
+    pinned: str = ""
 
 
 class Listener:
@@ -56,6 +69,7 @@ class Listener:
         self.client = client
         self.lock = threading.Lock()
         self.running: dict[str, Running] = {}
+        self._watching = False
         client.subscribe_topic(STARTED_TOPIC, _never_raising(self._started))
 
     @classmethod
@@ -79,7 +93,7 @@ class Listener:
                 running.worker, running.pid = address, pid
                 running.batch.mark_task_started(0)
                 return
-            if running.done:
+            if running.done and not running.run_once:
                 return  # its result was lost with a worker before it was fetched: computed again
             del self.running[batch_id]
         threading.Thread(
@@ -87,26 +101,106 @@ class Listener:
         ).start()
 
     def _fail(self, running: Running, again_on: str) -> None:
-        batch = running.batch
         try:
             if running.future is not None:
                 self.client.cancel([running.future], force=True)
-            self.client.run(kill_descendants, workers=[again_on])
-            self.client.restart_workers([again_on], raise_for_error=False)
+            if not running.run_once:
+                self.client.run(kill_descendants, workers=[again_on])
+                self.client.restart_workers([again_on], raise_for_error=False)
         except Exception:
             pass  # no nanny, or the client is closing
+        stopped = "refused to run it" if running.run_once else "was restarted to stop it"
+        self._crashed(
+            running,
+            f"left the dask cluster unexpectedly (dask started the batch again on worker "
+            f"{again_on}, which {stopped}; that second run's outcome is not used)",
+        )
+
+    def _crashed(self, running: Running, ended: str) -> None:
+        batch = running.batch
         error = WorkerCrashedError(
             exitcode=None,
             pid=running.pid,
-            worker=running.worker,
+            worker=running.worker or running.pinned,
             task=batch.describe(batch.running_offset),
-            ended=(
-                "left the dask cluster unexpectedly (dask started the batch again on worker "
-                f"{again_on}, which was restarted to stop it; that second run's outcome is "
-                "not used)"
-            ),
+            ended=ended,
         )
-        running.on_done(batch, BatchOutcome(error=error, worker=running.worker))
+        self._deliver_crash(running, error)
+
+    def _deliver_crash(self, running: Running, error: WorkerCrashedError) -> None:
+        """Hand a crash over with the dead worker's exit code where its nanny logged it (in a
+        thread of its own: the nanny may be reachable only once it restarted the worker)."""
+
+        def deliver() -> None:
+            exitcode = self._exit_code(error.worker, error.pid) if error.pid else None
+            told = error
+            if exitcode is not None:
+                told = WorkerCrashedError(
+                    exitcode=exitcode,
+                    pid=error.pid,
+                    worker=error.worker,
+                    task=error.task,
+                    ended=error.ended,
+                )
+            running.on_done(running.batch, BatchOutcome(error=told, worker=running.worker))
+
+        threading.Thread(target=deliver, daemon=True, name="parproc-dask-crash").start()
+
+    def _exit_code(self, address: str, pid: int) -> int | None:
+        """The exit code a nanny logged for worker process ``pid`` on ``address``'s host
+        (``Worker process 12 was killed by signal 9``: dask keeps exit codes nowhere else);
+        None where no nanny on that host has, within ``EXIT_CODE_WAIT_S``."""
+        host = _host(address)
+        deadline = time.monotonic() + EXIT_CODE_WAIT_S
+        while True:
+            try:
+                logs = self.client.get_worker_logs(n=NANNY_LOG_LINES, nanny=True)
+            except Exception:
+                return None  # the client is closing
+            for worker, entries in logs.items():
+                if _host(str(worker)) != host or not isinstance(entries, (list, tuple)):
+                    continue
+                for entry in entries:
+                    found = _DEATH.search(str(entry[-1]))
+                    if found and int(found.group(1)) == pid:
+                        status, signum = found.group(2), found.group(3)
+                        return int(status) if status else -int(signum)
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.1)
+
+    def watch_pinned(self) -> None:
+        """While batches pinned to one worker are running: a batch whose worker left the
+        cluster fails with ``WorkerCrashedError`` (a cluster that runs a dead worker's tasks
+        again, ``allowed-failures`` above 0, leaves such a task waiting for that worker)."""
+        with self.lock:
+            if self._watching:
+                return
+            self._watching = True
+        threading.Thread(target=self._watch, daemon=True, name="parproc-dask-pinned").start()
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(PINNED_POLL_S)
+            with self.lock:
+                pinned = {key: r for key, r in self.running.items() if r.pinned}
+                if not pinned:
+                    self._watching = False
+                    return
+            try:
+                present = set(self.client.scheduler_info(n_workers=-1)["workers"])
+            except Exception:
+                continue  # the client is closing: its futures say what became of them
+            for batch_id, running in pinned.items():
+                if running.pinned in present:
+                    continue
+                with self.lock:
+                    if self.running.pop(batch_id, None) is None:
+                        continue  # answered for meanwhile
+                if running.future is not None:
+                    self.client.cancel([running.future], force=True)
+                started = "while running it" if running.worker else "before it started it"
+                self._crashed(running, f"left the dask cluster {started} (it was pinned there)")
 
     def finished(self, batch_id: str, future: Any) -> None:
         """A batch's future is done (finished, erred or cancelled): hand its outcome over. A
@@ -125,9 +219,15 @@ class Listener:
         status = future.status
         if status == "finished":
             try:
-                outcome = BatchOutcome(payload=future.result(), decoder=decode_outcome)
+                payload = future.result()
+                outcome = BatchOutcome(payload=payload, decoder=decode_outcome)
             except BaseException as lost:  # cancelled or lost since (the client is closing)
                 outcome = BatchOutcome(error=lost)
+            else:
+                if payload == REFUSED:  # computed again after its result was lost: not run
+                    ended = "left the dask cluster unexpectedly, holding the batch's result"
+                    self._crashed(running, ended)
+                    return
         elif status == "cancelled":
             try:
                 future.result()
@@ -147,7 +247,11 @@ class Listener:
                 # allowed-failures 0), it never started: it runs elsewhere, as it would have.
                 running.again()
                 return
-            outcome = BatchOutcome(error=_as_crash(error, running, batch))
+            crash = _as_crash(error, running, batch)
+            if isinstance(crash, WorkerCrashedError):
+                self._deliver_crash(running, crash)
+                return
+            outcome = BatchOutcome(error=crash)
         else:
             odd = RuntimeError(f"the dask future of {batch.describe(0)} ended as {status!r}")
             outcome = BatchOutcome(error=odd)
@@ -181,6 +285,11 @@ def _never_raising(handler: Callable[[Any], None]) -> Callable[[Any], None]:
     return handle
 
 
+def _host(address: str) -> str:
+    """``tcp://10.0.0.5:8786`` -> ``10.0.0.5``."""
+    return address.split("://")[-1].rsplit(":", 1)[0]
+
+
 def _as_crash(error: BaseException, running: Running, batch: Batch) -> BaseException:
     """dask's KilledWorker (the batch's workers all died running it) as a WorkerCrashedError."""
     if type(error).__name__ != "KilledWorker":
@@ -191,5 +300,5 @@ def _as_crash(error: BaseException, running: Running, batch: Batch) -> BaseExcep
         pid=running.pid,
         worker=last,
         task=batch.describe(batch.running_offset),
-        ended=f"died while running it (dask: {error})",
+        ended=f"left the dask cluster while running it (dask: {error})",
     )

@@ -9,30 +9,41 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from ..nesting import reset_nested_fallback, set_nested_fallback
 from ..tasks import encode_outcome, run_batch_payload, run_tasks
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
-
 #: The topic of the events a batch sends when it starts and ends on a worker (dask's structured
 #: events; the backend subscribes to it).
 STARTED_TOPIC = "pytest-parproc-started"
+#: Where a run-once batch is marked started, in the scheduler's metadata (``run_on_dask_worker``).
+RUN_ONCE_ROOT = "pytest-parproc-run-once"
+#: What a run-once batch started a second time returns instead of an outcome.
+REFUSED = b"pytest-parproc: refused to run a batch a second time"
 
 
-def run_on_dask_worker(batch_id: str, payload: bytes | None, tasks: list[Any] | None) -> bytes:
+def run_on_dask_worker(
+    batch_id: str, payload: bytes | None, tasks: list[Any] | None, once: list[str] | None = None
+) -> bytes:
     """Run one batch: its tasks as ``payload`` (pickled), or as ``tasks`` where some argument
-    is a scattered future that dask replaced by its value. Returns the encoded outcome."""
+    is a scattered future that dask replaced by its value. Returns the encoded outcome.
+
+    ``once``: where the scheduler's metadata marks the batch started. A batch dask starts again
+    (its first worker died while it ran, or before its result was fetched) finds the mark and
+    runs none of its tasks; the backend has failed it already (``run_once``)."""
     from distributed import get_client, get_worker
 
     worker = get_worker()
     # Through the worker's client, which waits for the scheduler's answer: the event is on the
     # scheduler before the batch runs, so a batch that kills its worker at once is still known
     # to have started there (``Worker.log_event`` batches its messages, and dies with them).
-    client = get_client()
+    client: Any = get_client()
     client.log_event(STARTED_TOPIC, ("start", batch_id, worker.address, os.getpid()))
+    if once is not None:
+        if client.get_metadata(once, None) is not None:
+            return REFUSED
+        client.set_metadata(once, worker.address)
     # A nested Parallel call naming no backend uses threads inside this worker, as in a loky
     # worker, not the cluster again (a single-threaded worker waiting on its own cluster).
     token = set_nested_fallback("threading", 1)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import functools
 import gc
 import os
-import shutil
-import signal
 import tempfile
 import time
 import uuid
@@ -24,11 +22,10 @@ from ..run import RunController
 from ..signals import graceful_interrupts
 from ..stopping import run_test
 from ..timing import RunTiming
-from . import durations, inherit
+from . import dask_rundir, durations, inherit
 from .crashes import (
     CrashReport,
     fault_text,
-    is_child,
     kill_process_group,
     parallel_backend_isolates,
     recover_log,
@@ -46,6 +43,8 @@ INTERRUPT_GRACE_S = 30.0
 
 class ProcessController(RunController):
     """The controller for process backends (loky, multiprocessing, registered ones)."""
+
+    run_dir: RunDirectory  # the run's (``_run``)
 
     def __init__(self, config: pytest.Config, options: ParprocOptions) -> None:
         super().__init__(config, options)
@@ -127,13 +126,13 @@ class ProcessController(RunController):
         if self._early is not None and spread:
             self.cluster = self._early.take(self._start_limit[0])
         spec = self._spec(run_dir, len(first_plan), blocker is None, items)
+        self.run_dir = dask_rundir.for_main(spec, self.cluster)
         if blocker is None and spread:
             inherit.offer(spec.run_id, session)
         alone_s = 0.0
         try:
             if spread:
-                on_first = functools.partial(self._interrupted, RunDirectory(run_dir))
-                with graceful_interrupts(on_first, INTERRUPT_GRACE_S):
+                with graceful_interrupts(self._interrupted, INTERRUPT_GRACE_S):
                     self._rounds(session, spec, replayer, first_plan, spread)
             inherit.withdraw()
             alone_s = self._run_alone(session, [items[index] for index in alone])
@@ -148,24 +147,18 @@ class ProcessController(RunController):
             )
             self.timing.wall_s = time.perf_counter() - started
             self.timing.test_time_s = replayer.test_time_s + alone_s
+            self.run_dir.close()
             if self.cluster is not None:
                 self.cluster.close()
-            shutil.rmtree(run_dir, ignore_errors=True)
 
-    def _interrupted(self, run_dir: RunDirectory, name: str) -> None:
+    def _interrupted(self, name: str) -> None:
         """The first Ctrl-C (or SIGTERM): no new test starts, the tests running now get
         KeyboardInterrupt, and each worker tears its fixtures down as it ends its session."""
         self.stopping = True
         if self.stop_request is None:
             self.stop_request = StopRequest("interrupt", f"pytest-parproc: stopped by {name}")
-        run_dir.request_stop()
-        # (not dask workers: their tests run in a thread, and SIGINT would end the worker)
-        workers = [p for p in run_dir.worker_ids_by_pid() if not self.cluster and is_child(p)]
-        for pid in workers:
-            try:
-                os.kill(pid, signal.SIGINT)
-            except OSError:
-                pass  # gone meanwhile
+        self.run_dir.request_stop()
+        self.run_dir.interrupt_workers()
         os.write(
             2,
             (
@@ -211,6 +204,7 @@ class ProcessController(RunController):
             worker_input=compat.worker_input(self.config),
             rootdir=rootdir,
             files=files,
+            dask=fields is not None,
         )
 
     def _rounds(
@@ -255,19 +249,19 @@ class ProcessController(RunController):
         """Run one round; returns the workers whose session did not end (a crash let another
         worker take their end-of-round task)."""
         self._round = round_
-        run_dir = RunDirectory(round_.spec.run_dir)
+        run_dir = self.run_dir
         outputs = round_.outputs(
             self.options.backend, self.isolates, lambda: self.stopping, self.cluster
         )
         try:
             for output in outputs:
-                if isinstance(output, WorkerCrashedError):
-                    round_.crashed.add(self._crashed(session, output, run_dir, replayer, False))
-                elif isinstance(output, TaskResult):
+                if isinstance(output, TaskResult):
                     round_.heard(output)
                     self._handle(session, output, replayer, run_dir)
-                else:
+                elif not isinstance(output, WorkerCrashedError):
                     raise TypeError(f"unexpected result from a worker: {output!r}")
+                elif round_.first_news_of(output):
+                    round_.crashed.add(self._crashed(session, output, run_dir, replayer, False))
         except WorkerCrashedError as error:
             # The backend cannot tell which task a dead worker ran: it stopped the whole call,
             # and every worker with it.
@@ -383,7 +377,7 @@ class ProcessController(RunController):
         the same for every worker, but only the dead one's running test is blamed: the
         others' run again."""
         worker_ids = run_dir.worker_ids_by_pid()
-        crashed_id = worker_ids.get(error.pid or -1, "")
+        crashed_id = run_dir.crashed_worker_id(error)
         local = "://" not in error.worker or "://127." in error.worker  # (a dask address)
         for pid in (set(worker_ids) if aborted else {error.pid}) if local else ():
             kill_process_group(pid)  # (a pid on another machine is not this one's to kill)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ...parallel import Parallel, WorkerCrashedError
 from ..messages import ItemRecord
 from ..replay import Replayer, phase_after, report_field
-from .rundir import RunDirectory, read_progress_log
+from .rundir import RunDirectory
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def recover_log(
     worker was stopped by the engine, not killed by the test)."""
     records: dict[int, ItemRecord] = {}
     running: int | None = None
-    for record in read_progress_log(run_dir.log_path(worker_id)):
+    for record in run_dir.read_log(worker_id):
         kind, index = record[0], record[1]
         if kind == "start":
             records[index] = ItemRecord(index)
@@ -78,10 +78,8 @@ _TIMEOUT_HEADER = "Timeout ("
 
 def fault_text(run_dir: RunDirectory, worker_id: str) -> str:
     """What the worker's faulthandler wrote (a fatal signal's or a timeout's stacks)."""
-    try:
-        return run_dir.fault_path(worker_id).read_text(errors="replace").strip()
-    except OSError:  # no id, or died before its session enabled faulthandler
-        return ""
+    # (empty: no id, or it died before its session enabled faulthandler)
+    return run_dir.read_fault(worker_id) if worker_id else ""
 
 
 def is_timeout(fault: str) -> bool:
@@ -114,17 +112,6 @@ def kill_process_group(pid: int | None) -> None:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass  # nothing left, or the group is not the worker's (it died before making it)
-
-
-def is_child(pid: int) -> bool:
-    """Whether ``pid`` is a process this one started, directly or not (a dask worker is the
-    child of a fork server this process started), not a recycled id."""
-    import psutil
-
-    try:
-        return any(parent.pid == os.getpid() for parent in psutil.Process(pid).parents())
-    except psutil.Error:
-        return False
 
 
 def parallel_backend_isolates(name: str) -> bool:

@@ -1,6 +1,6 @@
 """The dask cluster of a run on ``--par-backend=dask``: a LocalCluster on 127.0.0.1 started for
 the run, or an existing one (``--par-scheduler``); which of its workers run tests; what the
-workers check before they build a session (the project's files, the run directory)."""
+workers check before they build a session (the project's files)."""
 
 from __future__ import annotations
 
@@ -41,8 +41,8 @@ def _start_method() -> str:
 
 
 class DaskCluster:
-    """The run's cluster and client; ``names``: the workers that run tests (by name, which a
-    worker keeps when its nanny restarts it)."""
+    """The run's cluster and client; ``names``: the workers that run tests, each by what stays
+    when its nanny restarts it (``_identity``)."""
 
     def __init__(self, address: str | None, n_jobs: int, source: str, limit_s: float) -> None:
         try:
@@ -125,8 +125,7 @@ class DaskCluster:
                 f"{source}: dask workers in this very process (LocalCluster(processes=False)?) "
                 f"cannot run tests: {', '.join(inside)}"
             )
-        # (names as the scheduler knows them: a LocalCluster's are ints)
-        names = sorted((info.get("name", address) for address, info in workers.items()), key=str)
+        names = sorted((_identity(address, info) for address, info in workers.items()), key=str)
         wanted = n_jobs if n_jobs > 0 else len(names) + 1 + n_jobs
         return names[: max(1, min(wanted, len(names)))]
 
@@ -152,20 +151,24 @@ class DaskCluster:
     def engine_settings(self) -> dict[str, Any]:
         """What a round's ``parallel_config("dask", ...)`` is given: a cluster of the run's
         own is all its; on another, the chosen workers' current addresses (the scheduler takes
-        no names that are not strings, nor the name of a worker that is restarting)."""
+        no names that are not strings, nor the name of a worker that is restarting). Loosely:
+        a task meant for a worker that dies (its nanny starts it again at a new address) goes
+        to another rather than waiting for an address that is gone for good."""
         settings: dict[str, Any] = {"client": self.client}
         if self.cluster is None:
-            settings.update(workers=self.addresses(), allow_other_workers=False)
+            # run_once: a test whose worker died is not run again elsewhere (our own cluster
+            # has allowed-failures 0), nor is the worker that dask gave it to restarted (its
+            # session would be lost with the tests it holds).
+            settings.update(workers=self.addresses(), allow_other_workers=True, run_once=True)
         return settings
 
     def addresses(self) -> list[str]:
-        """The addresses of the chosen workers that are there now (a nanny's restart gives a
-        worker a new address and keeps its name)."""
-        by_name = {
-            info.get("name", address): address
+        """The addresses of the chosen workers that are there now."""
+        by_identity = {
+            _identity(address, info): address
             for address, info in self.client.scheduler_info(n_workers=-1)["workers"].items()
         }
-        return [by_name[name] for name in self.names if name in by_name]
+        return [by_identity[name] for name in self.names if name in by_identity]
 
     def pinned(self, function: Any) -> list[Pinned]:
         """``function`` pinned to each chosen worker that is there now."""
@@ -244,6 +247,13 @@ class EarlyStart:
             self._cluster = None
 
 
+def _identity(address: str, info: dict[str, Any]) -> Any:
+    """What names a worker across its nanny's restarts: the nanny's address where it has one
+    (a worker's own name is its address unless it was given one), else its name (a
+    LocalCluster's are ints)."""
+    return info.get("nanny") or info.get("name", address)
+
+
 def project_files(items: Iterable[pytest.Item], rootdir: Path) -> tuple[tuple[str, str], ...]:
     """The test modules and the conftest.py files above them, relative to ``rootdir``, with a
     digest of each: a worker on another machine checks it has the same project."""
@@ -266,15 +276,9 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def check_files(rootdir: str, files: tuple[tuple[str, str], ...], run_dir: str) -> None:
-    """In a worker, before it builds its session: the run directory is reachable and every file
-    is the main process's; a clear error names the first that is not."""
-    if not os.path.isdir(run_dir):
-        raise RuntimeError(
-            f"this dask worker cannot see the run directory {run_dir}: pytest-parproc's dask "
-            "workers share the main process's file system for it (the same machine, or a "
-            "shared file system)"
-        )
+def check_files(rootdir: str, files: tuple[tuple[str, str], ...]) -> None:
+    """In a worker, before it builds its session: every file is the main process's; a clear
+    error names the first that is not."""
     for relative, digest in files:
         path = Path(rootdir, relative)
         if not path.is_file():

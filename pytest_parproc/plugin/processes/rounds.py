@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
-from ...parallel import Parallel, delayed, parallel_config
+from ...parallel import Parallel, WorkerCrashedError, delayed, parallel_config
 from ..messages import RunSpec, TaskResult, Unit
 from .dask_cluster import DaskCluster
 from .worker import end_round, run_unit
@@ -28,6 +28,7 @@ class Round:
         self.ended: set[str] = set()
         #: workers that died in this round
         self.crashed: set[str] = set()
+        self._deaths: set[tuple[str, int]] = set()
 
     def outputs(
         self,
@@ -84,6 +85,17 @@ class Round:
         yield from units(tasks())
         pinned = cluster.pinned(end_round)
         yield from ends(delayed(end)(spec, number, len(pinned)) for end in pinned)
+
+    def first_news_of(self, death: WorkerCrashedError) -> bool:
+        """Whether this is the first error that tells of this death: on dask, a worker that
+        dies holding the result of a finished unit fails that unit too (its progress log,
+        recovered at the first error, holds both)."""
+        if death.pid is None:
+            return True
+        key = (death.worker, death.pid)
+        known = key in self._deaths
+        self._deaths.add(key)
+        return not known
 
     def heard(self, result: TaskResult) -> None:
         self.heard_from.add(result.worker_id)

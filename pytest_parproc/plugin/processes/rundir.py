@@ -1,15 +1,20 @@
 """The run directory shared by the main process and its workers: worker ids, the stop flag,
-the end-of-round barrier and each worker's progress log (read back after a crash)."""
+the end-of-round barrier and each worker's progress log (read back after a crash). On dask,
+where workers may be on other machines, ``dask_rundir`` keeps the same files apart."""
 
 from __future__ import annotations
 
 import mmap
 import os
 import pickle
+import shutil
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from ...parallel import WorkerCrashedError
 
 _LENGTH = 4
 
@@ -102,6 +107,49 @@ class RunDirectory:
     def fault_path(self, worker_id: str) -> Path:
         return self.path / f"{worker_id}.faulthandler"
 
+    # -- the main process's side ----------------------------------------------------------
+    def crashed_worker_id(self, error: WorkerCrashedError) -> str:
+        """The id of the dead worker ``error`` tells of ("" where it died before it took one)."""
+        return self.worker_ids_by_pid().get(error.pid or -1, "")
+
+    def read(self, worker_id: str, name: str) -> bytes:
+        """A file a worker wrote (its log, its faulthandler file); empty where there is none."""
+        try:
+            return (self.path / name).read_bytes()
+        except OSError:
+            return b""
+
+    def read_log(self, worker_id: str) -> Iterator[tuple[Any, ...]]:
+        return parse_progress_log(self.read(worker_id, self.log_path(worker_id).name))
+
+    def read_fault(self, worker_id: str) -> str:
+        data = self.read(worker_id, self.fault_path(worker_id).name)
+        return data.decode(errors="replace").strip()
+
+    def interrupt_workers(self) -> None:
+        """Ctrl-C reaches the tests running now: SIGINT to each worker this process started (a
+        worker takes it for KeyboardInterrupt only while a test runs: ``worker.interruptible``)."""
+        for pid in self.worker_ids_by_pid():
+            if is_child(pid):
+                try:
+                    os.kill(pid, signal.SIGINT)
+                except OSError:
+                    pass  # gone meanwhile
+
+    def close(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def is_child(pid: int) -> bool:
+    """Whether ``pid`` is a process this one started, directly or not (a dask worker is the
+    child of a fork server this process started), not a recycled id."""
+    import psutil
+
+    try:
+        return any(parent.pid == os.getpid() for parent in psutil.Process(pid).parents())
+    except psutil.Error:
+        return False
+
 
 class ProgressLog:
     """Append-only records of what a worker is doing, written before and after each step, so
@@ -150,11 +198,16 @@ class ProgressLog:
 
 
 def read_progress_log(path: Path) -> Iterator[tuple[Any, ...]]:
-    """The records of a log; a record cut short by the worker's death is dropped."""
+    """The records of a log file (none where it does not exist)."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return
+        return iter(())
+    return parse_progress_log(data)
+
+
+def parse_progress_log(data: bytes) -> Iterator[tuple[Any, ...]]:
+    """The records of a log; a record cut short by the worker's death is dropped."""
     position = 0
     while position + _LENGTH <= len(data):
         size = int.from_bytes(data[position : position + _LENGTH], "little")

@@ -31,10 +31,10 @@ from ..messages import (
     Unit,
 )
 from ..stopping import run_test, stop_wanted
-from . import inherit, worker_process
+from . import dask_rundir, inherit, worker_process
 from .collector import ReportCollector
 from .dask_cluster import check_files, dask_address, where
-from .rundir import ProgressLog, RunDirectory
+from .rundir import ProgressLog
 from .session import adopt_session, build_session
 
 _session: WorkerSession | None = None
@@ -67,11 +67,7 @@ def end_round(spec: RunSpec, round_number: int, n_workers: int) -> TaskResult:
     """Engine task: finish this worker's session, then wait until every worker of the pool has
     an end-of-round task (so no worker takes two and none is left out)."""
     global _session
-    if spec.files and not os.path.isdir(spec.run_dir):
-        failed = TaskResult(worker_id=where(), pid=os.getpid(), finished=True)
-        failed.session_error = f"this worker cannot see the run directory {spec.run_dir}"
-        return failed
-    run_dir = RunDirectory(spec.run_dir)
+    run_dir = dask_rundir.for_worker(spec)
     round_id = str(round_number)
     run_dir.arrive(round_id)
     stale = _end_stale_session(spec, round_number)
@@ -104,10 +100,10 @@ def _worker_id(spec: RunSpec) -> str:
     global _identity
     if _identity is None or _identity[0] != spec.run_id:
         if spec.files:
-            check_files(spec.rootdir, spec.files, spec.run_dir)
+            check_files(spec.rootdir, spec.files)
         os.environ.clear()
         os.environ.update(spec.environment)
-        _identity = (spec.run_id, RunDirectory(spec.run_dir).claim_worker_id())
+        _identity = (spec.run_id, dask_rundir.for_worker(spec).claim_worker_id())
         workerinfo.enter_worker(_identity[1], spec.n_workers)
         xdist.set_environment(_identity[1], spec.n_workers, spec.run_id)
     return _identity[1]
@@ -129,7 +125,7 @@ class WorkerSession:
         self.spec = spec
         self.round = round_number
         self.worker_id = worker_id
-        self.run_dir = RunDirectory(spec.run_dir)
+        self.run_dir = dask_rundir.for_worker(spec)
         log = ProgressLog(self.run_dir.log_path(worker_id))
         self.collector = ReportCollector(log, self.run_dir)
         self.stop: StopRequest | None = None
@@ -183,6 +179,9 @@ class WorkerSession:
         # pytest empties a given basetemp: a session of a later round gets its own folder,
         # so the tmp_path folders of the worker's earlier tests stay for inspection.
         name = self.worker_id if self.round == 0 else f"{self.worker_id}-{self.round}"
+        if self.spec.dask:
+            # (the main process's folder, made on this worker's machine where it is not there)
+            os.makedirs(self.spec.basetemp, exist_ok=True)
         return os.path.join(self.spec.basetemp, name)
 
     def _by_key(self) -> dict[ParamKey, pytest.Item]:
