@@ -174,14 +174,38 @@ def test_sleeps(n, resource):
 """
 
 
+# Tests that spin in Python code: dask workers run tests in a thread, where KeyboardInterrupt is
+# raised asynchronously (a test blocked in C, as in time.sleep, gets it once the call returns).
+BUSY = """
+import os, pathlib, time
+import pytest
+
+@pytest.fixture(scope="session")
+def resource():
+    yield
+    pathlib.Path(os.environ["MARKERS"], f"torn-{os.getpid()}").touch()
+
+@pytest.mark.parametrize("n", range(4))
+def test_busy(n, resource):
+    pathlib.Path(os.environ["MARKERS"], f"{os.getpid()}-{n}").touch()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        pass
+"""
+
+
 def interrupt_when_running(
-    pytester: pytest.Pytester, backend: str, signums: list[int], env: dict[str, str]
+    pytester: pytest.Pytester,
+    backend: str,
+    signums: list[int],
+    env: dict[str, str],
+    suite: str = GRACEFUL,
 ) -> tuple[int, str, set[int], set[str]]:
-    """Start the GRACEFUL suite on two workers, send ``signums`` (the next once the workers
-    hang in their teardown), and return exit code, output, workers and marker names."""
+    """Start ``suite`` on two workers, send ``signums`` (the next once the workers hang in
+    their teardown), and return exit code, output, workers and marker names."""
     markers = pytester.path / "markers"
     markers.mkdir()
-    pytester.makepyfile(test_graceful=GRACEFUL)
+    pytester.makepyfile(test_graceful=suite)
     args = ("--n-jobs=2", f"--par-backend={backend}", "-p", "no:randomly")
     process = start_pytest(pytester.path, *args, env={"MARKERS": str(markers), **env})
     try:
@@ -220,6 +244,22 @@ def test_ctrl_c_lets_the_workers_tear_their_fixtures_down(
     assert {f"torn-{pid}" for pid in workers} <= markers, text
     assert "the workers tear their fixtures down" in text
     assert "ran none of the tests left" not in text
+    assert not still_running(workers, limit_s=10), text
+
+
+@pytest.mark.parametrize("backend", DASK)
+def test_ctrl_c_interrupts_the_tests_running_on_dask_workers(
+    pytester: pytest.Pytester, backend: str
+) -> None:
+    """Not SIGINT (which would end a dask worker): KeyboardInterrupt raised in the thread that
+    runs the test; the workers then tear their session fixtures down, as on loky."""
+    code, text, workers, markers = interrupt_when_running(
+        pytester, backend, [signal.SIGINT], {}, BUSY
+    )
+    assert code == pytest.ExitCode.INTERRUPTED, text
+    assert len(workers) == 2, markers
+    assert {f"torn-{pid}" for pid in workers} <= markers, text
+    assert "KeyboardInterrupt" in text
     assert not still_running(workers, limit_s=10), text
 
 

@@ -155,6 +155,15 @@ class DaskRunView(RunDirectory):
     def worker_ids_by_pid(self) -> dict[int, str]:
         return {claim.pid: worker_id for worker_id, claim in self.claims().items()}
 
+    def interrupt_workers(self) -> None:
+        """(Not SIGINT, which would end a dask worker: see ``interrupts``.)"""
+        from .interrupts import interrupt_tests
+
+        try:
+            self.client.run(interrupt_tests, self.run_id, wait=False)
+        except Exception:
+            pass  # the cluster is gone
+
     def crashed_worker_id(self, error: WorkerCrashedError) -> str:
         """By the dead worker's address and pid (pids of different machines may be equal)."""
         for worker_id, claim in self.claims().items():

@@ -128,7 +128,7 @@ class RunDirectory:
 
     def interrupt_workers(self) -> None:
         """Ctrl-C reaches the tests running now: SIGINT to each worker this process started (a
-        worker takes it for KeyboardInterrupt only while a test runs: ``worker.interruptible``)."""
+        worker takes it for KeyboardInterrupt only while a test runs: ``interrupts``)."""
         for pid in self.worker_ids_by_pid():
             if is_child(pid):
                 try:

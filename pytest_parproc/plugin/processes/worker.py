@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import faulthandler
 import os
-import signal
-import threading
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
@@ -34,6 +30,7 @@ from ..stopping import run_test, stop_wanted
 from . import dask_rundir, inherit, worker_process
 from .collector import ReportCollector
 from .dask_cluster import check_files, dask_address, where
+from .interrupts import interruptible
 from .rundir import ProgressLog
 from .session import adopt_session, build_session
 
@@ -281,7 +278,7 @@ class WorkerSession:
             rearm()
             self.collector.rearm = rearm
         try:
-            with interruptible():
+            with interruptible(self.spec.run_id):
                 stop = run_test(self.config.hook, item, nextitem, f"on worker {self.worker_id}")
             complete = stop is None
             self.stop = stop or self.stop
@@ -367,18 +364,3 @@ class WorkerSession:
             coverage.finish_in_worker(self.config)
         except BaseException:
             result.finish_error = (result.finish_error or "") + traceback.format_exc()
-
-
-@contextmanager
-def interruptible() -> Iterator[None]:
-    """While a test runs: SIGINT (which the main process sends its workers at the first Ctrl-C)
-    raises KeyboardInterrupt in it, as Ctrl-C does in a serial run. Workers ignore it otherwise
-    (the engine's workers do), so that the session's teardown that follows runs to its end."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
