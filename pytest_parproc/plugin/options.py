@@ -231,13 +231,12 @@ def check_backend(name: str, source: str) -> None:
     from ..parallel import Parallel
 
     if name == "dask":
-        # (its instance needs a cluster: the run starts one, or connects to --par-scheduler)
-        from ..parallel.backends.dask_backend import require_distributed
+        # (its instance needs a cluster: the run starts one, or connects to --par-scheduler;
+        # dask is not imported yet, see ``dask_cluster.EarlyStart``)
+        from ..parallel.backends.dask_tasks import MISSING, distributed_installed
 
-        try:
-            require_distributed()
-        except ImportError as error:
-            raise pytest.UsageError(f"{source}: {error}") from None
+        if not distributed_installed():
+            raise pytest.UsageError(f"{source}: {MISSING}")
         return
     try:
         backend = Parallel(n_jobs=2, backend=name).backend

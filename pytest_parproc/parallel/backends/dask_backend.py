@@ -27,7 +27,7 @@ from typing import Any
 from ..errors import UnpicklableTaskError
 from .base import Batch, CallOptions, DoneCallback, ParallelBackendBase
 from .dask_events import Listener, Running
-from .dask_tasks import RUN_ONCE_ROOT, Pinned, kill_descendants, run_on_dask_worker
+from .dask_tasks import MISSING, RUN_ONCE_ROOT, Pinned, kill_descendants, run_on_dask_worker
 
 
 def _optional_distributed() -> Any:
@@ -52,10 +52,7 @@ _lock = threading.Lock()
 
 def require_distributed() -> None:
     if distributed is None:
-        raise ImportError(
-            "the 'dask' backend needs dask.distributed, which is not installed: "
-            "pip install 'pytest-parproc[dask]'"
-        )
+        raise ImportError(MISSING)
 
 
 def connect(address: str, source: str, timeout_s: float | None = None) -> Any:

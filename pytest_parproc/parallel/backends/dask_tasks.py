@@ -9,10 +9,23 @@ from __future__ import annotations
 
 import os
 import time
+from importlib.util import find_spec
 from typing import Any
 
 from ..nesting import reset_nested_fallback, set_nested_fallback
 from ..tasks import encode_outcome, run_batch_payload, run_tasks
+
+#: What asking for the dask backend without the extra says.
+MISSING = (
+    "the 'dask' backend needs dask.distributed, which is not installed: "
+    "pip install 'pytest-parproc[dask]'"
+)
+
+
+def distributed_installed() -> bool:
+    """Whether dask.distributed can be imported, without importing it (a third of a second)."""
+    return find_spec("distributed") is not None
+
 
 #: The topic of the events a batch sends when it starts and ends on a worker (dask's structured
 #: events; the backend subscribes to it).
