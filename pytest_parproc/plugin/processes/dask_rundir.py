@@ -85,9 +85,10 @@ class WorkerRunDirectory(RunDirectory):
         claim = Claim(socket.gethostname(), os.getpid(), dask.get_worker().address, str(self.path))
         with dask.Lock(lock_name):
             variable = dask.Variable(variable_name, client=client)
-            claimed: dict[str, Claim] = dict(variable.get(timeout=60))
+            claimed = dict(variable.get(timeout=60))
             worker_id = f"w{len(claimed)}"
-            claimed[worker_id] = claim
+            # (plain values, which dask sends without pickling)
+            claimed[worker_id] = [claim.host, claim.pid, claim.address, claim.folder]
             variable.set(claimed)
         (self.path / worker_id).write_text(str(os.getpid()))
         return worker_id
@@ -142,9 +143,10 @@ class DaskRunView(RunDirectory):
 
     def claims(self) -> dict[str, Claim]:
         try:
-            return dict(self._claims.get(timeout=30))
+            claimed = dict(self._claims.get(timeout=30))
         except Exception:  # the scheduler is gone: no worker can be named
             return {}
+        return {worker_id: Claim(*fields) for worker_id, fields in claimed.items()}
 
     def request_stop(self) -> None:
         super().request_stop()
