@@ -63,6 +63,25 @@ def can_hide_folders() -> bool:
     return subprocess.run(probe, capture_output=True).returncode == 0
 
 
+def tls_settings(folder: Path) -> dict[str, str]:
+    """A self-signed certificate for 127.0.0.1 (``openssl``), as dask's configuration in
+    environment variables: every process of the cluster, and its clients, use it, and nothing
+    unencrypted is accepted."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    prefix = "DASK_DISTRIBUTED__COMM__"
+    settings = {f"{prefix}TLS__CA_FILE": str(cert), f"{prefix}REQUIRE_ENCRYPTION": "True"}
+    for role in ("CLIENT", "SCHEDULER", "WORKER"):
+        settings[f"{prefix}TLS__{role}__CERT"] = str(cert)
+        settings[f"{prefix}TLS__{role}__KEY"] = str(key)
+    return settings
+
+
 def _hidden(folder: Path, command: list[str]) -> list[str]:
     """``command`` run where ``folder`` is an empty tmpfs: as on another machine, for it."""
     script = 'mount -t tmpfs tmpfs "$0" && exec "$@"'
@@ -75,12 +94,14 @@ def dask_cluster(
     extra_worker_args: tuple[str, ...] = (),
     hide: Path | None = None,
     worker_tmp: Path | None = None,
+    tls: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """Start ``dask scheduler`` and ``dask worker`` (``workers`` single-threaded processes, each
     with a nanny) as subprocesses; yield the scheduler's address once every worker is there.
 
     ``hide``: a folder the workers cannot see (see ``can_hide_folders``); ``worker_tmp``: their
-    TMPDIR."""
+    TMPDIR; ``tls``: dask's TLS settings as environment variables (``tls_settings``), for a
+    cluster that speaks nothing else."""
     import distributed
 
     folder = Path(tempfile.mkdtemp(prefix="parproc-dask-"))
@@ -89,9 +110,10 @@ def dask_cluster(
     # The workers import the tests' task modules by name, as this process does.
     environment["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     environment[MARKER] = str(folder)
+    environment.update(tls or {})
     log = open(folder / "cluster.log", "wb")  # noqa: SIM115 - closed below
     dask = _dask_command()
-    quiet = ["--no-dashboard"]
+    quiet = ["--no-dashboard", *(["--protocol", "tls"] if tls else [])]
     processes = [
         subprocess.Popen(
             [*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", *quiet,
@@ -120,7 +142,16 @@ def dask_cluster(
                     cwd=folder,
                 )
             )  # fmt: skip
-        with distributed.Client(scheduler_file=str(scheduler_file), timeout=60) as client:
+        security = None
+        if tls:
+            security = distributed.Security(
+                tls_ca_file=tls["DASK_DISTRIBUTED__COMM__TLS__CA_FILE"],
+                tls_client_cert=tls["DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT"],
+                tls_client_key=tls["DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY"],
+                require_encryption=True,
+            )
+        client_options = {"scheduler_file": str(scheduler_file), "security": security}
+        with distributed.Client(**client_options, timeout=60) as client:
             if workers:
                 client.wait_for_workers(workers, timeout=90)
             address = str(client.scheduler.address)

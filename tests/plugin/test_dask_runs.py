@@ -3,12 +3,13 @@ existing cluster (``--par-scheduler``) of real scheduler and worker processes.""
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 from compare import assert_balanced_fixtures, assert_same_results, copy_suite, run_suite
-from dask_cluster import can_hide_folders, dask_cluster
+from dask_cluster import can_hide_folders, dask_cluster, tls_settings
 
 pytest.importorskip("distributed")
 pytest_plugins = ["pytester"]
@@ -220,3 +221,32 @@ def test_workers_that_cannot_see_the_main_process_temporary_folder(
     assert "stopping after 1 failures" in stopped.output
     assert not list(worker_tmp.glob("pytest-parproc-*")), "the workers' folders are removed"
     assert not list(main_tmp.glob("pytest-parproc-*"))
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="makes its certificate with openssl")
+def test_a_cluster_that_requires_tls(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dask's own TLS settings (its configuration, here from the environment) apply unchanged:
+    the run talks TLS to the scheduler and its workers, and without the settings it cannot."""
+    pytester.makepyfile(
+        test_tls="""
+        import pytest
+
+        @pytest.mark.parametrize("n", range(6))
+        def test_n(n):
+            pass
+        """
+    )
+    tls = tls_settings(tmp_path)
+    with dask_cluster(workers=2, tls=tls) as address:
+        assert address.startswith("tls://")
+        refused = run_suite(pytester, f"--par-scheduler={address}", n_jobs=2, backend="dask")
+        for name, value in tls.items():
+            monkeypatch.setenv(name, value)
+        run = run_suite(pytester, f"--par-scheduler={address}", n_jobs=2, backend="dask")
+    assert run.exitstatus == 0, run.output
+    assert len(run.junit) == 6
+    assert sum("tls://127.0.0.1:" in line for line in run.output.splitlines()) == 2, run.output
+    assert refused.exitstatus == pytest.ExitCode.USAGE_ERROR, refused.output
+    assert f"could not reach the dask scheduler at {address!r}" in refused.output
