@@ -190,6 +190,29 @@ def test_a_task_pinned_to_a_worker_that_dies_fails_rather_than_waits(dask_client
     dask_client.wait_for_workers(2, timeout=60)
 
 
+def sleep_and_return(value: int) -> int:
+    time.sleep(1.5)
+    return value
+
+
+@pytest.mark.slow
+def test_a_task_pinned_to_a_worker_by_name_runs_there() -> None:
+    """Pinned to a name (a LocalCluster's are ints), not an address: the check that its worker
+    is still there, every half second, knows it by its name too."""
+    from pytest_parproc.parallel.backends.dask_tasks import Pinned
+
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+        parallel_config("dask", client=client),
+    ):
+        (name,) = cluster.workers
+        calls = [delayed(Pinned(name, sleep_and_return))(7)]
+        assert Parallel(n_jobs=2, crash_policy="isolate")(calls) == [7]
+
+
 def test_each_batch_runs_once_on_a_healthy_cluster(dask_client: Any, tmp_path: Path) -> None:
     record = tmp_path / "runs"
     assert Parallel(n_jobs=2, backend="dask", batch_size=1)(

@@ -188,9 +188,11 @@ class Listener:
                     self._watching = False
                     return
             try:
-                present = set(self.client.scheduler_info(n_workers=-1)["workers"])
+                workers = self.client.scheduler_info(n_workers=-1)["workers"]
             except Exception:
                 continue  # the client is closing: its futures say what became of them
+            # (a batch may be pinned to a worker's name as well as to its address)
+            present = {*workers, *(str(info.get("name")) for info in workers.values())}
             for batch_id, running in pinned.items():
                 if running.pinned in present:
                     continue
