@@ -11,6 +11,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -91,14 +92,19 @@ class DaskCluster:
                 ) from None
             self.client = self.distributed.Client(self.cluster, set_as_default=False)
         else:
+            started = time.monotonic()
             try:
                 self.client = self.distributed.Client(
                     address, set_as_default=False, timeout=limit_s
                 )
             except Exception as error:  # OSError, TimeoutError: what dask raises varies
+                # (dask fails at once where it cannot even try: a TLS address without TLS
+                # settings)
+                waited_s = time.monotonic() - started
+                waited = f" within {limit_s:g} s" if waited_s >= 0.9 * limit_s else ""
                 raise pytest.UsageError(
-                    f"{source}: could not reach the dask scheduler at {address!r} within "
-                    f"{limit_s:g} s: {type(error).__name__}: {error}"
+                    f"{source}: could not reach the dask scheduler at {address!r}{waited}: "
+                    f"{type(error).__name__}: {error}"
                 ) from None
         try:
             self.names = self._choose(n_jobs, source, limit_s)
