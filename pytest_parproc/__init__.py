@@ -2,6 +2,11 @@
 
 The public names live in ``pytest_parproc.parallel`` and are re-exported here on first use
 (see that package for why the import is lazy); its ``__all__`` is the one list of them.
+
+PYTEST_DONT_REWRITE: a worker that builds its own session (``--par-start=collect``, dask) has
+imported this package before pytest marks the plugin's modules for assertion rewriting, and
+pytest would warn that it cannot rewrite them; a suite run with ``filterwarnings = error``
+(jinja2's, attrs's, ...) would then fail in every such worker.
 """
 
 from __future__ import annotations

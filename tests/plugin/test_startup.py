@@ -5,11 +5,14 @@ back to collecting for themselves where forking is not safe or not wanted."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 import textwrap
+from pathlib import Path
 
 import pytest
-from compare import PROCESS_BACKENDS, assert_same_results, copy_suite, run_suite, serial_run
+from compare import DASK, PROCESS_BACKENDS, assert_same_results, copy_suite, run_suite, serial_run
 
 pytest_plugins = ["pytester"]
 
@@ -277,3 +280,37 @@ def test_a_forked_worker_keeps_its_own_stdin_and_stderr(pytester: pytest.Pyteste
     result = pytester.runpytest_subprocess("--n-jobs=2", "--capture=fd")
     result.assert_outcomes(passed=2)
     assert set(record.read_text().split("\n")) - {""} == {"True True"}
+
+
+def _installed_like_a_wheel(site: Path) -> None:
+    """A distribution whose files include ``pytest_parproc/__init__.py`` and which has a pytest11
+    entry point: pytest marks ``pytest_parproc`` for assertion rewriting, as it does when the
+    plugin is installed from a wheel (an editable install lists no such file)."""
+    dist = site / "rewrite_probe-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: rewrite-probe\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[pytest11]\nrewrite_probe = rewrite_probe\n")
+    (dist / "RECORD").write_text("rewrite_probe.py,,\npytest_parproc/__init__.py,,\n")
+    (site / "rewrite_probe.py").write_text("")
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [("--par-backend=loky", "--par-start=collect"), *(("--par-backend=dask",),) * len(DASK)],
+    ids=["collect", *(["dask"] * len(DASK))],
+)
+def test_workers_that_collect_under_filterwarnings_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, flags: tuple[str, ...]
+) -> None:
+    """A worker that builds its own session has imported the plugin before pytest marks it for
+    assertion rewriting: pytest's "already imported" warning, under ``filterwarnings = error``
+    (jinja2's and attrs's own settings), stopped every such worker."""
+    site = pytester.path / "site"
+    _installed_like_a_wheel(site)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), *sys.path]))
+    pytester.makeini("[pytest]\nfilterwarnings =\n    error\n")
+    pytester.makepyfile(test_x="def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    serial = run_suite(pytester)
+    parallel = run_suite(pytester, *flags, n_jobs=2)
+    assert_same_results(serial, parallel)
+    assert parallel.exitstatus == 0, parallel.output

@@ -10,7 +10,6 @@ import logging
 import os
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -205,14 +204,14 @@ class DaskCluster:
 
 
 class EarlyStart:
-    """A pytest plugin that starts the run's cluster in a thread of its own when the session
-    starts, so that its scheduler and workers start while this process collects; ``take()``
-    hands it over to the run, and a cluster nobody took (collection failed, ``--co``) is
-    closed at the session's end."""
+    """A pytest plugin that starts the run's cluster when the session starts, before this
+    process collects (the fork server that starts its workers was launched when pytest was
+    configured, and imports what they need meanwhile); ``take()`` hands it over to the run, and
+    a cluster nobody took (collection failed) is closed at the session's end."""
 
     def __init__(self, options: Any) -> None:
         self.options = options
-        self._thread: threading.Thread | None = None
+        self._started = False
         self._cluster: DaskCluster | None = None
         self._error: BaseException | None = None
 
@@ -230,25 +229,22 @@ class EarlyStart:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        if session.config.option.collectonly or self._thread is not None:
+        if session.config.option.collectonly or self._started:
             return
-        # (the start limit without this process's collection, which has not happened yet)
-        limit_s = start_limit(self.options, 0.0)[0]
-        self._thread = threading.Thread(
-            target=self._start, args=(limit_s,), daemon=True, name="parproc-dask-start"
-        )
-        self._thread.start()
-
-    def _start(self, limit_s: float) -> None:
+        self._started = True
+        # Here, not in a thread beside collection: warning filters are the whole process's,
+        # and a suite's `filterwarnings = error`, in force while pytest collects, turned a
+        # warning of dask's own (an unclosed socket while it looks for a port) into an error
+        # that stopped the cluster. The start limit leaves out this process's collection,
+        # which has not happened yet.
         try:
-            self._cluster = DaskCluster.for_run(self.options, limit_s)
+            self._cluster = DaskCluster.for_run(self.options, start_limit(self.options, 0.0)[0])
         except BaseException as error:  # raised where the run takes the cluster
             self._error = error
 
     def take(self, limit_s: float) -> DaskCluster:
-        if self._thread is None:
+        if not self._started:
             return DaskCluster.for_run(self.options, limit_s)
-        self._thread.join()
         if self._error is not None:
             raise self._error
         cluster, self._cluster = self._cluster, None
@@ -257,8 +253,6 @@ class EarlyStart:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
