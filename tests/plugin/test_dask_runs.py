@@ -253,3 +253,30 @@ def test_a_cluster_that_requires_tls(
     assert refused.exitstatus == pytest.ExitCode.USAGE_ERROR, refused.output
     # (at once, and not said to have waited: dask cannot even try without TLS settings)
     assert f"could not reach the dask scheduler at {address!r}: " in refused.output
+
+
+def test_a_suite_that_freezes_the_clock_on_dask(pytester: pytest.Pytester) -> None:
+    """freezegun freezes the whole process's clock, dask's event loop beside the test included
+    (babel's suite stalled both workers): the loop keeps the real clock, and the tests the
+    frozen one, as serially."""
+    pytest.importorskip("freezegun")
+    pytester.makepyfile(
+        test_frozen="""
+        import datetime, time
+        import pytest
+        from freezegun import freeze_time
+
+        @pytest.mark.parametrize("n", range(40))
+        def test_frozen(n):
+            with freeze_time("1994-11-11"):
+                assert datetime.date.today() == datetime.date(1994, 11, 11)
+                started = time.monotonic()
+                time.sleep(0.05)  # the worker's loop runs meanwhile, on the real clock
+                assert time.monotonic() == started
+        """
+    )
+    serial = run_suite(pytester)
+    parallel = run_suite(pytester, n_jobs=2, backend="dask")
+    assert_same_results(serial, parallel)
+    assert parallel.exitstatus == 0, parallel.output
+    assert "died" not in parallel.output and "left the dask cluster" not in parallel.output

@@ -18,7 +18,7 @@ import pytest
 
 from ... import workerinfo
 from .. import compat, pytest_internals
-from ..compat import coverage, xdist
+from ..compat import coverage, freezegun, xdist
 from ..messages import (
     ParamKey,
     RunSpec,
@@ -98,6 +98,8 @@ def _worker_id(spec: RunSpec) -> str:
     if _identity is None or _identity[0] != spec.run_id:
         if spec.files:
             check_files(spec.rootdir, spec.files)
+        if spec.dask:
+            freezegun.real_clock_for_dask_worker()
         os.environ.clear()
         os.environ.update(spec.environment)
         _identity = (spec.run_id, dask_rundir.for_worker(spec).claim_worker_id())
