@@ -91,3 +91,30 @@ def graceful_interrupts(on_first: Callable[[str], None], grace_s: float) -> Iter
         for signum, handler in saved.items():
             signal.signal(signum, handler)
         _ours.difference_update((on_signal, on_alarm))
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C (or SIGTERM) during the block takes effect right after it: around the replay of
+    one test's reports, so that every plugin hears of that test or none does (a SIGINT in the
+    middle left the terminal counting a test that junitxml never wrote)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def defer(signum: int, frame: FrameType | None) -> None:
+        caught.append(signum)
+
+    previous = {signum: signal.signal(signum, defer) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for first in caught[:1]:
+            then = previous[signal.Signals(first)]
+            if callable(then):
+                then(first, None)  # raises KeyboardInterrupt, as the signal would have
+            elif then == signal.SIG_DFL:
+                raise KeyboardInterrupt

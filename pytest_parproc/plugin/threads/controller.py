@@ -17,6 +17,7 @@ from .. import compat, pytest_internals
 from ..options import ParprocOptions
 from ..replay import Replayer
 from ..run import RunController
+from ..signals import interrupts_deferred
 from ..timing import RunTiming
 from . import serial_lane
 from .capture import in_isolated_test
@@ -190,7 +191,8 @@ class ThreadController(RunController):
 
             try:
                 for result in parallel(tasks()):
-                    self._replay(result, items[result.index], replayer)
+                    with interrupts_deferred():
+                        self._replay(result, items[result.index], replayer)
                     if self._stop_wanted(session):
                         self.stopping = True
             except KeyboardInterrupt:
