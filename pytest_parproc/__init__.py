@@ -17,6 +17,7 @@ from . import parallel
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .parallel import *  # noqa: F403 - the engine's public names, for type checkers
+    from .plugin.shared.marking import shared_fixture as shared_fixture
     from .workerinfo import is_worker as is_worker
     from .workerinfo import worker_count as worker_count
     from .workerinfo import worker_id as worker_id
@@ -25,11 +26,15 @@ __version__ = "0.1.0"
 
 _WORKER_INFO = ("is_worker", "worker_count", "worker_id")
 
-__all__ = ["__version__", *_WORKER_INFO]
+__all__ = ["__version__", "shared_fixture", *_WORKER_INFO]
 __all__ += parallel.__all__
 
 
 def __getattr__(name: str) -> object:
+    if name == "shared_fixture":  # (imports pytest: only where it is used)
+        from .plugin.shared.marking import shared_fixture
+
+        return shared_fixture
     if name in _WORKER_INFO:
         from . import workerinfo
 
@@ -42,4 +47,4 @@ def __getattr__(name: str) -> object:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *parallel.__all__, *_WORKER_INFO])
+    return sorted([*globals(), *parallel.__all__, *_WORKER_INFO, "shared_fixture"])

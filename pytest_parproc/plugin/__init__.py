@@ -18,6 +18,7 @@ import pytest
 from .. import workerinfo
 from . import names, options
 from .compat import xdist
+from .shared import marking as shared_marking
 
 _serial_reason_key = pytest.StashKey[str]()
 
@@ -45,6 +46,22 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
     names.add_ini(parser)
+    shared_marking.add_options(parser)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Shared fixtures named by the user exist; none of those the selected tests use depends on
+    anything narrower (in every run: a definition that a parallel run refuses is wrong in a
+    serial one too)."""
+    config = session.config
+    if config.pluginmanager.has_plugin(names.WORKER_PLUGIN_NAME):
+        return  # a worker's own session: the main process checked
+    shared_names = shared_marking.configured_names(config)
+    shared_marking.check_names(session, shared_names)
+    from .shared.plan import check_dependencies
+
+    check_dependencies(session, shared_names)
 
 
 @pytest.hookimpl(trylast=True)  # after conftest files had their say (e.g. registered a backend)

@@ -9,6 +9,7 @@ import pytest
 
 from .messages import StopRequest
 from .options import ParprocOptions
+from .shared.main import SharedRun
 from .signals import sigterm_as_interrupt
 from .stopping import stop_wanted
 from .timing import RunTiming
@@ -31,6 +32,8 @@ class RunController:
         self.stopping = False
         #: why pytest's own loop ran the tests, one after another in this process (or None)
         self.serial_reason: str | None = None
+        #: the run's shared fixtures (``plugin/shared``)
+        self.shared = SharedRun(config, options.timeout_s, self.limit_text())
 
     # -- pytest hooks -----------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -45,7 +48,14 @@ class RunController:
         if session.config.option.collectonly:
             return True
         with sigterm_as_interrupt():
-            self._run(session)
+            try:
+                self.shared.set_up(session)
+                self._run(session)
+            finally:
+                count = len(self.shared.order)
+                self.shared.tear_down()
+                if self.timing is not None and count:
+                    self.timing.add_shared(count, self.shared.setup_s, self.shared.teardown_s)
         if self.stop_request is not None:
             if self.stop_request.kind == "exit":
                 pytest.exit(self.stop_request.message, self.stop_request.returncode)

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
+import pytest
+
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"pytest-parproc: stopped by {signal.Signals(signum).name}")
@@ -118,3 +120,34 @@ def interrupts_deferred() -> Iterator[None]:
                 then(first, None)  # raises KeyboardInterrupt, as the signal would have
             elif then == signal.SIG_DFL:
                 raise KeyboardInterrupt
+
+
+@contextmanager
+def main_thread_limit(limit_s: float | None, message: Callable[[], str]) -> Iterator[None]:
+    """Bound what runs in the main thread: at the limit, SIGALRM's handler fails it where it
+    is (``pytest.fail`` there, so the report shows that stack), and re-arms for what runs next
+    (a teardown that hangs as well). Code stuck in C without returning to Python is not
+    interrupted. A no-op without a limit, off the main thread, or where there is no SIGALRM."""
+    if (
+        limit_s is None
+        or not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+
+    armed = [True]
+
+    def on_alarm(signum: int, frame: object) -> None:
+        if armed[0]:  # (not once the block is ending: a late alarm is ignored)
+            signal.setitimer(signal.ITIMER_REAL, limit_s)
+            pytest.fail(message())
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, limit_s)
+    try:
+        yield
+    finally:
+        armed[0] = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from .messages import TaskResult
@@ -28,6 +29,8 @@ class RunTiming:
         self.test_time_s = 0.0
         #: why workers could not be forked after collection (None: nothing stood in the way)
         self.fork_blocker: str | None = None
+        #: shared fixtures (values, set-up and teardown seconds), in the main process
+        self.shared: tuple[int, float, float] | None = None
 
     def add(self, result: TaskResult) -> None:
         if not result.worker_id:
@@ -52,6 +55,12 @@ class RunTiming:
             worker = self.workers[worker_id] = WorkerTiming(worker_id, pid)
         worker.tests += 1
         worker.busy_s += busy_s
+
+    def add_shared(self, count: int, setup_s: float, teardown_s: float) -> None:
+        """Shared fixtures set up before the workers started and torn down after they ended:
+        part of the run's wall time, in the main process."""
+        self.shared = (count, setup_s, teardown_s)
+        self.wall_s += setup_s + teardown_s
 
     def lines(self, verbosity: int, backend: str) -> list[str]:
         speedup = self.test_time_s / self.wall_s if self.wall_s > 0 else 0.0
@@ -88,6 +97,14 @@ class RunTiming:
                     f"{utilization:.0%}",
                 )
             )
+        if self.shared is not None:
+            count, setup_s, teardown_s = self.shared
+            busy_s = setup_s + teardown_s
+            share = busy_s / self.wall_s if self.wall_s > 0 else 0.0
+            idle = f"{max(0.0, self.wall_s - busy_s):.2f}"
+            rows.append(
+                ("shared", str(os.getpid()), "-", f"{busy_s:.2f}", idle, "0.00", f"{share:.0%}")
+            )
         widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
         lines = [
             "  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
@@ -96,6 +113,13 @@ class RunTiming:
         note = self.start_note() if backend != "threading" else ""  # threads start nothing
         if note:
             lines.append(f"start-up: {note}")
+        if self.shared is not None:
+            count, setup_s, teardown_s = self.shared
+            lines.append(
+                f"shared: {count} fixture value{'s' if count != 1 else ''} set up once in the "
+                f"main process ({setup_s:.2f} s, before the workers' first test) and torn down "
+                f"there ({teardown_s:.2f} s, after their last)"
+            )
         lines.append(f"total: {total}")
         return lines
 

@@ -38,11 +38,21 @@ def imported_modules(path: Path, package: str) -> set[str]:
 
 @pytest.mark.parametrize(
     "path",
-    [path for path in sorted(PLUGIN.glob("*.py")) if path.name != "__init__.py"],
-    ids=lambda path: path.name,
+    [
+        path
+        for path in [
+            *sorted(PLUGIN.glob("*.py")),
+            *sorted(PLUGIN.glob("shared/*.py")),
+            *sorted(PLUGIN.glob("pytest_internals/*.py")),
+        ]
+        if path.name != "__init__.py" or path.parent.name != "plugin"
+    ],
+    ids=lambda path: str(path.relative_to(PLUGIN)),
 )
 def test_what_both_runners_use_imports_from_neither(path: Path) -> None:
-    modules = imported_modules(path, "pytest_parproc.plugin")
+    # (relative imports resolve against the module's own package)
+    package = ".".join(["pytest_parproc", *path.relative_to(PLUGIN.parent).parent.parts])
+    modules = imported_modules(path, package)
     runners = {
         module
         for module in modules

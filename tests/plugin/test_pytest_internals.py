@@ -347,3 +347,78 @@ def test_report_codec_takes_the_hooks_where_a_plugin_implements_them(
     assert dump.__name__ == "dump" and load.__name__ == "load"
     item, reports = runs[0]
     assert load(dump(reports[0]), item).nodeid == item.nodeid
+
+
+# -- shared fixtures' (pytest_internals.fixture_runs) -----------------------------------------
+
+PARAMETRIZED_SESSION_FIXTURE = """
+import pytest
+
+@pytest.fixture(scope="session", params=[10, 20])
+def value(request):
+    yield request.param
+
+def test_a(value):
+    pass
+"""
+
+
+def test_a_fixture_set_up_and_torn_down_outside_any_test(pytester: pytest.Pytester) -> None:
+    from pytest_parproc.plugin.pytest_internals import fixture_runs
+
+    items = collect_items(pytester, PARAMETRIZED_SESSION_FIXTURE)
+    session = items[0].session
+    (definition,) = fixture_runs.definitions(session, "value")
+    assert fixture_runs.definitions(session, "no_such_fixture") == ()
+    assert definition in list(fixture_runs.every_definition(session))
+    assert [fixture_runs.parameter_index(item, "value") for item in items] == [0, 1]
+    fixture_runs.enter_session(session)
+    try:
+        request = fixture_runs.subrequest(items[1], definition)
+        assert (request.param, request.param_index) == (20, 1)
+        assert fixture_runs.requesting_test(request) == items[1].nodeid
+        definition.execute(request)
+        assert definition.cached_result[0] == 20
+        cached, finalizers = fixture_runs.detach(definition)
+        assert definition.cached_result is None and definition._finalizers == []
+        assert cached[0] == 20 and finalizers  # (the generator's teardown among them)
+        fixture_runs.attach(definition, cached, finalizers)
+        definition.finish(request)
+        assert definition.cached_result is None
+    finally:
+        held = fixture_runs.forget_set_up_nodes(session)
+    assert [node for node, _ in held] == [session]
+
+
+def test_an_error_cached_as_pytest_caches_it_is_raised_again(pytester: pytest.Pytester) -> None:
+    from pytest_parproc.plugin.pytest_internals import fixture_runs
+
+    items = collect_items(
+        pytester,
+        "import pytest\n@pytest.fixture(scope='session')\ndef f():\n    return 1\n"
+        "def test_a(f):\n    pass\n",
+    )
+    session = items[0].session
+    (definition,) = fixture_runs.definitions(session, "f")
+    fixture_runs.enter_session(session)
+    try:
+        request = fixture_runs.subrequest(items[0], definition)
+        error = RuntimeError("boom")
+        fixture_runs.cache_error(definition, request, error, None)
+        assert fixture_runs.cached_error(definition.cached_result) is error
+        with pytest.raises(RuntimeError, match="boom"):
+            definition.execute(request)
+    finally:
+        fixture_runs.forget_set_up_nodes(session)
+
+
+def test_capture_manager_global_capture_methods(pytestconfig: pytest.Config) -> None:
+    capman = pytestconfig.pluginmanager.getplugin("capturemanager")
+    for name in (
+        "is_globally_capturing",
+        "resume_global_capture",
+        "suspend_global_capture",
+        "read_global_capture",
+    ):
+        assert callable(getattr(capman, name))
+    assert "in_" in inspect.signature(capman.suspend_global_capture).parameters

@@ -11,6 +11,7 @@ import time
 import uuid
 from typing import Any
 
+import cloudpickle
 import pytest
 
 from ...parallel import WorkerCrashedError
@@ -127,6 +128,8 @@ class ProcessController(RunController):
             self.cluster = self._early.take(self._start_limit[0])
         spec = self._spec(run_dir, len(first_plan), blocker is None, items)
         self.run_dir = dask_rundir.for_main(spec, self.cluster)
+        # (for workers that are not forks of this process)
+        self.run_dir.publish_shared(cloudpickle.dumps(self.shared.portable()))
         if blocker is None and spread:
             inherit.offer(spec.run_id, session)
         alone_s = 0.0

@@ -64,6 +64,11 @@ def _names(run_id: str) -> tuple[str, str]:
     return f"pytest-parproc-{run_id}-ids-lock", f"pytest-parproc-{run_id}-ids"
 
 
+def _shared_name(run_id: str) -> str:
+    """The scheduler-side variable of a run's shared fixture values (absent: none)."""
+    return f"pytest-parproc-{run_id}-shared"
+
+
 def for_worker(spec: RunSpec) -> RunDirectory:
     """The run directory a worker process uses: the shared one, or on dask its machine's own."""
     return WorkerRunDirectory(spec.run_id) if spec.dask else RunDirectory(spec.run_dir)
@@ -100,6 +105,14 @@ class WorkerRunDirectory(RunDirectory):
         # Every worker of the cluster, this one's machine and the others' (workers of other
         # runs have no such folder and create none).
         _distributed().get_client().run(mark_stop, self.run_id, wait=False)
+
+    def shared_values(self) -> bytes | None:
+        dask = _distributed()
+        variable = dask.Variable(_shared_name(self.run_id), client=dask.get_client())
+        try:
+            return bytes(variable.get(timeout=0))
+        except Exception:  # (a TimeoutError: nothing was published)
+            return None
 
     def arrive(self, round_id: str) -> None:
         """(No barrier on dask: each worker's end-of-round task is pinned to it.)"""
@@ -140,6 +153,7 @@ class DaskRunView(RunDirectory):
         self._claims = _distributed().Variable(_names(run_id)[1], client=client)
         self._claims.set({})
         self._told = False
+        self._shared: Any = None
 
     def claims(self) -> dict[str, Claim]:
         try:
@@ -159,6 +173,10 @@ class DaskRunView(RunDirectory):
 
     def worker_ids_by_pid(self) -> dict[int, str]:
         return {claim.pid: worker_id for worker_id, claim in self.claims().items()}
+
+    def publish_shared(self, data: bytes) -> None:
+        self._shared = _distributed().Variable(_shared_name(self.run_id), client=self.client)
+        self._shared.set(data)
 
     def interrupt_workers(self) -> None:
         """(Not SIGINT, which would end a dask worker: see ``interrupts``.)"""
@@ -204,6 +222,8 @@ class DaskRunView(RunDirectory):
         try:
             self.client.run(remove_folder, self.run_id, on_error="ignore")
             self._claims.delete()
+            if self._shared is not None:
+                self._shared.delete()
         except Exception:
             pass  # a cluster that went away took its workers' folders with it, or left them
         super().close()

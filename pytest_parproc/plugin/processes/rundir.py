@@ -27,6 +27,7 @@ class RunDirectory:
     - ``round-<n>/<pid>``: one per worker that reached the end of round ``n``.
     - ``<id>.log``: a worker's progress, one record per event, appended as it happens.
     - ``<id>.faulthandler``: where a worker's faulthandler writes a fatal signal's traceback.
+    - ``shared.pickle``: the shared fixtures' values (``plugin/shared``), pickled once.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -106,6 +107,16 @@ class RunDirectory:
 
     def fault_path(self, worker_id: str) -> Path:
         return self.path / f"{worker_id}.faulthandler"
+
+    # -- shared fixtures' values, for workers that are not forks of the main process ------
+    def publish_shared(self, data: bytes) -> None:
+        (self.path / "shared.pickle").write_bytes(data)
+
+    def shared_values(self) -> bytes | None:
+        try:
+            return (self.path / "shared.pickle").read_bytes()
+        except FileNotFoundError:
+            return None
 
     # -- the main process's side ----------------------------------------------------------
     def crashed_worker_id(self, error: WorkerCrashedError) -> str:

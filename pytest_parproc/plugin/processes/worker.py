@@ -26,6 +26,7 @@ from ..messages import (
     TaskResult,
     Unit,
 )
+from ..shared import worker as shared
 from ..stopping import run_test, stop_wanted
 from . import dask_rundir, inherit, worker_process
 from .collector import ReportCollector
@@ -157,6 +158,7 @@ class WorkerSession:
         finally:
             if start_limit_s is not None:
                 faulthandler.cancel_dump_traceback_later()
+        shared.attach(self.session, self.inherited, self.run_dir.shared_values)
         worker_process.quiet_terminal(self.config)
         # pytest's faulthandler plugin pointed it at stderr while configuring: point it back.
         faulthandler.enable(file=self._fault_file, all_threads=True)

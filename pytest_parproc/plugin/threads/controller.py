@@ -17,13 +17,13 @@ from .. import compat, pytest_internals
 from ..options import ParprocOptions
 from ..replay import Replayer
 from ..run import RunController
-from ..signals import interrupts_deferred
+from ..signals import interrupts_deferred, main_thread_limit
 from ..timing import RunTiming
 from . import serial_lane
 from .capture import in_isolated_test
 from .fixtures import finish_other_parameters, install_fixture_slots
 from .isolation import isolation, update_current_test_var
-from .limits import PluginTimers, main_thread_limit, stopped_text, summary_line
+from .limits import PluginTimers, stopped_text, summary_line
 from .runner import ThreadResult, ThreadRunner, keep_report, protocol_on_test_thread
 from .setup_state import ConcurrentSetupState, running
 

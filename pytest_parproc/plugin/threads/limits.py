@@ -7,13 +7,11 @@ does."""
 from __future__ import annotations
 
 import contextvars
-import signal
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -164,34 +162,3 @@ def overrun_reports(item: pytest.Item, overrun: Overrun, text: str) -> list[pyte
     when = phase_after((made[-1].when, made[-1].passed) if made else None)
     spent_s = max(0.0, overrun.elapsed_s - sum(report.duration for report in made))
     return [*made, *failed_phase(item, when, text, spent_s)]
-
-
-@contextmanager
-def main_thread_limit(limit_s: float | None, message: Callable[[], str]) -> Iterator[None]:
-    """Bound what runs in the main thread: at the limit, SIGALRM's handler fails it where it
-    is (``pytest.fail`` there, so the report shows that stack), and re-arms for what runs next
-    (a teardown that hangs as well). Code stuck in C without returning to Python is not
-    interrupted. A no-op without a limit, off the main thread, or where there is no SIGALRM."""
-    if (
-        limit_s is None
-        or not hasattr(signal, "setitimer")
-        or threading.current_thread() is not threading.main_thread()
-    ):
-        yield
-        return
-
-    armed = [True]
-
-    def on_alarm(signum: int, frame: object) -> None:
-        if armed[0]:  # (not once the block is ending: a late alarm is ignored)
-            signal.setitimer(signal.ITIMER_REAL, limit_s)
-            pytest.fail(message())
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, limit_s)
-    try:
-        yield
-    finally:
-        armed[0] = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .messages import ParamKey
+from ..messages import ParamKey
 
 
 def prepare_config(args: Sequence[str], plugins: Sequence[object]) -> pytest.Config:

@@ -1,0 +1,165 @@
+"""Private pytest names that running a fixture outside a test needs (``plugin/shared``: a
+run-once fixture is set up in the main process before any test, and its cached value detached
+from pytest's ``FixtureDef`` so that the tests' processes and threads get it from the plugin).
+Each use says why; ``tests/plugin/test_pytest_internals.py`` checks every name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+#: what ``FixtureDef.cached_result`` holds: (value, cache key, error)
+CachedResult = tuple[Any, Any, Any]
+
+
+def definitions(session: pytest.Session, name: str) -> Sequence[Any]:
+    """Every definition of fixture ``name`` that collection found, in the order found (the
+    fixture manager's ``_arg2fixturedefs`` before pytest 9.1, ``_arg2node2fixturedefs`` and its
+    legacy ``_arg2nodeid2fixturedefs`` since): a name given on the command line must exist,
+    whichever tests use it."""
+    manager: Any = session._fixturemanager
+    if hasattr(manager, "_arg2fixturedefs"):
+        return tuple(manager._arg2fixturedefs.get(name) or ())
+    found: list[Any] = []
+    for table in (manager._arg2node2fixturedefs, manager._arg2nodeid2fixturedefs):
+        for each in table.get(name, {}).values():
+            found.extend(each)
+    return tuple(found)
+
+
+def every_definition(session: pytest.Session) -> Iterator[Any]:
+    """Every fixture definition collection found (the same tables as ``definitions``)."""
+    manager: Any = session._fixturemanager
+    if hasattr(manager, "_arg2fixturedefs"):
+        for found in manager._arg2fixturedefs.values():
+            yield from found
+        return
+    for table in (manager._arg2node2fixturedefs, manager._arg2nodeid2fixturedefs):
+        for by_node in table.values():
+            for found in by_node.values():
+                yield from found
+
+
+def parameter_index(item: pytest.Item, name: str) -> int:
+    """Which of a parametrized fixture's values ``item`` gets (``callspec.indices``); 0 for a
+    fixture without parameters, as pytest's own ``SubRequest.param_index``."""
+    callspec = getattr(item, "callspec", None)
+    indices = getattr(callspec, "indices", None) or {}
+    return int(indices.get(name, 0))
+
+
+def enter_session(session: pytest.Session) -> None:
+    """Put the session on this process's set-up stack (``session._setupstate``), as the first
+    test does: ``FixtureDef.execute`` registers a session fixture's finalizer there, which
+    asserts that the session is set up."""
+    state = session._setupstate
+    if session not in state.stack:
+        state.setup(session)  # type: ignore[arg-type]  # (a node: pytest walks its listchain)
+
+
+def subrequest(item: pytest.Item, fixturedef: Any) -> Any:
+    """The request pytest would give ``fixturedef`` when ``item`` needs it: ``TopRequest`` and
+    ``SubRequest`` have no public constructor, and ``TopRequest.getfixturevalue`` refuses to run
+    for a test that is not set up (pytest 9.1 warns, then fails)."""
+    from _pytest.compat import NOTSET
+    from _pytest.fixtures import SubRequest, TopRequest
+
+    top = TopRequest(item, _ispytest=True)  # type: ignore[arg-type]
+    name = fixturedef.argname
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and name in callspec.params:
+        param, index = callspec.params[name], callspec.indices[name]
+    else:
+        param, index = NOTSET, 0
+    return SubRequest(top, fixturedef._scope, param, index, fixturedef, _ispytest=True)
+
+
+def cached_error(cached: CachedResult | None) -> BaseException | None:
+    """The error a failed fixture left in its ``cached_result``: the exception (pytest 8.0) or
+    (exception, traceback) (later releases)."""
+    if cached is None or cached[2] is None:
+        return None
+    error = cached[2]
+    return error if isinstance(error, BaseException) else error[0]
+
+
+def cache_error(fixturedef: Any, request: Any, error: BaseException, traceback: Any) -> None:
+    """Cache a setup's error on the definition as pytest's own ``pytest_fixture_setup`` does
+    (the next request raises it again, and finds its finalizers expected): the exception until
+    pytest 8.2, (exception, traceback) since 8.3."""
+    third = (error, traceback) if pytest.version_tuple >= (8, 3) else error
+    fixturedef.cached_result = (None, fixturedef.cache_key(request), third)
+
+
+def detach(fixturedef: Any) -> tuple[CachedResult | None, list[Any]]:
+    """Take a fixture's value and finalizers off its ``FixtureDef`` (which holds one value) and
+    return them: nothing in this process or a fork of it tears them down unless they are put
+    back (``attach``)."""
+    cached, finalizers = fixturedef.cached_result, list(fixturedef._finalizers)
+    fixturedef.cached_result = None
+    fixturedef._finalizers.clear()
+    return cached, finalizers
+
+
+def attach(fixturedef: Any, cached: CachedResult | None, finalizers: list[Any]) -> None:
+    fixturedef.cached_result = cached
+    fixturedef._finalizers.clear()
+    fixturedef._finalizers.extend(finalizers)
+
+
+def forget_set_up_nodes(session: pytest.Session) -> list[Any]:
+    """A forked worker empties the set-up stack it inherited (the session, with the finalizers
+    of the fixtures the main process set up for everyone), so that its own last teardown never
+    runs them; returns what the stack held, which the caller keeps alive."""
+    state = session._setupstate
+    held = list(state.stack.items())
+    state.stack.clear()
+    return held
+
+
+def _capture_manager(config: pytest.Config) -> Any:
+    return config.pluginmanager.get_plugin("capturemanager")
+
+
+@contextmanager
+def captured_output(config: pytest.Config) -> Iterator[list[str]]:
+    """Capture what the block prints as pytest captures a test's set-up (the capture manager's
+    global capture, resumed around it); the yielded list gets [stdout, stderr] at the end.
+    Under ``-s`` nothing is captured: it reaches the terminal."""
+    capman = _capture_manager(config)
+    output = ["", ""]
+    if capman is None or not capman.is_globally_capturing():
+        yield output
+        return
+    capman.resume_global_capture()
+    try:
+        yield output
+    finally:
+        capman.suspend_global_capture(in_=False)
+        out, err = capman.read_global_capture()
+        output[:] = [out, err]
+
+
+@contextmanager
+def terminal_between_captures(config: pytest.Config) -> Iterator[None]:
+    """Write to the terminal from code that runs under ``captured_output`` (as ``--setup-show``
+    does: its own lines suspend the capture around them)."""
+    capman = _capture_manager(config)
+    capturing = capman is not None and capman.is_globally_capturing()
+    if capturing:
+        capman.suspend_global_capture()
+    try:
+        yield
+    finally:
+        if capturing:
+            capman.resume_global_capture()
+
+
+def requesting_test(request: Any) -> str:
+    """The node id of the test a fixture request is for (``request.node`` is the session for a
+    session fixture; the test is ``_pyfuncitem``)."""
+    item = getattr(request, "_pyfuncitem", None)
+    return str(getattr(item, "nodeid", "") or "")

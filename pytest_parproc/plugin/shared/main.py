@@ -1,0 +1,268 @@
+"""The main process's side of shared fixtures: set each needed value up once before the tests
+start, hand the values to the workers, tear them down once after every worker has finished."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from ..pytest_internals import fixture_runs
+from ..signals import main_thread_limit
+from .instances import PROVIDER_NAME, Instance, Provider
+from .marking import InstanceKey, configured_names, definition_key, is_shared
+from .plan import Need, Plan, make_plan, shared_in
+
+if sys.version_info < (3, 11):  # pragma: no cover - pytest depends on the backport there
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]
+
+#: the plugin name of ``SharedRun`` (main process only)
+RUN_NAME = "parproc-shared-run"
+
+
+class SharedRun:
+    """Registered in the main process for the run: sets up, reports, tears down."""
+
+    def __init__(self, config: pytest.Config, limit_s: float | None, limit: str) -> None:
+        self.config = config
+        self.names: frozenset[str] = frozenset()  # (opted in by name: read at set-up)
+        self.limit_s = limit_s
+        self.limit = limit  # ``--par-timeout = 5 s``, for messages
+        self.main_pid = os.getpid()
+        self.plan = Plan()
+        #: every value set up, in the order their setups ended (teardown goes the other way)
+        self.order: list[Instance] = []
+        self.provider: Provider | None = None
+        self.setup_s = 0.0
+        self.teardown_s = 0.0
+        self._setting_up = False
+        self._ran: list[Any] = []  # definitions whose setup ended while setting up, in order
+        self._last_nodeid: str | None = None
+        self._items: dict[str, pytest.Item] = {}
+        #: node id -> the set-up output its reports carry
+        self._attached: dict[str, list[tuple[str, str]]] = {}
+
+    @property
+    def instances(self) -> dict[InstanceKey, Instance]:
+        return {instance.key: instance for instance in self.order}
+
+    # -- set-up -------------------------------------------------------------------------------
+    def set_up(self, session: pytest.Session) -> None:
+        """Set every value the selected tests need up, in collection order of their first test,
+        then detach them from pytest's definitions and register the provider."""
+        self.names = frozenset(configured_names(self.config))
+        self.plan = make_plan(session, session.items, self.names)
+        if not self.plan.needs:
+            # (still answered: a shared fixture that a test reaches only dynamically is an error)
+            self.provider = Provider(self.names, {})
+            self.config.pluginmanager.register(self.provider, PROVIDER_NAME)
+            return
+        self._items = {item.nodeid: item for item in session.items}
+        self.config.pluginmanager.register(self, RUN_NAME)
+        started = time.perf_counter()
+        fixture_runs.enter_session(session)
+        self._setting_up = True
+        try:
+            for need in self.plan.needs.values():
+                if need.key not in self.instances:
+                    self._set_up(session, need)
+        finally:
+            self._setting_up = False
+            self.setup_s = time.perf_counter() - started
+            self.provider = Provider(self.names, self.instances)
+            self.provider.ran_in_main = list(dict.fromkeys(self._ran))
+            self.config.pluginmanager.register(self.provider, PROVIDER_NAME)
+
+    def _set_up(self, session: pytest.Session, need: Need) -> None:
+        __tracebackhide__ = True  # (the error's traceback is shown on the tests, as serially)
+        item, fixturedef = need.item, need.fixturedef
+        shared = shared_in(item, self.names)
+        known = self.instances
+        for name, definition in shared:  # values set up already: cached, not run again
+            key = (definition_key(session, definition), fixture_runs.parameter_index(item, name))
+            if key in known:
+                fixture_runs.attach(definition, known[key].cached, [])
+        first = len(self._ran)
+        error: BaseException | None = None
+        request = fixture_runs.subrequest(item, fixturedef)
+        message = self._limit_message(fixturedef.argname, "set up")
+        with fixture_runs.captured_output(self.config) as output:
+            try:
+                with main_thread_limit(self.limit_s, message):
+                    fixturedef.execute(request)
+            except (KeyboardInterrupt, pytest.exit.Exception) as stopped:
+                self._keep(session, item, need, request, self._ran[first:], stopped, ("", ""))
+                raise
+            except BaseException as raised:  # a skip, a failure: the tests that need it get it
+                error = raised
+        self._keep(session, item, need, request, self._ran[first:], error, tuple(output))
+        for _name, definition in shared:
+            fixture_runs.detach(definition)
+
+    def _keep(
+        self,
+        session: pytest.Session,
+        item: pytest.Item,
+        need: Need,
+        request: Any,
+        ran: list[Any],
+        error: BaseException | None,
+        output: tuple[str, ...],
+    ) -> None:
+        """Take the values this setup made off their definitions, in the order made."""
+        names = {definition: name for name, definition in shared_in(item, self.names)}
+        made = [definition for definition in ran if definition in names]
+        if need.fixturedef not in made:
+            made.append(need.fixturedef)  # never ran: a shared fixture it depends on failed
+        known = self.instances
+        for definition in made:
+            index = fixture_runs.parameter_index(item, names[definition])
+            key = (definition_key(session, definition), index)
+            if key in known:
+                continue
+            cached, finalizers = fixture_runs.detach(definition)
+            failed = fixture_runs.cached_error(cached)
+            if failed is None and cached is None:
+                failed = error
+            instance = Instance(
+                names[definition],
+                key,
+                value=cached[0] if cached is not None else None,
+                error=failed,
+                traceback=failed.__traceback__ if failed is not None else None,
+                cached=cached,
+                finalizers=finalizers,
+                fixturedef=definition,
+                request=request if definition is need.fixturedef else None,
+            )
+            if definition is need.fixturedef:
+                instance.output = (output[0], output[1]) if len(output) == 2 else ("", "")
+            self.order.append(instance)
+
+    def _limit_message(self, name: str, what: str) -> Callable[[], str]:
+        return lambda: (
+            f"pytest-parproc: shared fixture {name!r} took longer than {self.limit} to {what} "
+            "(in the main process)"
+        )
+
+    def portable(self) -> list[Any]:
+        """The values for workers that are not forks of this process (pickled once)."""
+        return [instance.portable() for instance in self.order]
+
+    # -- hooks (this process only: a forked worker inherits the registration) ----------------
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_fixture_setup(self, fixturedef: Any, request: Any) -> Any:
+        try:
+            return (yield)
+        finally:
+            if self._setting_up and os.getpid() == self.main_pid:
+                self._ran.append(fixturedef)
+                if self.config.option.setupshow and is_shared(fixturedef, self.names):
+                    self._mark_shown()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_fixture_post_finalizer(self, fixturedef: Any) -> None:
+        if (
+            os.getpid() == self.main_pid
+            and self.config.option.setupshow
+            and fixturedef.cached_result is not None
+            and is_shared(fixturedef, self.names)
+        ):
+            self._mark_shown()
+
+    def _mark_shown(self) -> None:
+        """``--setup-show`` marks the line it just wrote for a shared fixture."""
+        with fixture_runs.terminal_between_captures(self.config):
+            writer = self.config.get_terminal_writer()
+            writer.write(" (shared)")
+            writer.flush()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """What a value's set-up printed goes to the first dependent test's reports (from its
+        set-up on: pytest repeats a phase's captured output in the later phases' reports)."""
+        if os.getpid() != self.main_pid:
+            return
+        if report.when == "teardown":
+            self._last_nodeid = report.nodeid
+        if report.when == "setup":
+            sections = []
+            for key in self.plan.dependents.get(report.nodeid, ()):
+                instance = self.instances.get(key)
+                if instance is not None and instance.output != ("", ""):
+                    for title, text in zip(("stdout", "stderr"), instance.output, strict=True):
+                        if text:
+                            sections.append((f"Captured {title} setup", text))
+                    instance.output = ("", "")
+            if sections:
+                self._attached[report.nodeid] = sections
+        for title, text in reversed(self._attached.get(report.nodeid, ())):
+            _prepend_section(report, title, text)
+
+    # -- teardown -----------------------------------------------------------------------------
+    def tear_down(self) -> None:
+        """Tear every value down, newest first; errors are reported as a serial run reports a
+        session fixture's: on the teardown of the last test that ran."""
+        __tracebackhide__ = True
+        if not self.order:
+            return
+        started = time.perf_counter()
+        errors: list[BaseException] = []
+        output = ["", ""]
+        try:
+            for instance in reversed(self.order):
+                with fixture_runs.captured_output(self.config) as printed:
+                    try:
+                        with main_thread_limit(
+                            self.limit_s, self._limit_message(instance.name, "tear down")
+                        ):
+                            self._finish(instance)
+                    except (KeyboardInterrupt, pytest.exit.Exception):
+                        raise
+                    except BaseException as error:
+                        errors.append(error)
+                output = [output[0] + printed[0], output[1] + printed[1]]
+        finally:
+            self.order.clear()
+            self.teardown_s = time.perf_counter() - started
+            self.config.pluginmanager.unregister(self)
+        if errors:
+            self._report(errors, output)
+
+    def _finish(self, instance: Instance) -> None:
+        __tracebackhide__ = True
+        definition = instance.fixturedef
+        request = instance.request
+        if request is None:
+            request = fixture_runs.subrequest(self.plan.needs[instance.key].item, definition)
+        fixture_runs.attach(definition, instance.cached, instance.finalizers)
+        instance.finalizers = []
+        definition.finish(request)
+
+    def _report(self, errors: list[BaseException], output: list[str]) -> None:
+        item = self._items.get(self._last_nodeid or "") or list(self._items.values())[-1]
+
+        def raise_them() -> None:
+            __tracebackhide__ = True
+            if len(errors) == 1:
+                raise errors[0]
+            raise BaseExceptionGroup("errors while tearing down shared fixtures", errors)
+
+        call = pytest.CallInfo.from_call(raise_them, "teardown")
+        report = item.ihook.pytest_runtest_makereport(item=item, call=call)
+        for title, text in zip(("stdout", "stderr"), output, strict=True):
+            if text:
+                report.sections.append((f"Captured {title} teardown", text))
+        item.ihook.pytest_runtest_logreport(report=report)
+
+
+def _prepend_section(report: pytest.TestReport, title: str, text: str) -> None:
+    for position, (name, content) in enumerate(report.sections):
+        if name == title:
+            report.sections[position] = (name, text + content)
+            return
+    report.sections.insert(0, (title, text))
