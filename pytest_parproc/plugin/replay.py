@@ -6,12 +6,30 @@ from __future__ import annotations
 import importlib
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from . import compat, pytest_internals
 from .messages import ItemRecord, SerializedReport, WarningRecord
+
+#: the run's replayer, for what is reported after the tests (shared fixtures' teardown)
+REPLAYER_KEY = pytest.StashKey["Replayer"]()
+#: set when something may have to join the last test's teardown report (``Replayer.held``)
+HOLD_LAST_TEARDOWN_KEY = pytest.StashKey[bool]()
+
+
+@dataclass
+class Held:
+    """The passed teardown report of the test replayed last, and its ``logfinish``, kept back
+    (``HOLD_LAST_TEARDOWN_KEY``): a serial run reports a session fixture's teardown error in the
+    last test's teardown report, and the shared fixtures are torn down after every test."""
+
+    index: int
+    ihook: Any
+    report: pytest.TestReport
+    finished: bool = False
 
 
 class Replayer:
@@ -20,6 +38,9 @@ class Replayer:
     def __init__(self, config: pytest.Config, items: Sequence[pytest.Item]) -> None:
         self.config = config
         self.items = items
+        config.stash[REPLAYER_KEY] = self
+        self._hold = config.stash.get(HOLD_LAST_TEARDOWN_KEY, False)
+        self.held: Held | None = None
         self._started: set[int] = set()
         self._reports_done: dict[int, int] = {}
         self._warnings_done: dict[int, int] = {}
@@ -105,7 +126,18 @@ class Replayer:
         location = self._locations.get(index)
         return self.items[index].location if location is None else location
 
+    def release(self, report: pytest.TestReport | None = None) -> None:
+        """Log the report kept back (or ``report`` in its place), then its ``logfinish``."""
+        held, self.held = self.held, None
+        if held is None:
+            return
+        held.ihook.pytest_runtest_logreport(report=report or held.report)
+        if held.finished:
+            self._logfinish(held.index)
+
     def _start(self, index: int, nodeid: str | None = None) -> None:
+        if self.held is not None and self.held.index != index:
+            self.release()
         if index not in self._started:
             self._started.add(index)
             item = self.items[index]
@@ -115,6 +147,12 @@ class Replayer:
 
     def _finish(self, index: int, nodeid: str | None = None) -> None:
         self.finished.add(index)
+        if self.held is not None and self.held.index == index:
+            self.held.finished = True
+            return
+        self._logfinish(index, nodeid)
+
+    def _logfinish(self, index: int, nodeid: str | None = None) -> None:
         item = self.items[index]
         location = self._location(index)
         nodeid = item.nodeid if nodeid is None else nodeid
@@ -125,6 +163,11 @@ class Replayer:
         self.test_time_s += report.duration
         self.durations[index] = self.durations.get(index, 0.0) + report.duration
         compat.before_replay(self.config, report)
+        if self.held is not None:
+            self.release()
+        if self._hold and report.when == "teardown" and report.passed:
+            self.held = Held(index, ihook, report)
+            return
         ihook.pytest_runtest_logreport(report=report)
 
     def _warn(self, record: WarningRecord) -> None:

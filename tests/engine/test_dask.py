@@ -73,6 +73,9 @@ def test_an_unreachable_scheduler_is_named() -> None:
 
 
 def test_scattered_arguments_travel_once(dask_client: Any) -> None:
+    # dask broadcasts to the workers there at the time: both (an earlier test of the module may
+    # have had one restarted by its nanny; on a loaded machine it takes a moment to come back)
+    dask_client.wait_for_workers(2, timeout=60)
     big = list(range(200_000))
     with parallel_config("dask", scatter=[big]):
         parallel = Parallel(n_jobs=2)

@@ -371,12 +371,11 @@ def test_a_fixture_set_up_and_torn_down_outside_any_test(pytester: pytest.Pytest
     (definition,) = fixture_runs.definitions(session, "value")
     assert fixture_runs.definitions(session, "no_such_fixture") == ()
     assert definition in list(fixture_runs.every_definition(session))
-    assert [fixture_runs.parameter_index(item, "value") for item in items] == [0, 1]
     fixture_runs.enter_session(session)
     try:
         request = fixture_runs.subrequest(items[1], definition)
         assert (request.param, request.param_index) == (20, 1)
-        assert fixture_runs.requesting_test(request) == items[1].nodeid
+        assert fixture_runs.requesting_item(request) is items[1]
         definition.execute(request)
         assert definition.cached_result[0] == 20
         cached, finalizers = fixture_runs.detach(definition)
@@ -410,6 +409,17 @@ def test_an_error_cached_as_pytest_caches_it_is_raised_again(pytester: pytest.Py
             definition.execute(request)
     finally:
         fixture_runs.forget_set_up_nodes(session)
+
+
+def test_catch_warnings_for_item_takes_config_hook_when_and_item() -> None:
+    from _pytest.warnings import catch_warnings_for_item
+
+    assert list(inspect.signature(catch_warnings_for_item).parameters)[:4] == [
+        "config",
+        "ihook",
+        "when",
+        "item",
+    ]
 
 
 def test_capture_manager_global_capture_methods(pytestconfig: pytest.Config) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pytest_parproc.plugin.messages import ItemRecord, WarningRecord
-from pytest_parproc.plugin.replay import Replayer, make_report
+from pytest_parproc.plugin.replay import HOLD_LAST_TEARDOWN_KEY, Replayer, make_report
 
 
 class Hooks:
@@ -20,6 +20,7 @@ class Hooks:
         self.events: list[tuple[str, Any]] = []
         self.hook = self  # as config.hook
         self.pytest_warning_recorded = self  # call_historic below
+        self.stash = pytest.Stash()  # as config.stash
 
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int, str]) -> None:
         self.events.append(("start", (nodeid, location)))
@@ -75,8 +76,10 @@ FAILED_IN_CALL = [
 ]
 
 
-def setup_run(count: int = 3) -> tuple[Hooks, list[Any], Replayer]:
+def setup_run(count: int = 3, hold: bool = False) -> tuple[Hooks, list[Any], Replayer]:
     hooks = Hooks()
+    if hold:
+        hooks.stash[HOLD_LAST_TEARDOWN_KEY] = True
     items: list[Any] = [Item(f"t{n}", 10 * n, hooks) for n in range(count)]
     return hooks, items, Replayer(hooks, items)  # type: ignore[arg-type]
 
@@ -232,3 +235,37 @@ def test_a_warning_category_this_process_cannot_find_falls_back_to_user_warning(
     message = hooks.events[-1][1]["warning_message"]
     assert message.category is category
     assert type(message.message) is category and str(message.message) == "w"
+
+
+def complete(item: Any, index: int, teardown: str = "passed") -> ItemRecord:
+    reports = [serialized(item, "setup"), serialized(item, "call"), serialized(item, "teardown")]
+    reports[-1]["outcome"] = teardown
+    return ItemRecord(index, reports, complete=True)
+
+
+def test_the_last_passed_teardown_is_held_until_the_next_test_or_the_release() -> None:
+    """With shared fixtures, whose teardown error a serial run reports on the last test's
+    teardown, the last passed teardown report (and its finish) waits: the next test's start
+    releases it, or the end of the run, where it may be replaced."""
+    hooks, (first, second, third), replayer = setup_run(hold=True)
+    replayer.replay(complete(first, 0))
+    assert hooks.trace()[-1] == "call passed test_m.py::t0"
+    replayer.replay(complete(second, 1))
+    assert hooks.trace()[3:6] == [
+        "teardown passed test_m.py::t0",
+        "finish test_m.py::t0",
+        "start test_m.py::t1",
+    ]
+    assert hooks.trace()[-1] == "call passed test_m.py::t1"
+    assert replayer.finished == {0, 1}
+    replayer.replay(complete(third, 2, teardown="failed"))  # (a failed one is not held)
+    assert hooks.trace()[-2:] == ["teardown failed test_m.py::t2", "finish test_m.py::t2"]
+    assert replayer.held is None
+    hooks2, (item, *_), replayer2 = setup_run(hold=True)
+    replayer2.replay(complete(item, 0))
+    assert replayer2.held is not None
+    replacement = pytest.TestReport(**serialized(item, "teardown", "failed"))
+    replayer2.release(replacement)
+    replayer2.release()  # (nothing left)
+    assert hooks2.trace()[-2:] == ["teardown failed test_m.py::t0", "finish test_m.py::t0"]
+    assert setup_run()[2].held is None  # (not held without shared fixtures)

@@ -4,6 +4,7 @@ on every backend; what the tests see and report is what a serial run's would."""
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -251,6 +252,11 @@ def test_a_teardown_error_is_reported_as_serially(pytester: pytest.Pytester, bac
     serial = run_suite(pytester)
     parallel = run_suite(pytester, n_jobs=2, backend=backend)
     assert parallel.exitstatus == serial.exitstatus == pytest.ExitCode.TESTS_FAILED
+    # One test's teardown report carries the error, in the terminal and in junitxml (which
+    # test is the last to end differs between the runs).
+    assert sorted(parallel.tests.values()) == sorted(serial.tests.values())
+    assert len(parallel.junit) == len(serial.junit) == 4
+    assert sorted(parallel.junit.values()) == sorted(serial.junit.values())
     for run in (serial, parallel):
         assert "4 passed, 1 error" in run.output, run.output
         assert "ERROR at teardown of test_uses[" in run.output, run.output
@@ -295,7 +301,8 @@ def test_reached_only_through_getfixturevalue_is_an_error_with_a_hint(
         """
     )
     assert run_suite(pytester).exitstatus == 0
-    # (where another test of the run requests it as an argument, it is set up, and served)
+    # Where another test of the run requests it as an argument, it is set up, and the dynamic
+    # request gets that value.
     assert run_suite(pytester, n_jobs=2, backend=backend).exitstatus == 0
     run = run_suite(pytester, "test_dynamic.py", n_jobs=2, backend=backend)
     assert run.tests["test_dynamic.py::test_dynamic"][1] == "call:failed", run.output
@@ -507,3 +514,177 @@ def test_the_example_server_is_started_once(pytester: pytest.Pytester, backend: 
     parallel = run_suite(pytester, n_jobs=4, backend=backend)
     assert serial.exitstatus == 0, serial.output
     assert_same_results(serial, parallel)
+
+
+#: Suites where which value a test gets depends on more than the fixture's name: each must
+#: give every test the value a serial run gives it.
+VALUE_CASES = {
+    "a plain shared fixture on a parametrized one": {
+        "conftest.py": """
+            from pytest_parproc import shared_fixture
+
+            @shared_fixture(params=["sqlite", "postgres"])
+            def backend(request):
+                return request.param
+
+            @shared_fixture
+            def url(backend):
+                return f"{backend}://db"
+            """,
+        "test_p.py": """
+            def test_url(backend, url):
+                assert url == f"{backend}://db"
+            """,
+    },
+    "indirect parametrizations of two tests": {
+        "conftest.py": """
+            from pytest_parproc import shared_fixture
+
+            @shared_fixture
+            def backend(request):
+                return request.param
+            """,
+        "test_i.py": """
+            import pytest
+
+            @pytest.mark.parametrize("backend", ["x", "y"], indirect=True)
+            def test_a(backend):
+                assert backend in "xy"
+
+            @pytest.mark.parametrize("backend", ["z"], indirect=True)
+            def test_b(backend):
+                assert backend == "z"
+            """,
+    },
+    "a plain fixture overriding a shared one": {
+        "conftest.py": """
+            from pytest_parproc import shared_fixture
+
+            @shared_fixture
+            def srv():
+                return "srv"
+            """,
+        "sub/conftest.py": """
+            import pytest
+
+            @pytest.fixture(scope="session")
+            def srv(srv):
+                return srv + "-sub"
+            """,
+        "sub/test_s.py": """
+            def test_s1(srv):
+                assert srv == "srv-sub"
+            """,
+        "test_top.py": """
+            def test_t():
+                pass
+            """,
+    },
+    "same-named shared fixtures in two modules": {
+        "test_a.py": """
+            from pytest_parproc import shared_fixture
+
+            @shared_fixture
+            def data():
+                return "a"
+
+            def test_a(data):
+                assert data == "a"
+            """,
+        "test_b.py": """
+            from pytest_parproc import shared_fixture
+
+            @shared_fixture
+            def data():
+                return "b"
+
+            def test_b(data):
+                assert data == "b"
+            """,
+    },
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "options",
+    [("--par-backend=loky",), ("--par-backend=threading",), ("--par-start=collect",)],
+    ids=["fork", "threading", "collect"],
+)
+@pytest.mark.parametrize("case", sorted(VALUE_CASES))
+def test_each_test_gets_the_value_a_serial_run_gives_it(
+    pytester: pytest.Pytester, case: str, options: tuple[str, ...]
+) -> None:
+    for name, source in VALUE_CASES[case].items():
+        (pytester.path / name).parent.mkdir(parents=True, exist_ok=True)
+        (pytester.path / name).write_text(textwrap.dedent(source))
+    serial = run_suite(pytester)
+    assert serial.exitstatus == 0, serial.output
+    assert_same_results(serial, run_suite(pytester, *options, n_jobs=2))
+    # A worker that collects everything (selection is the main process's) finds its tests'
+    # values too: the other module's same-named fixture does not confuse it.
+    serial = run_suite(pytester, "-k", "test_b")
+    assert_same_results(serial, run_suite(pytester, *options, "-k", "test_b", n_jobs=2))
+
+
+OVERRIDE_SHARED = """
+import os
+
+from pytest_parproc import shared_fixture
+
+
+@shared_fixture
+def srv({argument}):
+    with open(os.environ["SHARED_LOG"], "a") as file:
+        file.write("setup {label}\\n")
+    yield {value}
+    with open(os.environ["SHARED_LOG"], "a") as file:
+        file.write("teardown {label}\\n")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_shared_fixture_overriding_a_shared_one_tears_down_first(
+    pytester: pytest.Pytester, log: Path, backend: str
+) -> None:
+    pytester.makeconftest(OVERRIDE_SHARED.format(argument="", label="base", value='"srv"'))
+    (pytester.path / "sub").mkdir()
+    (pytester.path / "sub" / "conftest.py").write_text(
+        OVERRIDE_SHARED.format(argument="srv", label="sub", value='srv + "-sub"')
+    )
+    (pytester.path / "sub" / "test_s.py").write_text(
+        "def test_s(srv):\n    assert srv == 'srv-sub'\n"
+    )
+    pytester.makepyfile(test_top="def test_t(srv):\n    assert srv == 'srv'\n")
+    for selection in ((), ("sub",)):
+        serial = run_suite(pytester, *selection)
+        expected = log.read_text()
+        log.unlink()
+        assert_same_results(serial, run_suite(pytester, *selection, n_jobs=2, backend=backend))
+        assert log.read_text() == expected
+        log.unlink()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_warnings_of_a_shared_setup_are_reported_as_serially(
+    pytester: pytest.Pytester, backend: str
+) -> None:
+    pytester.makeconftest(
+        """
+        import warnings
+        from pytest_parproc import shared_fixture
+
+        @shared_fixture
+        def srv():
+            warnings.warn("the old api", UserWarning)
+            return 1
+        """
+    )
+    pytester.makepyfile(test_w="def test_1(srv):\n    pass\n\ndef test_2(srv):\n    pass\n")
+    for run in (run_suite(pytester), run_suite(pytester, n_jobs=2, backend=backend)):
+        assert "2 passed, 1 warning" in run.output, run.output
+        assert "UserWarning: the old api" in run.output
+    errored = run_suite(pytester, "-W", "error::UserWarning", n_jobs=2, backend=backend)
+    assert errored.tests["test_w.py::test_1"][0] == "setup:failed", errored.output

@@ -18,7 +18,7 @@ from ...parallel import WorkerCrashedError
 from .. import compat, pytest_internals
 from ..messages import RunSpec, StopRequest, TaskResult, Unit
 from ..options import ParprocOptions, start_limit
-from ..replay import Replayer
+from ..replay import REPLAYER_KEY, Replayer
 from ..run import RunController
 from ..signals import graceful_interrupts
 from ..stopping import run_test
@@ -175,6 +175,8 @@ class ProcessController(RunController):
         this process through pytest's own protocol, as serially; returns their time."""
         assert self.timing is not None
         spent_s = 0.0
+        if items and REPLAYER_KEY in self.config.stash:
+            self.config.stash[REPLAYER_KEY].release()  # (pytest's own loop reports these)
         for position, item in enumerate(items):
             if self.stopping or self._stop_wanted(session):
                 break

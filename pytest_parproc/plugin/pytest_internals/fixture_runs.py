@@ -43,14 +43,6 @@ def every_definition(session: pytest.Session) -> Iterator[Any]:
                 yield from found
 
 
-def parameter_index(item: pytest.Item, name: str) -> int:
-    """Which of a parametrized fixture's values ``item`` gets (``callspec.indices``); 0 for a
-    fixture without parameters, as pytest's own ``SubRequest.param_index``."""
-    callspec = getattr(item, "callspec", None)
-    indices = getattr(callspec, "indices", None) or {}
-    return int(indices.get(name, 0))
-
-
 def enter_session(session: pytest.Session) -> None:
     """Put the session on this process's set-up stack (``session._setupstate``), as the first
     test does: ``FixtureDef.execute`` registers a session fixture's finalizer there, which
@@ -158,8 +150,16 @@ def terminal_between_captures(config: pytest.Config) -> Iterator[None]:
             capman.resume_global_capture()
 
 
-def requesting_test(request: Any) -> str:
-    """The node id of the test a fixture request is for (``request.node`` is the session for a
-    session fixture; the test is ``_pyfuncitem``)."""
-    item = getattr(request, "_pyfuncitem", None)
-    return str(getattr(item, "nodeid", "") or "")
+def warnings_of(config: pytest.Config, item: pytest.Item) -> Any:
+    """Record the warnings of the block as pytest records a test's (``catch_warnings_for_item``:
+    the ini's and ``-W``'s filters and the test's marks applied, each warning reported through
+    ``pytest_warning_recorded`` on the test), for a shared fixture's setup and teardown."""
+    from _pytest.warnings import catch_warnings_for_item
+
+    return catch_warnings_for_item(config, config.hook, "runtest", item)
+
+
+def requesting_item(request: Any) -> pytest.Item | None:
+    """The test a fixture request is for (``request.node`` is the session for a session
+    fixture; the test is ``_pyfuncitem``)."""
+    return getattr(request, "_pyfuncitem", None)

@@ -14,8 +14,10 @@ import cloudpickle
 import pytest
 
 from ...workerinfo import process_worker_id
+from .. import pytest_internals
 from ..pytest_internals import fixture_runs
-from .marking import InstanceKey, definition_key, is_shared
+from .marking import is_shared
+from .plan import Table
 
 #: where the frames that a traceback shown to the user leaves out come from
 _HIDDEN = tuple(
@@ -35,7 +37,7 @@ class Instance:
     first test that needs it unpickles it."""
 
     name: str
-    key: InstanceKey
+    number: int
     value: Any = None
     error: BaseException | None = None
     traceback: TracebackType | None = None
@@ -51,13 +53,15 @@ class Instance:
     fixturedef: Any = None
     request: Any = None
 
-    def portable(self) -> tuple[str, InstanceKey, bytes | None, str]:
+    def portable(self) -> tuple[str, int, bytes | None, str]:
         """What a worker that is not a fork gets: pickled once, in the main process."""
         if self.error is not None:
             # (without its traceback, which does not pickle: its text goes in a note)
             error = _copy(self.error)
             note = f"shared fixture {self.name!r} failed in the main process:\n{self._where()}"
-            error.__dict__["__notes__"] = [*getattr(self.error, "__notes__", ()), note]
+            if not isinstance(error, (pytest.skip.Exception, pytest.xfail.Exception)):
+                # (a skip's reason is what the user wrote, not a failure)
+                error.__dict__["__notes__"] = [*getattr(self.error, "__notes__", ()), note]
             try:
                 outcome = _OUTCOMES.get(type(error))
                 if outcome is not None:  # (named "builtins.Skipped": pickled by name, it fails)
@@ -67,11 +71,11 @@ class Instance:
             except Exception:
                 text = f"{type(self.error).__name__}: {self.error}\n{note}"
                 data = cloudpickle.dumps(("error", RuntimeError(text)))
-            return (self.name, self.key, data, "")
+            return (self.name, self.number, data, "")
         try:
-            return (self.name, self.key, cloudpickle.dumps(("value", self.value)), "")
+            return (self.name, self.number, cloudpickle.dumps(("value", self.value)), "")
         except Exception as error:
-            return (self.name, self.key, None, f"{type(error).__name__}: {error}")
+            return (self.name, self.number, None, f"{type(error).__name__}: {error}")
 
     def _where(self) -> str:
         """The failed setup's traceback, in the user's code only (not pytest's, pluggy's or
@@ -84,9 +88,9 @@ class Instance:
         return "".join(traceback.format_list(frames)).rstrip()
 
     @classmethod
-    def from_portable(cls, entry: tuple[str, InstanceKey, bytes | None, str]) -> Instance:
-        name, key, data, unpicklable = entry
-        return cls(name, tuple(key), pickled=data, unpicklable=unpicklable)  # type: ignore[arg-type]
+    def from_portable(cls, entry: tuple[str, int, bytes | None, str]) -> Instance:
+        name, number, data, unpicklable = entry
+        return cls(name, number, pickled=data, unpicklable=unpicklable)
 
     def serve(self, fixturedef: Any, request: Any) -> Any:
         """Give the request this value, as pytest's ``pytest_fixture_setup`` does with the one
@@ -134,9 +138,18 @@ class Provider:
     """Registered in the main process once the shared fixtures are set up, and in every
     worker: a test that needs a shared fixture gets the main process's value."""
 
-    def __init__(self, names: frozenset[str], instances: dict[InstanceKey, Instance]) -> None:
+    def __init__(
+        self,
+        names: frozenset[str],
+        instances: dict[int, Instance],
+        by_test: dict[str, int],
+        tables: list[Table],
+    ) -> None:
         self.names = names
         self.instances = instances
+        #: which value each test gets (by node id: the same in every process)
+        self.by_test = by_test
+        self.tables = tables
         self.main_pid = os.getpid()
         #: the definitions of every fixture the main process ran while setting up the shared
         #: ones (their own dependencies too): a forked worker forgets their cached values
@@ -147,27 +160,59 @@ class Provider:
         if not is_shared(fixturedef, self.names):
             return None
         __tracebackhide__ = True
-        key = (definition_key(request.session, fixturedef), getattr(request, "param_index", 0))
-        instance = self.instances.get(key)
+        item = fixture_runs.requesting_item(request)
+        instance = None
+        if item is not None:
+            key = (fixturedef.argname, _depth(item, fixturedef))
+            table = self.by_test.get(item.nodeid)
+            number = self.tables[table].get(key) if table is not None else None
+            # A test that reaches it only dynamically gets the value other tests requested, if
+            # there is one (a fixture without parameters).
+            instance = self.instances.get(number) if number is not None else self._only_value(key)
         if instance is None:
             missing = failure(
                 f"shared fixture {fixturedef.argname!r} was not set up in the main process: "
-                f"{fixture_runs.requesting_test(request) or 'the test'} reaches it only through "
-                "request.getfixturevalue, which the main process cannot see before the run. "
+                f"{getattr(item, 'nodeid', '') or 'the test'} reaches it only through "
+                "request.getfixturevalue, which the main process cannot see before the run, "
+                "and no test of the run requests it (with these parameters) as an argument. "
                 "Request it as an argument, or with @pytest.mark.usefixtures"
                 f"({fixturedef.argname!r}), in the tests that need it"
             )
-            fixture_runs.cache_error(fixturedef, request, missing, None)
+            # Not cached on the definition, as a failed setup would be: the next test may
+            # request it as an argument and get its value.
+            fixture_runs.detach(fixturedef)
             raise missing
         return instance.serve(fixturedef, request)
 
+    def _only_value(self, key: tuple[str, int]) -> Instance | None:
+        numbers = {table[key] for table in self.tables if key in table}
+        return self.instances.get(numbers.pop()) if len(numbers) == 1 else None
+
+    def portable(self) -> tuple[list[Any], dict[str, int], list[Table]]:
+        """What workers that are not forks of the main process get, pickled once."""
+        entries = [instance.portable() for instance in self.instances.values()]
+        return (entries, self.by_test, self.tables)
+
     @classmethod
-    def from_portable(cls, names: frozenset[str], entries: list[Any]) -> Provider:
+    def from_portable(
+        cls, names: frozenset[str], data: tuple[list[Any], dict[str, int], list[Table]]
+    ) -> Provider:
+        entries, by_test, tables = data
         instances = {}
         for entry in entries:
             instance = Instance.from_portable(entry)
-            instances[instance.key] = instance
-        return cls(names, instances)
+            instances[instance.number] = instance
+        return cls(names, instances, by_test, tables)
+
+
+def _depth(item: pytest.Item, fixturedef: Any) -> int:
+    """-1 for the closest definition of a fixture's name the test sees, -2 for the one that
+    overrides, ... (as ``plan.shared_in``)."""
+    definitions = list(pytest_internals.fixture_graph(item).get(fixturedef.argname, ()))
+    for position, each in enumerate(definitions):
+        if each is fixturedef:
+            return position - len(definitions)
+    return -1
 
 
 #: pytest's outcome exceptions, which pretend to live in ``builtins`` (for their repr): pickled

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from ..pytest_internals import fixture_runs
+from ..replay import HOLD_LAST_TEARDOWN_KEY, REPLAYER_KEY
 from ..signals import main_thread_limit
 from .instances import PROVIDER_NAME, Instance, Provider
-from .marking import InstanceKey, configured_names, definition_key, is_shared
-from .plan import Need, Plan, make_plan, shared_in
+from .marking import configured_names, is_shared
+from .plan import Need, Plan, candidates, make_plan, shared_in, value_key
 
 if sys.version_info < (3, 11):  # pragma: no cover - pytest depends on the backport there
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]
@@ -47,82 +48,89 @@ class SharedRun:
         self._attached: dict[str, list[tuple[str, str]]] = {}
 
     @property
-    def instances(self) -> dict[InstanceKey, Instance]:
-        return {instance.key: instance for instance in self.order}
+    def instances(self) -> dict[int, Instance]:
+        return {instance.number: instance for instance in self.order}
 
     # -- set-up -------------------------------------------------------------------------------
     def set_up(self, session: pytest.Session) -> None:
         """Set every value the selected tests need up, in collection order of their first test,
         then detach them from pytest's definitions and register the provider."""
         self.names = frozenset(configured_names(self.config))
-        self.plan = make_plan(session, session.items, self.names)
-        if not self.plan.needs:
+        wanted = candidates(session, self.names)
+        self.plan = make_plan(session.items, self.names, wanted) if wanted else Plan()
+        plan = self.plan
+        if not plan.needs:
             # (still answered: a shared fixture that a test reaches only dynamically is an error)
-            self.provider = Provider(self.names, {})
-            self.config.pluginmanager.register(self.provider, PROVIDER_NAME)
+            self._register(Provider(self.names, {}, {}, []))
             return
         self._items = {item.nodeid: item for item in session.items}
         self.config.pluginmanager.register(self, RUN_NAME)
+        self.config.stash[HOLD_LAST_TEARDOWN_KEY] = True  # (see ``_report``)
         started = time.perf_counter()
         fixture_runs.enter_session(session)
         self._setting_up = True
         try:
-            for need in self.plan.needs.values():
-                if need.key not in self.instances:
-                    self._set_up(session, need)
+            for need in plan.needs:
+                if need.number not in self.instances:
+                    self._set_up(need)
         finally:
             self._setting_up = False
             self.setup_s = time.perf_counter() - started
-            self.provider = Provider(self.names, self.instances)
-            self.provider.ran_in_main = list(dict.fromkeys(self._ran))
-            self.config.pluginmanager.register(self.provider, PROVIDER_NAME)
+            provider = Provider(self.names, self.instances, plan.by_test, plan.tables)
+            provider.ran_in_main = list(dict.fromkeys(self._ran))
+            self._register(provider)
 
-    def _set_up(self, session: pytest.Session, need: Need) -> None:
+    def _register(self, provider: Provider) -> None:
+        self.provider = provider
+        self.config.pluginmanager.register(provider, PROVIDER_NAME)
+
+    def _set_up(self, need: Need) -> None:
         __tracebackhide__ = True  # (the error's traceback is shown on the tests, as serially)
         item, fixturedef = need.item, need.fixturedef
         shared = shared_in(item, self.names)
         known = self.instances
-        for name, definition in shared:  # values set up already: cached, not run again
-            key = (definition_key(session, definition), fixture_runs.parameter_index(item, name))
-            if key in known:
-                fixture_runs.attach(definition, known[key].cached, [])
+        for _name, _depth, definition in shared:  # values set up already: cached, not run again
+            number = self.plan.numbers[value_key(item, definition)]
+            if number in known:
+                fixture_runs.attach(definition, known[number].cached, [])
         first = len(self._ran)
         error: BaseException | None = None
         request = fixture_runs.subrequest(item, fixturedef)
-        message = self._limit_message(fixturedef.argname, "set up")
+        message = self._limit_message(need.name, "set up")
         with fixture_runs.captured_output(self.config) as output:
             try:
-                with main_thread_limit(self.limit_s, message):
+                with (
+                    fixture_runs.warnings_of(self.config, item),
+                    main_thread_limit(self.limit_s, message),
+                ):
                     fixturedef.execute(request)
             except (KeyboardInterrupt, pytest.exit.Exception) as stopped:
-                self._keep(session, item, need, request, self._ran[first:], stopped, ("", ""))
+                self._keep(need, request, self._ran[first:], stopped, ("", ""))
                 raise
             except BaseException as raised:  # a skip, a failure: the tests that need it get it
                 error = raised
-        self._keep(session, item, need, request, self._ran[first:], error, tuple(output))
-        for _name, definition in shared:
+        self._keep(need, request, self._ran[first:], error, (output[0], output[1]))
+        for _name, _depth, definition in shared:
             fixture_runs.detach(definition)
 
     def _keep(
         self,
-        session: pytest.Session,
-        item: pytest.Item,
         need: Need,
         request: Any,
         ran: list[Any],
         error: BaseException | None,
-        output: tuple[str, ...],
+        output: tuple[str, str],
     ) -> None:
         """Take the values this setup made off their definitions, in the order made."""
-        names = {definition: name for name, definition in shared_in(item, self.names)}
+        item = need.item
+        names = {definition: name for name, _depth, definition in shared_in(item, self.names)}
         made = [definition for definition in ran if definition in names]
         if need.fixturedef not in made:
             made.append(need.fixturedef)  # never ran: a shared fixture it depends on failed
         known = self.instances
         for definition in made:
-            index = fixture_runs.parameter_index(item, names[definition])
-            key = (definition_key(session, definition), index)
-            if key in known:
+            number = self.plan.numbers[value_key(item, definition)]
+            if number in known:
                 continue
             cached, finalizers = fixture_runs.detach(definition)
             failed = fixture_runs.cached_error(cached)
@@ -130,7 +138,7 @@ class SharedRun:
                 failed = error
             instance = Instance(
                 names[definition],
-                key,
+                number,
                 value=cached[0] if cached is not None else None,
                 error=failed,
                 traceback=failed.__traceback__ if failed is not None else None,
@@ -140,7 +148,7 @@ class SharedRun:
                 request=request if definition is need.fixturedef else None,
             )
             if definition is need.fixturedef:
-                instance.output = (output[0], output[1]) if len(output) == 2 else ("", "")
+                instance.output = output
             self.order.append(instance)
 
     def _limit_message(self, name: str, what: str) -> Callable[[], str]:
@@ -149,9 +157,10 @@ class SharedRun:
             "(in the main process)"
         )
 
-    def portable(self) -> list[Any]:
+    def portable(self) -> Any:
         """The values for workers that are not forks of this process (pickled once)."""
-        return [instance.portable() for instance in self.order]
+        provider = self.provider or Provider(self.names, {}, {}, [])
+        return provider.portable()
 
     # -- hooks (this process only: a forked worker inherits the registration) ----------------
     @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -191,8 +200,8 @@ class SharedRun:
             self._last_nodeid = report.nodeid
         if report.when == "setup":
             sections = []
-            for key in self.plan.dependents.get(report.nodeid, ()):
-                instance = self.instances.get(key)
+            for number in self.plan.table_of(report.nodeid).values():
+                instance = self.instances.get(number)
                 if instance is not None and instance.output != ("", ""):
                     for title, text in zip(("stdout", "stderr"), instance.output, strict=True):
                         if text:
@@ -208,7 +217,10 @@ class SharedRun:
         """Tear every value down, newest first; errors are reported as a serial run reports a
         session fixture's: on the teardown of the last test that ran."""
         __tracebackhide__ = True
+        replayer = self.config.stash.get(REPLAYER_KEY, None)
         if not self.order:
+            if replayer is not None:
+                replayer.release()
             return
         started = time.perf_counter()
         errors: list[BaseException] = []
@@ -232,19 +244,28 @@ class SharedRun:
             self.config.pluginmanager.unregister(self)
         if errors:
             self._report(errors, output)
+        elif replayer is not None:
+            replayer.release()
 
     def _finish(self, instance: Instance) -> None:
         __tracebackhide__ = True
         definition = instance.fixturedef
         request = instance.request
         if request is None:
-            request = fixture_runs.subrequest(self.plan.needs[instance.key].item, definition)
+            request = fixture_runs.subrequest(self.plan.needs[instance.number].item, definition)
         fixture_runs.attach(definition, instance.cached, instance.finalizers)
         instance.finalizers = []
         definition.finish(request)
 
     def _report(self, errors: list[BaseException], output: list[str]) -> None:
-        item = self._items.get(self._last_nodeid or "") or list(self._items.values())[-1]
+        """As a serial run: in the teardown report of the test that ran last (the replayer kept
+        it back), or in a report of its own after it."""
+        replayer = self.config.stash.get(REPLAYER_KEY, None)
+        held = replayer.held if replayer is not None else None
+        if held is not None:
+            item = replayer.items[held.index]  # type: ignore[union-attr]
+        else:
+            item = self._items.get(self._last_nodeid or "") or list(self._items.values())[-1]
 
         def raise_them() -> None:
             __tracebackhide__ = True
@@ -254,10 +275,16 @@ class SharedRun:
 
         call = pytest.CallInfo.from_call(raise_them, "teardown")
         report = item.ihook.pytest_runtest_makereport(item=item, call=call)
+        if held is not None:
+            report.sections = [*held.report.sections, *report.sections]
+            report.duration += held.report.duration
         for title, text in zip(("stdout", "stderr"), output, strict=True):
             if text:
                 report.sections.append((f"Captured {title} teardown", text))
-        item.ihook.pytest_runtest_logreport(report=report)
+        if held is not None:
+            replayer.release(report)  # type: ignore[union-attr]
+        else:
+            item.ihook.pytest_runtest_logreport(report=report)
 
 
 def _prepend_section(report: pytest.TestReport, title: str, text: str) -> None:

@@ -109,19 +109,6 @@ def is_shared(fixturedef: Any, names: Iterable[str]) -> bool:
     return fixturedef.argname in names and fixturedef.scope == "session"
 
 
-#: (fixture name, base node id, which of the name's definitions): the same in every process
-#: that collected the same tests
-DefinitionKey = tuple[str, str, int]
-#: a definition and the index of its parameter (0 without parameters)
-InstanceKey = tuple[DefinitionKey, int]
-
-
-def definition_key(session: pytest.Session, fixturedef: Any) -> DefinitionKey:
-    found = fixture_runs.definitions(session, fixturedef.argname)
-    position = next((i for i, each in enumerate(found) if each is fixturedef), -1)
-    return (fixturedef.argname, str(fixturedef.baseid), position)
-
-
 def check_names(session: pytest.Session, names: dict[str, str]) -> None:
     """Every fixture named by the user exists and is session scoped."""
     for name, source in names.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +13,7 @@ import pytest
 
 from .. import pytest_internals
 from ..pytest_internals import fixture_runs
-from .marking import InstanceKey, definition_key, is_shared
+from .marking import is_shared
 
 #: fixtures that are the same for the whole run in every process: a shared fixture may use them
 RUN_WIDE = frozenset(
@@ -23,19 +23,33 @@ RUN_WIDE = frozenset(
 
 @dataclass
 class Need:
-    """One value of a shared fixture that the run needs: its definition, the parameter index,
-    and the first test (in collection order) that needs it."""
+    """One value of a shared fixture that the run needs: its number, its definition (``depth``
+    -1 is a name's closest definition, -2 the one that overrides, ...) and the first test (in
+    collection order) that needs it."""
 
-    key: InstanceKey
+    number: int
+    name: str
+    depth: int
     fixturedef: Any
     item: pytest.Item
 
 
+#: which value of each shared fixture a test gets: (name, depth) -> value number
+Table = dict[tuple[str, int], int]
+
+
 @dataclass
 class Plan:
-    needs: dict[InstanceKey, Need] = field(default_factory=dict)
-    #: node id -> the values its test depends on
-    dependents: dict[str, list[InstanceKey]] = field(default_factory=dict)
+    needs: list[Need] = field(default_factory=list)
+    #: node id -> its table's number; tests alike share a table (most runs have one or two)
+    by_test: dict[str, int] = field(default_factory=dict)
+    tables: list[Table] = field(default_factory=list)
+    #: (definition, the parameters it depends on) -> value number (this process only)
+    numbers: dict[Hashable, int] = field(default_factory=dict)
+
+    def table_of(self, nodeid: str) -> Table:
+        number = self.by_test.get(nodeid)
+        return self.tables[number] if number is not None else {}
 
 
 def candidates(session: pytest.Session, names: Iterable[str]) -> frozenset[str]:
@@ -49,30 +63,66 @@ def candidates(session: pytest.Session, names: Iterable[str]) -> frozenset[str]:
     )
 
 
-def shared_in(item: pytest.Item, names: Iterable[str]) -> list[tuple[str, Any]]:
-    """The shared fixtures in a test's closure, as (name, definition), in pytest's order."""
+def shared_in(item: pytest.Item, names: Iterable[str]) -> list[tuple[str, int, Any]]:
+    """The shared fixtures in a test's closure, as (name, depth, definition), in pytest's
+    order; with the definitions that a fixture requesting its own name overrides."""
     graph = pytest_internals.fixture_graph(item)
     found = []
     for name in getattr(item, "fixturenames", ()):
-        definitions = graph.get(name)
-        if definitions and is_shared(definitions[-1], names):
-            found.append((name, definitions[-1]))
+        definitions = graph.get(name) or ()
+        depth = -1
+        while -depth <= len(definitions):
+            definition = definitions[depth]
+            if is_shared(definition, names):
+                found.append((name, depth, definition))
+            if name not in definition.argnames:
+                break
+            depth -= 1
     return found
 
 
-def make_plan(session: pytest.Session, items: Sequence[pytest.Item], names: Iterable[str]) -> Plan:
+def value_key(item: pytest.Item, definition: Any) -> Hashable:
+    """What makes two tests share a value of ``definition``, as in a serial run: the same
+    definition, and the same value of every parametrized fixture it depends on (itself
+    included), by index and identity (two parametrizations' first values both have index 0)."""
+    parameters = pytest_internals.parameters(item)
+    if not parameters:
+        return (id(definition), ())
+    graph = pytest_internals.fixture_graph(item)
+    seen = {definition.argname}
+    todo = list(definition.argnames)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            for each in graph.get(name, ()):
+                todo.extend(each.argnames)
+    return (id(definition), tuple(sorted((n, parameters[n]) for n in seen if n in parameters)))
+
+
+def make_plan(items: Sequence[pytest.Item], names: Iterable[str], wanted: frozenset[str]) -> Plan:
+    """Every value the tests need (``wanted``: ``candidates``), and which each test gets."""
     plan = Plan()
     names = frozenset(names)
-    wanted = candidates(session, names)
-    if not wanted:
-        return plan
+    known_tables: dict[tuple[tuple[tuple[str, int], int], ...], int] = {}
     for item in items:
         if wanted.isdisjoint(getattr(item, "fixturenames", ())):
             continue
-        for name, fixturedef in shared_in(item, names):
-            key = (definition_key(session, fixturedef), fixture_runs.parameter_index(item, name))
-            plan.needs.setdefault(key, Need(key, fixturedef, item))
-            plan.dependents.setdefault(item.nodeid, []).append(key)
+        table: Table = {}
+        for name, depth, definition in shared_in(item, names):
+            key = value_key(item, definition)
+            number = plan.numbers.get(key)
+            if number is None:
+                number = plan.numbers[key] = len(plan.needs)
+                plan.needs.append(Need(number, name, depth, definition, item))
+            table[(name, depth)] = number
+        if table:
+            frozen = tuple(sorted(table.items()))
+            found = known_tables.get(frozen)
+            if found is None:
+                found = known_tables[frozen] = len(plan.tables)
+                plan.tables.append(table)
+            plan.by_test[item.nodeid] = found
     return plan
 
 
@@ -89,7 +139,7 @@ def check_dependencies(session: pytest.Session, names: Iterable[str]) -> None:
         if wanted.isdisjoint(getattr(item, "fixturenames", ())):
             continue
         graph = pytest_internals.fixture_graph(item)
-        for name, fixturedef in shared_in(item, names):
+        for name, _depth, fixturedef in shared_in(item, names):
             if id(fixturedef) not in checked:
                 checked.add(id(fixturedef))
                 _check(item, graph, fixturedef, [item.nodeid, name], names)
@@ -115,7 +165,7 @@ def _check(
             if argname not in chain:
                 _check(item, graph, dependency, [*chain, argname], names)
             continue
-        if argname in RUN_WIDE and dependency.scope == "session" and not dependency.baseid:
+        if argname in RUN_WIDE and _from_a_plugin(dependency):
             continue
         scope = dependency.scope
         how = "once per worker" if scope == "session" else f"once per {scope}"
@@ -129,6 +179,17 @@ def _check(
             f"  make {argname!r} shared too (@shared_fixture, or --par-shared={argname}), or "
             f"move what needs it out of {chain[-1]!r}"
         )
+
+
+def _from_a_plugin(fixturedef: Any) -> bool:
+    """A run-wide fixture as pytest (or xdist, or this plugin) defines it, not a conftest's
+    fixture of the same name."""
+    module = getattr(inspect.unwrap(fixturedef.func), "__module__", "") or ""
+    return fixturedef.scope == "session" and module.split(".")[0] in (
+        "_pytest",
+        "xdist",
+        "pytest_parproc",
+    )
 
 
 def location(fixturedef: Any, config: pytest.Config) -> str:
