@@ -43,6 +43,36 @@ def every_definition(session: pytest.Session) -> Iterator[Any]:
                 yield from found
 
 
+def parameters_used(
+    item: pytest.Item, definition: Any, closures: dict[Any, frozenset[str]] | None = None
+) -> tuple[tuple[str, tuple[int, int]], ...]:
+    """The parameters of ``item`` that a value of ``definition`` depends on: those of the
+    fixture itself and of every fixture it depends on, directly or not (each as its index and
+    its value's identity, ``pytest_internals.parameters``). ``closures`` caches the names a
+    definition depends on, per fixture graph."""
+    from . import fixture_graph, parameters
+
+    indices = parameters(item)
+    if not indices:
+        return ()
+    graph = fixture_graph(item)
+    key = (definition, id(graph))
+    names = closures.get(key) if closures is not None else None
+    if names is None:
+        seen = {definition.argname}
+        todo = list(definition.argnames)
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                for each in graph.get(name, ()):
+                    todo.extend(each.argnames)
+        names = frozenset(seen)
+        if closures is not None:
+            closures[key] = names
+    return tuple(sorted((name, index) for name, index in indices.items() if name in names))
+
+
 def enter_session(session: pytest.Session) -> None:
     """Put the session on this process's set-up stack (``session._setupstate``), as the first
     test does: ``FixtureDef.execute`` registers a session fixture's finalizer there, which

@@ -85,19 +85,7 @@ def value_key(item: pytest.Item, definition: Any) -> Hashable:
     """What makes two tests share a value of ``definition``, as in a serial run: the same
     definition, and the same value of every parametrized fixture it depends on (itself
     included), by index and identity (two parametrizations' first values both have index 0)."""
-    parameters = pytest_internals.parameters(item)
-    if not parameters:
-        return (id(definition), ())
-    graph = pytest_internals.fixture_graph(item)
-    seen = {definition.argname}
-    todo = list(definition.argnames)
-    while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            for each in graph.get(name, ()):
-                todo.extend(each.argnames)
-    return (id(definition), tuple(sorted((n, parameters[n]) for n in seen if n in parameters)))
+    return (id(definition), fixture_runs.parameters_used(item, definition))
 
 
 def make_plan(items: Sequence[pytest.Item], names: Iterable[str], wanted: frozenset[str]) -> Plan:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from .. import pytest_internals
+from ..pytest_internals import fixture_runs
 from .setup_state import OUTCOMES, context, shared_lock
 
 
@@ -48,27 +49,11 @@ def slot_key(fixturedef: Any, request: Any) -> tuple[Any, Any]:
     return (request.node, _parameters(fixturedef, item) if item is not None else ())
 
 
-_closures: dict[tuple[Any, int], frozenset[str]] = {}
+_closures: dict[Any, frozenset[str]] = {}
 
 
 def _parameters(fixturedef: Any, item: pytest.Item) -> tuple[tuple[str, tuple[int, int]], ...]:
-    indices = pytest_internals.parameters(item)
-    if not indices:
-        return ()
-    graph = pytest_internals.fixture_graph(item)
-    cache_key = (fixturedef, id(graph))
-    names = _closures.get(cache_key)
-    if names is None:
-        seen = {fixturedef.argname}
-        todo = list(fixturedef.argnames)
-        while todo:
-            name = todo.pop()
-            if name not in seen:
-                seen.add(name)
-                for definition in graph.get(name, ()):
-                    todo.extend(definition.argnames)
-        names = _closures[cache_key] = frozenset(seen)
-    return tuple(sorted((name, index) for name, index in indices.items() if name in names))
+    return fixture_runs.parameters_used(item, fixturedef, _closures)
 
 
 _slot_locks: dict[tuple[int, Hashable], threading.RLock] = {}
