@@ -133,14 +133,15 @@ def test_workers_that_are_not_forks_get_the_value_pickled_once_each(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("n_jobs", [1, 4])
+@pytest.mark.parametrize("backend", [*BACKENDS, *DASK])
 def test_nothing_is_set_up_when_no_selected_test_needs_it(
-    pytester: pytest.Pytester, log: Path, backend: str
+    pytester: pytest.Pytester, log: Path, backend: str, n_jobs: int
 ) -> None:
     write_suite(pytester)
-    run = run_suite(pytester, "-k", "test_other", n_jobs=2, backend=backend)
+    run = run_suite(pytester, "-k", "test_other", n_jobs=n_jobs, backend=backend)
     assert run.exitstatus == 0, run.output
-    run = run_suite(pytester, "--collect-only", n_jobs=2, backend=backend)
+    run = run_suite(pytester, "--collect-only", n_jobs=n_jobs, backend=backend)
     assert run.exitstatus == 0, run.output
     assert events(log) == []
 
@@ -167,16 +168,17 @@ def test_independent():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("n_jobs", [1, 4])
+@pytest.mark.parametrize("backend", [*BACKENDS, *DASK])
 @pytest.mark.parametrize(
     "body", ["raise RuntimeError('no server today')", "pytest.skip('no server here')"]
 )
 def test_a_failing_setup_is_reported_on_each_dependent_test_as_serially(
-    pytester: pytest.Pytester, backend: str, body: str
+    pytester: pytest.Pytester, backend: str, body: str, n_jobs: int
 ) -> None:
     pytester.makepyfile(test_failing=FAILING.format(body=body))
     serial = run_suite(pytester)
-    parallel = run_suite(pytester, n_jobs=2, backend=backend)
+    parallel = run_suite(pytester, n_jobs=n_jobs, backend=backend)
     assert_same_results(serial, parallel)
     assert parallel.tests["test_failing.py::test_independent"] == [
         "setup:passed",
@@ -191,8 +193,8 @@ def test_a_failing_setup_is_reported_on_each_dependent_test_as_serially(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
-def test_a_crash_and_ctrl_c_still_tear_down_once(
+@pytest.mark.parametrize("backend", [*PROCESS_BACKENDS, *DASK])
+def test_a_crashing_test_still_tears_down_once(
     pytester: pytest.Pytester, log: Path, backend: str
 ) -> None:
     write_suite(pytester, modules=2)
@@ -204,14 +206,22 @@ def test_a_crash_and_ctrl_c_still_tear_down_once(
             os.kill(os.getpid(), signal.SIGKILL)
         """
     )
-    run = run_suite(pytester, n_jobs=2, backend=backend)
+    run = run_suite(pytester, n_jobs=4, backend=backend)
     assert run.exitstatus == 1, run.output
     assert run.tests["test_zz_crash.py::test_crash"][0] == "setup:passed"
     assert "failed" in run.tests["test_zz_crash.py::test_crash"][1]
     assert_once_in_main(log)
-    log.unlink()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n_jobs", [1, 4])
+@pytest.mark.parametrize("backend", [*BACKENDS, *DASK])
+def test_ctrl_c_during_the_run_still_tears_down_once(
+    pytester: pytest.Pytester, log: Path, backend: str, n_jobs: int
+) -> None:
+    write_suite(pytester, modules=2)
     pytester.makepyfile(
-        test_zz_crash="""
+        test_zz_interrupt="""
         import os, signal, time
 
         def test_interrupt(server):
@@ -219,7 +229,7 @@ def test_a_crash_and_ctrl_c_still_tear_down_once(
             time.sleep(30)
         """
     )
-    run = run_suite(pytester, n_jobs=2, backend=backend)
+    run = run_suite(pytester, n_jobs=n_jobs, backend=backend)
     assert run.exitstatus == pytest.ExitCode.INTERRUPTED, run.output
     found = events(log)
     assert [event[:2] for event in found].count(("setup", "server")) == 1, found

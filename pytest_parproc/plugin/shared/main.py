@@ -79,6 +79,8 @@ class SharedRun:
             provider = Provider(self.names, self.instances, plan.by_test, plan.tables)
             provider.ran_in_main = list(dict.fromkeys(self._ran))
             self._register(provider)
+            if self.config.option.setupshow:
+                self.config.get_terminal_writer().line()  # (the progress on a line of its own)
 
     def _register(self, provider: Provider) -> None:
         self.provider = provider
