@@ -422,6 +422,13 @@ def test_catch_warnings_for_item_takes_config_hook_when_and_item() -> None:
     ]
 
 
+def test_catching_logs_takes_a_handler_and_a_level() -> None:
+    from _pytest.logging import LogCaptureHandler, catching_logs
+
+    assert list(inspect.signature(catching_logs).parameters) == ["handler", "level"]
+    assert hasattr(LogCaptureHandler(), "stream")
+
+
 def test_capture_manager_global_capture_methods(pytestconfig: pytest.Config) -> None:
     capman = pytestconfig.pluginmanager.getplugin("capturemanager")
     for name in (

@@ -16,6 +16,7 @@ pytest_plugins = ["pytester"]
 
 #: A shared fixture that writes its setup and teardown (and what each test saw) to a file.
 CONFTEST = """
+import logging
 import os
 import uuid
 
@@ -39,6 +40,7 @@ def pytest_configure(config):
 def server(tmp_path_factory):
     log("setup", "server")
     print("starting the server")
+    logging.getLogger("server").warning("logged by the server")
     yield f"token-{uuid.uuid4().hex}"
     log("teardown", "server")
 
@@ -285,6 +287,9 @@ def test_what_setup_prints_goes_to_the_first_dependent_test(
         assert run.output.count("starting the server") == 1, run.output
         section = run.output.split("starting the server")[0].rsplit("___ ", 1)[-1]
         assert section.startswith("test_uses["), run.output
+        assert run.output.count("Captured log setup") == 1, run.output
+        assert "WARNING  server:conftest.py" in run.output
+        assert run.output.count("logged by the server") == 1, run.output
 
 
 @pytest.mark.slow

@@ -193,3 +193,24 @@ def requesting_item(request: Any) -> pytest.Item | None:
     """The test a fixture request is for (``request.node`` is the session for a session
     fixture; the test is ``_pyfuncitem``)."""
     return getattr(request, "_pyfuncitem", None)
+
+
+@contextmanager
+def captured_logs(config: pytest.Config) -> Iterator[list[str]]:
+    """Capture the block's log records as the logging plugin captures a test phase's (its
+    ``catching_logs`` and ``LogCaptureHandler``, with its formatter and ``log_level``); the
+    yielded list gets the text of a ``Captured log`` section at the end."""
+    plugin = config.pluginmanager.get_plugin("logging-plugin")
+    text = [""]
+    if plugin is None:
+        yield text
+        return
+    from _pytest.logging import LogCaptureHandler, catching_logs
+
+    handler = LogCaptureHandler()
+    handler.setFormatter(plugin.formatter)
+    try:
+        with catching_logs(handler, level=plugin.log_level):
+            yield text
+    finally:
+        text[0] = handler.stream.getvalue().strip()

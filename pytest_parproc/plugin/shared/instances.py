@@ -45,8 +45,9 @@ class Instance:
     pickled: bytes | None = None
     #: why the value cannot be pickled ("" when it can)
     unpicklable: str = ""
-    #: what set-up printed (stdout, stderr), for the first dependent test's report (main only)
-    output: tuple[str, str] = ("", "")
+    #: what set-up printed and logged (stdout, stderr, log records), for the first dependent
+    #: test's report (main process only)
+    output: tuple[str, str, str] = ("", "", "")
     #: the main process's own: pytest's cached result, finalizers and request
     cached: Any = None
     finalizers: list[Any] = field(default_factory=list)

@@ -21,6 +21,9 @@ from .plan import Need, Plan, candidates, make_plan, shared_in, value_key
 if sys.version_info < (3, 11):  # pragma: no cover - pytest depends on the backport there
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]
 
+#: what a setup's output is made of, in the order of pytest's report sections
+_OUTPUTS = ("stdout", "stderr", "log")
+
 #: the plugin name of ``SharedRun`` (main process only)
 RUN_NAME = "parproc-shared-run"
 
@@ -99,7 +102,10 @@ class SharedRun:
         error: BaseException | None = None
         request = fixture_runs.subrequest(item, fixturedef)
         message = self._limit_message(need.name, "set up")
-        with fixture_runs.captured_output(self.config) as output:
+        with (
+            fixture_runs.captured_output(self.config) as output,
+            fixture_runs.captured_logs(self.config) as logs,
+        ):
             try:
                 with (
                     fixture_runs.warnings_of(self.config, item),
@@ -107,11 +113,11 @@ class SharedRun:
                 ):
                     fixturedef.execute(request)
             except (KeyboardInterrupt, pytest.exit.Exception) as stopped:
-                self._keep(need, request, self._ran[first:], stopped, ("", ""))
+                self._keep(need, request, self._ran[first:], stopped, ("", "", ""))
                 raise
             except BaseException as raised:  # a skip, a failure: the tests that need it get it
                 error = raised
-        self._keep(need, request, self._ran[first:], error, (output[0], output[1]))
+        self._keep(need, request, self._ran[first:], error, (output[0], output[1], logs[0]))
         for _name, _depth, definition in shared:
             fixture_runs.detach(definition)
 
@@ -121,7 +127,7 @@ class SharedRun:
         request: Any,
         ran: list[Any],
         error: BaseException | None,
-        output: tuple[str, str],
+        output: tuple[str, str, str],
     ) -> None:
         """Take the values this setup made off their definitions, in the order made."""
         item = need.item
@@ -204,11 +210,11 @@ class SharedRun:
             sections = []
             for number in self.plan.table_of(report.nodeid).values():
                 instance = self.instances.get(number)
-                if instance is not None and instance.output != ("", ""):
-                    for title, text in zip(("stdout", "stderr"), instance.output, strict=True):
+                if instance is not None and any(instance.output):
+                    for title, text in zip(_OUTPUTS, instance.output, strict=True):
                         if text:
                             sections.append((f"Captured {title} setup", text))
-                    instance.output = ("", "")
+                    instance.output = ("", "", "")
             if sections:
                 self._attached[report.nodeid] = sections
         for title, text in reversed(self._attached.get(report.nodeid, ())):
