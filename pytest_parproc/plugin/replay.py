@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -30,6 +30,7 @@ class Held:
     ihook: Any
     report: pytest.TestReport
     finished: bool = False
+    warnings: list[WarningRecord] = field(default_factory=list)
 
 
 class Replayer:
@@ -86,7 +87,10 @@ class Replayer:
         # wraps pytest_runtest_protocol), so they come after logfinish here too.
         done = self._warnings_done.get(index, 0)
         for warning in record.warnings[done:]:
-            self._warn(warning)
+            if self.held is not None and self.held.index == index:
+                self.held.warnings.append(warning)  # (after its logfinish, as serially)
+            else:
+                self._warn(warning)
         self._warnings_done[index] = max(done, len(record.warnings))
 
     def replay_reports(self, index: int, reports: Sequence[pytest.TestReport]) -> None:
@@ -134,6 +138,8 @@ class Replayer:
         held.ihook.pytest_runtest_logreport(report=report or held.report)
         if held.finished:
             self._logfinish(held.index)
+        for warning in held.warnings:
+            self._warn(warning)
 
     def _start(self, index: int, nodeid: str | None = None) -> None:
         if self.held is not None and self.held.index != index:

@@ -52,8 +52,8 @@ class RunController:
                 self.shared.set_up(session)
                 self._run(session)
             finally:
-                count = len(self.shared.order)
                 self.shared.tear_down()
+                count = self.shared.values
                 if self.timing is not None and count:
                     self.timing.add_shared(count, self.shared.setup_s, self.shared.teardown_s)
         if self.stop_request is not None:

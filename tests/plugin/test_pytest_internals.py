@@ -354,9 +354,12 @@ def test_report_codec_takes_the_hooks_where_a_plugin_implements_them(
 PARAMETRIZED_SESSION_FIXTURE = """
 import pytest
 
+TORN_DOWN = []
+
 @pytest.fixture(scope="session", params=[10, 20])
 def value(request):
     yield request.param
+    TORN_DOWN.append(request.param)
 
 def test_a(value):
     pass
@@ -381,9 +384,12 @@ def test_a_fixture_set_up_and_torn_down_outside_any_test(pytester: pytest.Pytest
         cached, finalizers = fixture_runs.detach(definition)
         assert definition.cached_result is None and definition._finalizers == []
         assert cached[0] == 20 and finalizers  # (the generator's teardown among them)
-        fixture_runs.attach(definition, cached, finalizers)
-        definition.finish(request)
+        fixture_runs.attach(definition, cached, [])
+        assert fixture_runs.detach(definition) == (cached, [])
+        fixture_runs.finish_detached(definition, request, cached, finalizers)
         assert definition.cached_result is None
+        assert items[1].module.TORN_DOWN == [20]
+        assert "pytest_fixture_post_finalizer" in inspect.getsource(pytest.FixtureDef)
     finally:
         held = fixture_runs.forget_set_up_nodes(session)
     assert [node for node, _ in held] == [session]

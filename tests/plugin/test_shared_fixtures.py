@@ -703,3 +703,106 @@ def test_warnings_of_a_shared_setup_are_reported_as_serially(
         assert "UserWarning: the old api" in run.output
     errored = run_suite(pytester, "-W", "error::UserWarning", n_jobs=2, backend=backend)
     assert errored.tests["test_w.py::test_1"][0] == "setup:failed", errored.output
+
+
+NONE_VALUED = """
+import os
+
+import pytest
+from pytest_parproc import shared_fixture
+
+
+@shared_fixture(autouse=True)
+def started():
+    with open(os.environ["SHARED_LOG"], "a") as file:
+        file.write(f"setup started {os.getpid()}\\n")
+    yield  # (no value: the usual shape of "start it, stop it")
+    with open(os.environ["SHARED_LOG"], "a") as file:
+        file.write(f"teardown started {os.getpid()}\\n")
+
+
+@pytest.mark.parametrize("n", range(6))
+def test_n(n):
+    pass
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "options",
+    [("--par-backend=loky",), ("--par-backend=threading",), ("--par-start=collect",)],
+    ids=["fork", "threading", "collect"],
+)
+def test_a_shared_fixture_without_a_value_is_set_up_once(
+    pytester: pytest.Pytester, log: Path, options: tuple[str, ...]
+) -> None:
+    pytester.makepyfile(test_none=NONE_VALUED)
+    run = run_suite(pytester, *options, n_jobs=2)
+    assert run.exitstatus == 0, run.output
+    found = [line.split() for line in log.read_text().splitlines()]
+    assert [event[0] for event in found] == ["setup", "teardown"], found
+    assert found[0][-1] == found[1][-1]
+
+
+#: test_b reaches its module's ``data`` only dynamically; test_a's module has its own ``data``
+DYNAMIC_OTHER_DEFINITION = {
+    **VALUE_CASES["same-named shared fixtures in two modules"],
+    "test_b.py": VALUE_CASES["same-named shared fixtures in two modules"]["test_b.py"].replace(
+        'def test_b(data):\n                assert data == "b"',
+        'def test_b(request):\n                assert request.getfixturevalue("data") == "b"',
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_dynamic_request_never_gets_another_definitions_value(
+    pytester: pytest.Pytester, backend: str
+) -> None:
+    assert "getfixturevalue" in DYNAMIC_OTHER_DEFINITION["test_b.py"]
+    for name, source in DYNAMIC_OTHER_DEFINITION.items():
+        (pytester.path / name).write_text(textwrap.dedent(source))
+    run = run_suite(pytester, n_jobs=2, backend=backend)
+    assert run.tests["test_a.py::test_a"][1] == "call:passed", run.output
+    assert run.tests["test_b.py::test_b"][1] == "call:failed", run.output
+    assert "shared fixture 'data' was not set up in the main process" in run.output
+    assert "assert 'a' == 'b'" not in run.output
+
+
+RUN_ALONE = """
+import pytest
+from pytest_parproc import shared_fixture
+
+
+def pytest_parproc_run_alone(item):
+    return "alone" if item.name == "test_z_alone" else None
+
+
+@shared_fixture
+def url():
+    yield "u"
+    raise RuntimeError("the server would not stop")
+"""
+
+
+@pytest.mark.slow
+def test_a_teardown_error_after_tests_run_alone_is_on_the_last_of_them(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(RUN_ALONE)
+    pytester.makepyfile(
+        test_alone="""
+        def test_1(url):
+            pass
+
+        def test_2(url):
+            pass
+
+        def test_z_alone(url):
+            pass
+        """
+    )
+    serial = run_suite(pytester)
+    parallel = run_suite(pytester, n_jobs=2, backend="loky")
+    assert_same_results(serial, parallel)
+    assert serial.tests["test_alone.py::test_z_alone"][-1] == "teardown:failed"

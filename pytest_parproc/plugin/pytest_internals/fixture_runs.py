@@ -5,11 +5,15 @@ Each use says why; ``tests/plugin/test_pytest_internals.py`` checks every name."
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
+
+if sys.version_info < (3, 11):  # pragma: no cover - pytest depends on the backport there
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]
 
 #: what ``FixtureDef.cached_result`` holds: (value, cache key, error)
 CachedResult = tuple[Any, Any, Any]
@@ -130,6 +134,38 @@ def attach(fixturedef: Any, cached: CachedResult | None, finalizers: list[Any]) 
     fixturedef.cached_result = cached
     fixturedef._finalizers.clear()
     fixturedef._finalizers.extend(finalizers)
+
+
+def finish_detached(
+    fixturedef: Any, request: Any, cached: CachedResult | None, finalizers: list[Any]
+) -> None:
+    """``FixtureDef.finish`` for a value taken off its definition (``detach``), which leaves
+    the definition alone (the threading runner may still have it patched): the finalizers,
+    newest first, then ``pytest_fixture_post_finalizer`` where ``finish`` itself calls it
+    (before pytest 9.1; since, it is the first finalizer). The value sits on the definition
+    meanwhile, where ``--setup-show`` looks for it."""
+    errors: list[BaseException] = []
+    fixturedef.cached_result = cached
+    try:
+        for finalizer in reversed(finalizers):
+            try:
+                finalizer()
+            except BaseException as error:
+                errors.append(error)
+        if cached is not None and pytest.version_tuple < (9, 1):
+            try:
+                request.node.ihook.pytest_fixture_post_finalizer(
+                    fixturedef=fixturedef, request=request
+                )
+            except BaseException as error:
+                errors.append(error)
+    finally:
+        fixturedef.cached_result = None
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        name = fixturedef.argname
+        raise BaseExceptionGroup(f'errors while tearing down fixture "{name}"', errors[::-1])
 
 
 def forget_set_up_nodes(session: pytest.Session) -> list[Any]:

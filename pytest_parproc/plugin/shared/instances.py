@@ -4,6 +4,7 @@ hands them to pytest (``pytest_fixture_setup``) in place of running the fixture 
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 import traceback
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ _HIDDEN = tuple(
     for parts in (("_pytest",), ("pluggy",), ("pytest_parproc", "plugin"))
 )
 
+#: what the provider returns for a value of None (``pytest_fixture_setup`` is firstresult)
+SERVED = object()
+
 #: the plugin name of ``Provider`` in every process of a run
 PROVIDER_NAME = "parproc-shared"
 
@@ -38,6 +42,8 @@ class Instance:
 
     name: str
     number: int
+    #: which definition: (base node id, name, function's qualified name), in every process
+    definition: tuple[str, str, str] = ("", "", "")
     value: Any = None
     error: BaseException | None = None
     traceback: TracebackType | None = None
@@ -54,7 +60,7 @@ class Instance:
     fixturedef: Any = None
     request: Any = None
 
-    def portable(self) -> tuple[str, int, bytes | None, str]:
+    def portable(self) -> tuple[str, int, tuple[str, str, str], bytes | None, str]:
         """What a worker that is not a fork gets: pickled once, in the main process."""
         if self.error is not None:
             # (without its traceback, which does not pickle: its text goes in a note)
@@ -72,11 +78,13 @@ class Instance:
             except Exception:
                 text = f"{type(self.error).__name__}: {self.error}\n{note}"
                 data = cloudpickle.dumps(("error", RuntimeError(text)))
-            return (self.name, self.number, data, "")
+            return (self.name, self.number, self.definition, data, "")
         try:
-            return (self.name, self.number, cloudpickle.dumps(("value", self.value)), "")
+            data = cloudpickle.dumps(("value", self.value))
+            return (self.name, self.number, self.definition, data, "")
         except Exception as error:
-            return (self.name, self.number, None, f"{type(error).__name__}: {error}")
+            why = f"{type(error).__name__}: {error}"
+            return (self.name, self.number, self.definition, None, why)
 
     def _where(self) -> str:
         """The failed setup's traceback, in the user's code only (not pytest's, pluggy's or
@@ -89,9 +97,11 @@ class Instance:
         return "".join(traceback.format_list(frames)).rstrip()
 
     @classmethod
-    def from_portable(cls, entry: tuple[str, int, bytes | None, str]) -> Instance:
-        name, number, data, unpicklable = entry
-        return cls(name, number, pickled=data, unpicklable=unpicklable)
+    def from_portable(
+        cls, entry: tuple[str, int, tuple[str, str, str], bytes | None, str]
+    ) -> Instance:
+        name, number, definition, data, unpicklable = entry
+        return cls(name, number, definition, pickled=data, unpicklable=unpicklable)
 
     def serve(self, fixturedef: Any, request: Any) -> Any:
         """Give the request this value, as pytest's ``pytest_fixture_setup`` does with the one
@@ -169,7 +179,10 @@ class Provider:
             number = self.tables[table].get(key) if table is not None else None
             # A test that reaches it only dynamically gets the value other tests requested, if
             # there is one (a fixture without parameters).
-            instance = self.instances.get(number) if number is not None else self._only_value(key)
+            if number is None:
+                instance = self._only_value(key, definition_of(fixturedef))
+            else:
+                instance = self.instances.get(number)
         if instance is None:
             missing = failure(
                 f"shared fixture {fixturedef.argname!r} was not set up in the main process: "
@@ -183,11 +196,18 @@ class Provider:
             # request it as an argument and get its value.
             fixture_runs.detach(fixturedef)
             raise missing
-        return instance.serve(fixturedef, request)
+        value = instance.serve(fixturedef, request)
+        # (a None would let pytest's own pytest_fixture_setup run the fixture again: pytest
+        # takes the value from ``cached_result``, whatever this returns)
+        return SERVED if value is None else value
 
-    def _only_value(self, key: tuple[str, int]) -> Instance | None:
+    def _only_value(
+        self, key: tuple[str, int], definition: tuple[str, str, str]
+    ) -> Instance | None:
         numbers = {table[key] for table in self.tables if key in table}
-        return self.instances.get(numbers.pop()) if len(numbers) == 1 else None
+        found = [self.instances.get(number) for number in numbers]
+        found = [each for each in found if each is not None and each.definition == definition]
+        return found[0] if len(found) == 1 else None
 
     def portable(self) -> tuple[list[Any], dict[str, int], list[Table]]:
         """What workers that are not forks of the main process get, pickled once."""
@@ -204,6 +224,12 @@ class Provider:
             instance = Instance.from_portable(entry)
             instances[instance.number] = instance
         return cls(names, instances, by_test, tables)
+
+
+def definition_of(fixturedef: Any) -> tuple[str, str, str]:
+    """A fixture definition, the same in every process that collected the same tests."""
+    function = inspect.unwrap(fixturedef.func)
+    return (str(fixturedef.baseid), fixturedef.argname, getattr(function, "__qualname__", ""))
 
 
 def _depth(item: pytest.Item, fixturedef: Any) -> int:

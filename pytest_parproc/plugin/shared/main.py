@@ -3,6 +3,7 @@ start, hand the values to the workers, tear them down once after every worker ha
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -14,7 +15,7 @@ import pytest
 from ..pytest_internals import fixture_runs
 from ..replay import HOLD_LAST_TEARDOWN_KEY, REPLAYER_KEY
 from ..signals import main_thread_limit
-from .instances import PROVIDER_NAME, Instance, Provider
+from .instances import PROVIDER_NAME, Instance, Provider, definition_of
 from .marking import configured_names, is_shared
 from .plan import Need, Plan, candidates, make_plan, shared_in, value_key
 
@@ -41,6 +42,8 @@ class SharedRun:
         #: every value set up, in the order their setups ended (teardown goes the other way)
         self.order: list[Instance] = []
         self.provider: Provider | None = None
+        #: how many values were set up
+        self.values = 0
         self.setup_s = 0.0
         self.teardown_s = 0.0
         self._setting_up = False
@@ -71,6 +74,7 @@ class SharedRun:
         self.config.stash[HOLD_LAST_TEARDOWN_KEY] = True  # (see ``_report``)
         started = time.perf_counter()
         fixture_runs.enter_session(session)
+        session.addfinalizer(self._at_session_teardown)
         self._setting_up = True
         try:
             for need in plan.needs:
@@ -79,6 +83,7 @@ class SharedRun:
         finally:
             self._setting_up = False
             self.setup_s = time.perf_counter() - started
+            self.values = len(self.order)
             provider = Provider(self.names, self.instances, plan.by_test, plan.tables)
             provider.ran_in_main = list(dict.fromkeys(self._ran))
             self._register(provider)
@@ -147,6 +152,7 @@ class SharedRun:
             instance = Instance(
                 names[definition],
                 number,
+                definition_of(definition),
                 value=cached[0] if cached is not None else None,
                 error=failed,
                 traceback=failed.__traceback__ if failed is not None else None,
@@ -226,16 +232,37 @@ class SharedRun:
         session fixture's: on the teardown of the last test that ran."""
         __tracebackhide__ = True
         replayer = self.config.stash.get(REPLAYER_KEY, None)
-        if not self.order:
-            if replayer is not None:
-                replayer.release()
-            return
-        started = time.perf_counter()
+        errors, output = self._tear_down_all(capture=True)
+        if errors:
+            self._report(errors, output)
+        elif replayer is not None:
+            replayer.release()
+
+    def _at_session_teardown(self) -> None:
+        """A finalizer of the session in this process: where tests ran here after the parallel
+        part (``compat.runs_alone``), pytest's own teardown of the last one runs it, and
+        reports its errors on that test, as serially. Otherwise ``tear_down`` ran already."""
+        __tracebackhide__ = True
+        errors, _ = self._tear_down_all(capture=False)
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise BaseExceptionGroup("errors while tearing down shared fixtures", errors)
+
+    def _tear_down_all(self, capture: bool) -> tuple[list[BaseException], list[str]]:
+        __tracebackhide__ = True
         errors: list[BaseException] = []
         output = ["", ""]
+        if not self.order:
+            return errors, output
+        started = time.perf_counter()
         try:
             for instance in reversed(self.order):
-                with fixture_runs.captured_output(self.config) as printed:
+                with (
+                    fixture_runs.captured_output(self.config)
+                    if capture
+                    else contextlib.nullcontext(["", ""])
+                ) as printed:
                     try:
                         with main_thread_limit(
                             self.limit_s, self._limit_message(instance.name, "tear down")
@@ -249,21 +276,18 @@ class SharedRun:
         finally:
             self.order.clear()
             self.teardown_s = time.perf_counter() - started
-            self.config.pluginmanager.unregister(self)
-        if errors:
-            self._report(errors, output)
-        elif replayer is not None:
-            replayer.release()
+            if self.config.pluginmanager.is_registered(self):
+                self.config.pluginmanager.unregister(self)
+        return errors, output
 
     def _finish(self, instance: Instance) -> None:
         __tracebackhide__ = True
-        definition = instance.fixturedef
         request = instance.request
         if request is None:
-            request = fixture_runs.subrequest(self.plan.needs[instance.number].item, definition)
-        fixture_runs.attach(definition, instance.cached, instance.finalizers)
-        instance.finalizers = []
-        definition.finish(request)
+            need = self.plan.needs[instance.number]
+            request = fixture_runs.subrequest(need.item, instance.fixturedef)
+        finalizers, instance.finalizers = instance.finalizers, []
+        fixture_runs.finish_detached(instance.fixturedef, request, instance.cached, finalizers)
 
     def _report(self, errors: list[BaseException], output: list[str]) -> None:
         """As a serial run: in the teardown report of the test that ran last (the replayer kept

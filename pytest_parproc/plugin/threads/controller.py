@@ -15,7 +15,7 @@ import pytest
 from ...parallel import Parallel, delayed
 from .. import compat, pytest_internals
 from ..options import ParprocOptions
-from ..replay import Replayer
+from ..replay import REPLAYER_KEY, Replayer
 from ..run import RunController
 from ..signals import interrupts_deferred, main_thread_limit
 from ..timing import RunTiming
@@ -129,6 +129,8 @@ class ThreadController(RunController):
     def _alone(self, item: pytest.Item, timing: RunTiming) -> None:
         """A test of the serial lane, in the main thread with no other test running."""
         assert self._threads is not None
+        if REPLAYER_KEY in self.config.stash:
+            self.config.stash[REPLAYER_KEY].release()  # (pytest's own protocol reports this)
         started = time.perf_counter()
 
         def overrun() -> str:
