@@ -53,15 +53,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Shared fixtures named by the user exist; none of those the selected tests use depends on
     anything narrower (in every run: a definition that a parallel run refuses is wrong in a
-    serial one too)."""
+    serial one too). The plan made on the way is the run's."""
     config = session.config
     if config.pluginmanager.has_plugin(names.WORKER_PLUGIN_NAME):
         return  # a worker's own session: the main process checked
     shared_names = shared_marking.configured_names(config)
     shared_marking.check_names(session, shared_names)
-    from .shared.plan import check_dependencies
+    from .shared.plan import PLAN_KEY, plan_and_check
 
-    check_dependencies(session, shared_names)
+    config.stash[PLAN_KEY] = plan_and_check(session, shared_names)
 
 
 @pytest.hookimpl(trylast=True)  # after conftest files had their say (e.g. registered a backend)

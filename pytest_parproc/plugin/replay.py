@@ -20,6 +20,14 @@ REPLAYER_KEY = pytest.StashKey["Replayer"]()
 HOLD_LAST_TEARDOWN_KEY = pytest.StashKey[bool]()
 
 
+def release_held(config: pytest.Config) -> None:
+    """Before tests that pytest's own protocol reports in this process (after, or between, the
+    replayed ones): the report kept back goes first."""
+    replayer = config.stash.get(REPLAYER_KEY, None)
+    if replayer is not None:
+        replayer.release()
+
+
 @dataclass
 class Held:
     """The passed teardown report of the test replayed last, and its ``logfinish``, kept back

@@ -95,31 +95,57 @@ def graceful_interrupts(on_first: Callable[[str], None], grace_s: float) -> Iter
         _ours.difference_update((on_signal, on_alarm))
 
 
-@contextmanager
-def interrupts_deferred() -> Iterator[None]:
-    """Ctrl-C (or SIGTERM) during the block takes effect right after it: around the replay of
-    one test's reports, so that every plugin hears of that test or none does (a SIGINT in the
-    middle left the terminal counting a test that junitxml never wrote)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
+class InterruptGate:
+    """Installed once around a loop in the main thread (``with gate.installed():``), it lets
+    Ctrl-C (or SIGTERM) act at once, except inside ``with gate:`` (the replay of one test's
+    reports), where it takes effect right after the block: every plugin hears of that test or
+    none does (a SIGINT in the middle left the terminal counting a test that junitxml never
+    wrote). Entering the gate costs an attribute, not the two handler swaps per signal that a
+    test's replay would otherwise pay. Off the main thread, a no-op."""
 
-    def defer(signum: int, frame: FrameType | None) -> None:
-        caught.append(signum)
+    _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    previous = {signum: signal.signal(signum, defer) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-        for first in caught[:1]:
-            then = previous[signal.Signals(first)]
-            if callable(then):
-                then(first, None)  # raises KeyboardInterrupt, as the signal would have
-            elif then == signal.SIG_DFL:
-                raise KeyboardInterrupt
+    def __init__(self) -> None:
+        self._holding = False
+        self._caught: list[int] = []
+        self._previous: dict[int, Any] = {}
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        self._previous = {
+            signum: signal.signal(signum, self._on_signal) for signum in self._SIGNALS
+        }
+        try:
+            yield
+        finally:
+            for signum, handler in self._previous.items():
+                signal.signal(signum, handler)
+            self._previous = {}
+
+    def __enter__(self) -> None:
+        self._holding = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._holding = False
+        if self._caught:
+            signum, self._caught = self._caught[0], []
+            self._forward(signum, None)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self._holding:
+            self._caught.append(signum)
+        else:
+            self._forward(signum, frame)
+
+    def _forward(self, signum: int, frame: FrameType | None) -> None:
+        then = self._previous.get(signum, signal.SIG_DFL)
+        if callable(then):
+            then(signum, frame)  # raises KeyboardInterrupt, as the signal would have
+        elif then == signal.SIG_DFL:
+            raise KeyboardInterrupt
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from ...parallel import WorkerCrashedError
 from .. import compat, pytest_internals
 from ..messages import RunSpec, StopRequest, TaskResult, Unit
 from ..options import ParprocOptions, start_limit
-from ..replay import REPLAYER_KEY, Replayer
+from ..replay import Replayer, release_held
 from ..run import RunController
 from ..signals import graceful_interrupts
 from ..stopping import run_test
@@ -128,8 +128,8 @@ class ProcessController(RunController):
             self.cluster = self._early.take(self._start_limit[0])
         spec = self._spec(run_dir, len(first_plan), blocker is None, items)
         self.run_dir = dask_rundir.for_main(spec, self.cluster)
-        # (for workers that are not forks of this process)
-        self.run_dir.publish_shared(cloudpickle.dumps(self.shared.portable()))
+        if self.shared.values:  # (for workers that are not forks of this process)
+            self.run_dir.publish_shared(cloudpickle.dumps(self.shared.portable()))
         if blocker is None and spread:
             inherit.offer(spec.run_id, session)
         alone_s = 0.0
@@ -175,8 +175,8 @@ class ProcessController(RunController):
         this process through pytest's own protocol, as serially; returns their time."""
         assert self.timing is not None
         spent_s = 0.0
-        if items and REPLAYER_KEY in self.config.stash:
-            self.config.stash[REPLAYER_KEY].release()  # (pytest's own loop reports these)
+        if items:
+            release_held(self.config)
         for position, item in enumerate(items):
             if self.stopping or self._stop_wanted(session):
                 break

@@ -161,7 +161,6 @@ class Provider:
         #: which value each test gets (by node id: the same in every process)
         self.by_test = by_test
         self.tables = tables
-        self.main_pid = os.getpid()
         #: the definitions of every fixture the main process ran while setting up the shared
         #: ones (their own dependencies too): a forked worker forgets their cached values
         self.ran_in_main: list[Any] = []

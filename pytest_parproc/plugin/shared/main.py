@@ -4,7 +4,6 @@ start, hand the values to the workers, tear them down once after every worker ha
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from ..replay import HOLD_LAST_TEARDOWN_KEY, REPLAYER_KEY
 from ..signals import main_thread_limit
 from .instances import PROVIDER_NAME, Instance, Provider, definition_of
 from .marking import configured_names, is_shared
-from .plan import Need, Plan, candidates, make_plan, shared_in, value_key
+from .plan import PLAN_KEY, Need, Plan, plan_and_check, shared_in, value_key
 
 if sys.version_info < (3, 11):  # pragma: no cover - pytest depends on the backport there
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]
@@ -37,53 +36,48 @@ class SharedRun:
         self.names: frozenset[str] = frozenset()  # (opted in by name: read at set-up)
         self.limit_s = limit_s
         self.limit = limit  # ``--par-timeout = 5 s``, for messages
-        self.main_pid = os.getpid()
         self.plan = Plan()
-        #: every value set up, in the order their setups ended (teardown goes the other way)
-        self.order: list[Instance] = []
+        #: every value set up, by number, in the order their setups ended (teardown goes the
+        #: other way)
+        self.instances: dict[int, Instance] = {}
         self.provider: Provider | None = None
         #: how many values were set up
         self.values = 0
         self.setup_s = 0.0
         self.teardown_s = 0.0
-        self._setting_up = False
         self._ran: list[Any] = []  # definitions whose setup ended while setting up, in order
         self._last_nodeid: str | None = None
-        self._items: dict[str, pytest.Item] = {}
+        self._session: pytest.Session | None = None
         #: node id -> the set-up output its reports carry
         self._attached: dict[str, list[tuple[str, str]]] = {}
-
-    @property
-    def instances(self) -> dict[int, Instance]:
-        return {instance.number: instance for instance in self.order}
 
     # -- set-up -------------------------------------------------------------------------------
     def set_up(self, session: pytest.Session) -> None:
         """Set every value the selected tests need up, in collection order of their first test,
         then detach them from pytest's definitions and register the provider."""
         self.names = frozenset(configured_names(self.config))
-        wanted = candidates(session, self.names)
-        self.plan = make_plan(session.items, self.names, wanted) if wanted else Plan()
-        plan = self.plan
+        plan = self.config.stash.get(PLAN_KEY, None) or plan_and_check(session, self.names)
+        self.plan = plan
         if not plan.needs:
             # (still answered: a shared fixture that a test reaches only dynamically is an error)
             self._register(Provider(self.names, {}, {}, []))
             return
-        self._items = {item.nodeid: item for item in session.items}
+        self._session = session
         self.config.pluginmanager.register(self, RUN_NAME)
         self.config.stash[HOLD_LAST_TEARDOWN_KEY] = True  # (see ``_report``)
         started = time.perf_counter()
         fixture_runs.enter_session(session)
         session.addfinalizer(self._at_session_teardown)
-        self._setting_up = True
+        watch = _SetupPhase(self)
+        self.config.pluginmanager.register(watch)
         try:
             for need in plan.needs:
                 if need.number not in self.instances:
                     self._set_up(need)
         finally:
-            self._setting_up = False
+            self.config.pluginmanager.unregister(watch)
             self.setup_s = time.perf_counter() - started
-            self.values = len(self.order)
+            self.values = len(self.instances)
             provider = Provider(self.names, self.instances, plan.by_test, plan.tables)
             provider.ran_in_main = list(dict.fromkeys(self._ran))
             self._register(provider)
@@ -163,7 +157,7 @@ class SharedRun:
             )
             if definition is need.fixturedef:
                 instance.output = output
-            self.order.append(instance)
+            self.instances[number] = instance
 
     def _limit_message(self, name: str, what: str) -> Callable[[], str]:
         return lambda: (
@@ -176,22 +170,11 @@ class SharedRun:
         provider = self.provider or Provider(self.names, {}, {}, [])
         return provider.portable()
 
-    # -- hooks (this process only: a forked worker inherits the registration) ----------------
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_fixture_setup(self, fixturedef: Any, request: Any) -> Any:
-        try:
-            return (yield)
-        finally:
-            if self._setting_up and os.getpid() == self.main_pid:
-                self._ran.append(fixturedef)
-                if self.config.option.setupshow and is_shared(fixturedef, self.names):
-                    self._mark_shown()
-
+    # -- hooks (main process only: a forked worker unregisters it, ``worker.attach``) --------
     @pytest.hookimpl(trylast=True)
     def pytest_fixture_post_finalizer(self, fixturedef: Any) -> None:
         if (
-            os.getpid() == self.main_pid
-            and self.config.option.setupshow
+            self.config.option.setupshow
             and fixturedef.cached_result is not None
             and is_shared(fixturedef, self.names)
         ):
@@ -208,8 +191,6 @@ class SharedRun:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """What a value's set-up printed goes to the first dependent test's reports (from its
         set-up on: pytest repeats a phase's captured output in the later phases' reports)."""
-        if os.getpid() != self.main_pid:
-            return
         if report.when == "teardown":
             self._last_nodeid = report.nodeid
         if report.when == "setup":
@@ -253,11 +234,11 @@ class SharedRun:
         __tracebackhide__ = True
         errors: list[BaseException] = []
         output = ["", ""]
-        if not self.order:
+        if not self.instances:
             return errors, output
         started = time.perf_counter()
         try:
-            for instance in reversed(self.order):
+            for instance in reversed(list(self.instances.values())):
                 with (
                     fixture_runs.captured_output(self.config)
                     if capture
@@ -274,7 +255,7 @@ class SharedRun:
                         errors.append(error)
                 output = [output[0] + printed[0], output[1] + printed[1]]
         finally:
-            self.order.clear()
+            self.instances.clear()
             self.teardown_s = time.perf_counter() - started
             if self.config.pluginmanager.is_registered(self):
                 self.config.pluginmanager.unregister(self)
@@ -297,7 +278,9 @@ class SharedRun:
         if held is not None:
             item = replayer.items[held.index]  # type: ignore[union-attr]
         else:
-            item = self._items.get(self._last_nodeid or "") or list(self._items.values())[-1]
+            assert self._session is not None
+            items = self._session.items
+            item = next((each for each in items if each.nodeid == self._last_nodeid), items[-1])
 
         def raise_them() -> None:
             __tracebackhide__ = True
@@ -317,6 +300,24 @@ class SharedRun:
             replayer.release(report)  # type: ignore[union-attr]
         else:
             item.ihook.pytest_runtest_logreport(report=report)
+
+
+class _SetupPhase:
+    """Registered while the shared fixtures are set up: which fixtures ran (theirs and their
+    dependencies), and ``--setup-show``'s mark on a shared one's line."""
+
+    def __init__(self, run: SharedRun) -> None:
+        self.run = run
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_fixture_setup(self, fixturedef: Any, request: Any) -> Any:
+        try:
+            return (yield)
+        finally:
+            run = self.run
+            run._ran.append(fixturedef)
+            if run.config.option.setupshow and is_shared(fixturedef, run.names):
+                run._mark_shown()
 
 
 def _prepend_section(report: pytest.TestReport, title: str, text: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,16 +88,31 @@ def value_key(item: pytest.Item, definition: Any) -> Hashable:
     return (id(definition), fixture_runs.parameters_used(item, definition))
 
 
-def make_plan(items: Sequence[pytest.Item], names: Iterable[str], wanted: frozenset[str]) -> Plan:
-    """Every value the tests need (``wanted``: ``candidates``), and which each test gets."""
+#: the plan made once collection is done (``plan_and_check``), which the run then uses
+PLAN_KEY = pytest.StashKey[Plan]()
+
+
+def plan_and_check(session: pytest.Session, names: Iterable[str]) -> Plan:
+    """Every value the selected tests need, and which each test gets; on the way, the check
+    that a shared fixture depends on nothing narrower than itself (a plain session fixture,
+    set up once per worker; a module fixture): a usage error naming the chain from the test.
+    One pass over the tests, which most suites (without shared fixtures) skip entirely."""
     plan = Plan()
     names = frozenset(names)
+    wanted = candidates(session, names)
+    if not wanted:
+        return plan
+    checked: set[int] = set()
     known_tables: dict[tuple[tuple[tuple[str, int], int], ...], int] = {}
-    for item in items:
+    for item in session.items:
         if wanted.isdisjoint(getattr(item, "fixturenames", ())):
             continue
         table: Table = {}
         for name, depth, definition in shared_in(item, names):
+            if id(definition) not in checked:
+                checked.add(id(definition))
+                graph = pytest_internals.fixture_graph(item)
+                _check(item, graph, definition, [item.nodeid, name], names)
             key = value_key(item, definition)
             number = plan.numbers.get(key)
             if number is None:
@@ -112,25 +127,6 @@ def make_plan(items: Sequence[pytest.Item], names: Iterable[str], wanted: frozen
                 plan.tables.append(table)
             plan.by_test[item.nodeid] = found
     return plan
-
-
-def check_dependencies(session: pytest.Session, names: Iterable[str]) -> None:
-    """A shared fixture may depend only on shared fixtures and run-wide ones: anything
-    narrower (a plain session fixture, set up once per worker; a module fixture) is a usage
-    error naming the chain from the test to it."""
-    names = frozenset(names)
-    wanted = candidates(session, names)
-    if not wanted:
-        return
-    checked: set[int] = set()
-    for item in session.items:
-        if wanted.isdisjoint(getattr(item, "fixturenames", ())):
-            continue
-        graph = pytest_internals.fixture_graph(item)
-        for name, _depth, fixturedef in shared_in(item, names):
-            if id(fixturedef) not in checked:
-                checked.add(id(fixturedef))
-                _check(item, graph, fixturedef, [item.nodeid, name], names)
 
 
 def _check(

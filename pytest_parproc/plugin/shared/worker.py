@@ -11,6 +11,7 @@ import pytest
 
 from ..pytest_internals import fixture_runs
 from .instances import PROVIDER_NAME, Provider
+from .main import RUN_NAME
 from .marking import configured_names
 
 #: what a forked worker took off the state it inherited: the suspended generators of the main
@@ -25,7 +26,11 @@ def attach(session: pytest.Session, inherited: bool, fetch: Callable[[], bytes |
     worker gets them pickled (``fetch``: the bytes the main process published, or None)."""
     config = session.config
     if inherited:
-        provider = config.pluginmanager.get_plugin(PROVIDER_NAME)
+        manager = config.pluginmanager
+        run = manager.get_plugin(RUN_NAME)
+        if run is not None:
+            manager.unregister(run)  # (the main process's: its reports, its teardown)
+        provider = manager.get_plugin(PROVIDER_NAME)
         if provider is not None:
             _kept.append(fixture_runs.forget_set_up_nodes(session))
             _kept.extend(fixture_runs.detach(definition) for definition in provider.ran_in_main)

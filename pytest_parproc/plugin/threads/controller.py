@@ -15,9 +15,9 @@ import pytest
 from ...parallel import Parallel, delayed
 from .. import compat, pytest_internals
 from ..options import ParprocOptions
-from ..replay import REPLAYER_KEY, Replayer
+from ..replay import Replayer, release_held
 from ..run import RunController
-from ..signals import interrupts_deferred, main_thread_limit
+from ..signals import InterruptGate, main_thread_limit
 from ..timing import RunTiming
 from . import serial_lane
 from .capture import in_isolated_test
@@ -129,8 +129,7 @@ class ThreadController(RunController):
     def _alone(self, item: pytest.Item, timing: RunTiming) -> None:
         """A test of the serial lane, in the main thread with no other test running."""
         assert self._threads is not None
-        if REPLAYER_KEY in self.config.stash:
-            self.config.stash[REPLAYER_KEY].release()  # (pytest's own protocol reports this)
+        release_held(self.config)
         started = time.perf_counter()
 
         def overrun() -> str:
@@ -191,12 +190,14 @@ class ThreadController(RunController):
                         return
                     yield delayed(threads.run_one)(items[index], index, filters[index], n_threads)
 
+            gate = InterruptGate()
             try:
-                for result in parallel(tasks()):
-                    with interrupts_deferred():
-                        self._replay(result, items[result.index], replayer)
-                    if self._stop_wanted(session):
-                        self.stopping = True
+                with gate.installed():
+                    for result in parallel(tasks()):
+                        with gate:
+                            self._replay(result, items[result.index], replayer)
+                        if self._stop_wanted(session):
+                            self.stopping = True
             except KeyboardInterrupt:
                 # Tests running on threads cannot be interrupted: pytest reports the
                 # interruption now, and they are left to the end of the process.
