@@ -22,6 +22,11 @@ parproc column to the best xdist mode and to serial. Usage::
     python benchmarks/race.py [--jobs N] [--scale K] [--repeat R] [--suites trivial,cpu,...]
                               [--backends loky,multiprocessing,threading] [--in-place]
                               [--no-xdist] [--json PATH] [--keep-going]
+                              [--extra 'LABEL=FLAGS' ...]
+
+``--extra`` adds a column: the first backend of ``--backends`` with more flags (for instance
+``--extra 'bar=--par-progress=bar'``); after the table, each extra column's median is given
+against the plain column of that backend, from the same run.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import signal
 import statistics
 import subprocess
@@ -312,6 +318,20 @@ def _report(
     for line in _table(results, columns):
         print(line)
     print()
+    parproc = [column.label for column in columns if column.tool == "parproc"]
+    extras = [label for label in parproc[1:] if label.startswith(f"{parproc[0]} ")]
+    base_label = parproc[0] if parproc else ""
+    if args.extra_base:
+        base_label = f"{parproc[0]} {args.extra_base}"
+    for suite, by_column in results.items():
+        base = by_column.get(base_label)
+        for label in extras:
+            extra = by_column.get(label)
+            if base is None or extra is None or label == base_label:
+                continue
+            if extra.median is not None and base.median:
+                ratio = extra.median / base.median
+                print(f"# {suite}: {label} / {base_label} = {ratio:.3f}")
     print(f"# the race took {elapsed / 60:.1f} minutes, warm-ups included")
 
 
@@ -378,6 +398,18 @@ def main() -> None:
         "--timeout", type=float, default=600.0, help="seconds one run may take (default 600)"
     )
     parser.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="LABEL=FLAGS",
+        help="one more parproc column: the first backend with these flags (repeatable)",
+    )
+    parser.add_argument(
+        "--extra-base",
+        metavar="LABEL",
+        help="the --extra column the others are compared with (default: the plain one)",
+    )
+    parser.add_argument(
         "--keep-going",
         action="store_true",
         help="mark a failing command FAILED and go on, instead of stopping the race",
@@ -398,6 +430,14 @@ def main() -> None:
     if args.in_place:
         notes.append(f"pytest-parproc runs in place from {ROOT}")
     columns = _columns(args.jobs, backends, xdist, args.in_place)
+    base = next(column for column in columns if column.tool == "parproc")
+    for extra in args.extra:
+        label, equals, flags = extra.partition("=")
+        if not equals or not label.strip():
+            parser.error(f"--extra: expected LABEL=FLAGS, got {extra!r}")
+        columns.append(
+            Column(f"{base.label} {label.strip()}", "parproc", [*base.flags, *shlex.split(flags)])
+        )
     env = _child_env(args.in_place)
     machine = _machine(args.in_place, xdist)
 

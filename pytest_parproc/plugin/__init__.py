@@ -18,6 +18,7 @@ import pytest
 from .. import workerinfo
 from . import names, options
 from .compat import xdist
+from .report import options as report_options
 from .shared import marking as shared_marking
 
 _serial_reason_key = pytest.StashKey[str]()
@@ -47,6 +48,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
     names.add_ini(parser)
     shared_marking.add_options(parser)
+    report_options.add_options(parser)
 
 
 @pytest.hookimpl(trylast=True)
@@ -71,6 +73,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.has_plugin(names.WORKER_PLUGIN_NAME):
         return  # this is a worker's own session
     resolved = options.resolve(config)
+    shown = report_options.resolve(config)
+    if shown.records or (resolved.active and shown.progress != "off"):
+        from .report.view import register
+
+        register(config, shown)
     if not resolved.active:
         return
     if getattr(config.option, "numprocesses", None):

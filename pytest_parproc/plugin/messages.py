@@ -47,6 +47,8 @@ class RunSpec:
     files: tuple[tuple[str, str], ...] = ()
     #: workers are dask workers: each keeps its files on its own machine (``dask_rundir``)
     dask: bool = False
+    #: workers tell what they run now, for the live progress (``rundir.RunningSlot``)
+    live: bool = False
 
 
 @dataclass(frozen=True)

@@ -177,10 +177,10 @@ def add_options(parser: pytest.Parser) -> None:
         group.addoption(
             setting.flag, dest=setting.dest, default=None, metavar=setting.metavar, help=help_text
         )
-        _add_ini(parser, setting)
+        add_ini(parser, setting)
 
 
-def _add_ini(parser: pytest.Parser, setting: Setting) -> None:
+def add_ini(parser: pytest.Parser, setting: Setting) -> None:
     if setting.numeric:
         # pytest 9 reads TOML natively and checks value types: ``n_jobs = 4`` needs ``int``
         # accepted beside ``str`` ("auto"). Older pytest knows no such union and says so.
@@ -192,7 +192,7 @@ def _add_ini(parser: pytest.Parser, setting: Setting) -> None:
     parser.addini(setting.ini, setting.help, default=None)
 
 
-def _lookup(config: pytest.Config, setting: Setting) -> tuple[str, str] | None:
+def lookup(config: pytest.Config, setting: Setting) -> tuple[str, str] | None:
     """The raw value and a description of where it came from, by precedence."""
     value = config.getoption(setting.dest)
     if value is not None:
@@ -253,16 +253,16 @@ def check_backend(name: str, source: str) -> None:
 def resolve(config: pytest.Config) -> ParprocOptions:
     sources: dict[str, str] = {}
     n_jobs, backend, max_restart = 1, "loky", None
-    found = found_jobs = _lookup(config, N_JOBS)
+    found = found_jobs = lookup(config, N_JOBS)
     if found is not None:
         sources["n_jobs"] = found[1]
         n_jobs = parse_n_jobs(*found)
-    found = _lookup(config, BACKEND)
+    found = lookup(config, BACKEND)
     if found is not None:
         sources["backend"] = found[1]
         backend = found[0].strip()
         check_backend(backend, found[1])
-    found = _lookup(config, MAX_WORKER_RESTART)
+    found = lookup(config, MAX_WORKER_RESTART)
     if found is not None:
         sources["max_worker_restart"] = found[1]
         expected = "expected a whole number of restarts (0 or more)"
@@ -277,10 +277,10 @@ def resolve(config: pytest.Config) -> ParprocOptions:
         backend=backend,
         max_worker_restart=4 * n_jobs if max_restart is None else max_restart,
         sources=sources,
-        start=_choice(config, START, START_MODES, sources, "start"),
-        dist=_choice(config, DIST, DIST_MODES, sources, "dist"),
-        timeout_s=_seconds(config, TIMEOUT, sources, "timeout"),
-        start_timeout_s=_seconds(config, START_TIMEOUT, sources, "start_timeout"),
+        start=choice(config, START, START_MODES, sources, "start"),
+        dist=choice(config, DIST, DIST_MODES, sources, "dist"),
+        timeout_s=seconds(config, TIMEOUT, sources, "timeout"),
+        start_timeout_s=seconds(config, START_TIMEOUT, sources, "start_timeout"),
         max_tasks_per_worker=_max_tasks(config, sources),
         max_worker_memory=_max_memory(config, sources),
         scheduler=_scheduler(config, sources),
@@ -293,7 +293,7 @@ def resolve(config: pytest.Config) -> ParprocOptions:
 def _scheduler(config: pytest.Config, sources: dict[str, str]) -> str | None:
     from .dask_options import parse_address
 
-    found = _lookup(config, SCHEDULER)
+    found = lookup(config, SCHEDULER)
     if found is None:
         return None
     sources["scheduler"] = found[1]
@@ -308,7 +308,7 @@ def _check_dask(options: ParprocOptions) -> None:
 
 
 def _max_tasks(config: pytest.Config, sources: dict[str, str]) -> int | None:
-    found = _lookup(config, MAX_TASKS)
+    found = lookup(config, MAX_TASKS)
     if found is None:
         return None
     sources["max_tasks_per_worker"] = found[1]
@@ -322,7 +322,7 @@ def _max_tasks(config: pytest.Config, sources: dict[str, str]) -> int | None:
 def _max_memory(config: pytest.Config, sources: dict[str, str]) -> int | None:
     from ..parallel.memmap import parse_nbytes
 
-    found = _lookup(config, MAX_MEMORY)
+    found = lookup(config, MAX_MEMORY)
     if found is None:
         return None
     sources["max_worker_memory"] = found[1]
@@ -352,32 +352,32 @@ def start_limit(options: ParprocOptions, own_s: float) -> tuple[float, str]:
     )
 
 
-def _seconds(
+def seconds(
     config: pytest.Config, setting: Setting, sources: dict[str, str], name: str
 ) -> float | None:
-    found = _lookup(config, setting)
+    found = lookup(config, setting)
     if found is None:
         return None
     raw, source = found
     sources[name] = source
     expected = "expected a number of seconds greater than 0"
     try:
-        seconds = float(raw.strip())
+        value = float(raw.strip())
     except ValueError:
         raise pytest.UsageError(f"{source}: {expected}, got {raw!r}") from None
-    if not math.isfinite(seconds) or seconds <= 0:
+    if not math.isfinite(value) or value <= 0:
         raise pytest.UsageError(f"{source}: {expected}, got {raw!r}")
-    return seconds
+    return value
 
 
-def _choice(
+def choice(
     config: pytest.Config,
     setting: Setting,
     choices: tuple[str, ...],
     sources: dict[str, str],
     name: str,
 ) -> str:
-    found = _lookup(config, setting)
+    found = lookup(config, setting)
     if found is None:
         return choices[0]
     sources[name] = found[1]

@@ -9,6 +9,7 @@ import pytest
 
 from .messages import StopRequest
 from .options import ParprocOptions
+from .report.view import view_of
 from .shared.main import SharedRun
 from .signals import sigterm_as_interrupt
 from .stopping import stop_wanted
@@ -34,6 +35,8 @@ class RunController:
         self.serial_reason: str | None = None
         #: the run's shared fixtures (``plugin/shared``)
         self.shared = SharedRun(config, options.timeout_s, self.limit_text())
+        #: what the run shows of itself (``plugin/report``): told which worker ran what
+        self.view = view_of(config)
 
     # -- pytest hooks -----------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)

@@ -59,7 +59,7 @@ class Run:
             pytest_parproc_worker_crashed=hook("crashed"),
             pytest_parproc_worker_finished=hook("finished"),
         )
-        config = SimpleNamespace(hook=hooks)
+        config = SimpleNamespace(hook=hooks, stash=pytest.Stash())
         self.controller = ProcessController(config, options)  # type: ignore[arg-type]
         self.controller.timing = RunTiming(0.0)
         self.run_dir = RunDirectory(tmp_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -89,7 +90,8 @@ def test_the_controllers_share_only_the_run_base() -> None:
     options = plugin_package.options.ParprocOptions(
         n_jobs=2, backend="threading", max_worker_restart=0, sources={}
     )
-    controller = ThreadController(None, options)  # type: ignore[arg-type]
+    config = SimpleNamespace(stash=pytest.Stash())  # (a run's config is not needed here)
+    controller = ThreadController(config, options)  # type: ignore[arg-type]
     assert not process_only & set(vars(controller)), "a process-only member on the threads side"
 
 

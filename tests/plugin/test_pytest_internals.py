@@ -4,6 +4,7 @@ If a pytest release changes one, this fails loudly rather than runs going subtly
 from __future__ import annotations
 
 import inspect
+import io
 import threading
 import warnings
 from typing import Any
@@ -445,3 +446,19 @@ def test_capture_manager_global_capture_methods(pytestconfig: pytest.Config) -> 
     ):
         assert callable(getattr(capman, name))
     assert "in_" in inspect.signature(capman.suspend_global_capture).parameters
+
+
+# -- the live progress's (pytest_internals.terminal) -------------------------------------------
+
+
+def test_the_terminal_writer_keeps_its_file_as_file(pytestconfig: pytest.Config) -> None:
+    from _pytest._io.terminalwriter import TerminalWriter
+
+    from pytest_parproc.plugin.pytest_internals.terminal import terminal_file
+
+    file = io.StringIO()
+    writer = TerminalWriter(file)
+    assert writer._file is file
+    writer.write("abc", flush=True)
+    assert file.getvalue() == "abc"
+    assert terminal_file(pytestconfig) is pytestconfig.get_terminal_writer()._file

@@ -38,3 +38,20 @@ def test_progress_log_round_trip_drops_a_torn_record(tmp_path: Path) -> None:
         file.write(b"\x40\x00\x00\x00partial")  # a record cut short by the worker's death
     assert list(read_progress_log(path)) == [("start", 3), ("report", 3, {"when": "setup"})]
     assert list(read_progress_log(tmp_path / "missing.log")) == []
+
+
+def test_running_slots_tell_what_each_worker_runs_now(tmp_path: Path) -> None:
+    from pytest_parproc.plugin.processes.rundir import RunningSlot
+
+    run_dir = RunDirectory(tmp_path)
+    first = RunningSlot(run_dir.running_path("w0"))
+    second = RunningSlot(run_dir.running_path("w1"))
+    assert run_dir.running_tests() == {}  # between tests
+    first.set(7)
+    second.set(3)
+    second.set(-1)
+    running = run_dir.running_tests()
+    assert list(running) == ["w0"] and running["w0"][0] == 7
+    assert running["w0"][1] > 0  # when it started (time.time())
+    (tmp_path / "w2.now").write_bytes(b"\x01")  # cut short: not read
+    assert list(run_dir.running_tests()) == ["w0"]

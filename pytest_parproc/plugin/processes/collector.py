@@ -9,7 +9,7 @@ import pytest
 
 from .. import pytest_internals
 from ..messages import ItemRecord, WarningRecord
-from .rundir import ProgressLog, RunDirectory
+from .rundir import ProgressLog, RunDirectory, RunningSlot
 
 
 def _picklable(data: dict[str, Any]) -> dict[str, Any]:
@@ -35,9 +35,13 @@ class ReportCollector:
     """The worker-side plugin: keeps the serialized reports and warnings of the running test,
     and writes each one to the progress log as it happens."""
 
-    def __init__(self, log: ProgressLog, run_dir: RunDirectory) -> None:
+    def __init__(
+        self, log: ProgressLog, run_dir: RunDirectory, running: RunningSlot | None = None
+    ) -> None:
         self.log = log
         self.run_dir = run_dir
+        #: what the main process's live progress reads (None: it shows none)
+        self.running = running
         self.config: pytest.Config | None = None
         self.current: ItemRecord | None = None
         #: puts --par-timeout's timer back (pytest's faulthandler plugin cancels it when a test
@@ -48,6 +52,8 @@ class ReportCollector:
     def begin(self, index: int) -> ItemRecord:
         self.current = ItemRecord(index)
         self.log.write("start", index)
+        if self.running is not None:
+            self.running.set(index)
         return self.current
 
     def end(self, complete: bool) -> None:
@@ -55,6 +61,8 @@ class ReportCollector:
         if record is not None:
             record.complete = complete
             self.log.write("end", record.index, complete)
+        if self.running is not None:
+            self.running.set(-1)
         self.current = None
 
     @pytest.hookimpl(trylast=True)

@@ -8,7 +8,6 @@ import gc
 import os
 import tempfile
 import time
-import uuid
 from typing import Any
 
 import cloudpickle
@@ -19,6 +18,8 @@ from .. import compat, pytest_internals
 from ..messages import RunSpec, StopRequest, TaskResult, Unit
 from ..options import ParprocOptions, start_limit
 from ..replay import Replayer, release_held
+from ..report.events import SERIAL_LANE
+from ..report.timeline import RunFacts
 from ..run import RunController
 from ..signals import graceful_interrupts
 from ..stopping import run_test
@@ -36,6 +37,8 @@ from .planning import planned_items
 from .rounds import Round
 from .rundir import RunDirectory
 from .scheduling import plan_units
+from .spec import run_spec
+from .summary import write_crash_notes, write_session_errors
 from .verdict import Death, Victim, crashed_count, judge, over_budget
 
 #: how long the workers may take to tear their fixtures down after the first Ctrl-C
@@ -79,19 +82,9 @@ class ProcessController(RunController):
 
     # -- the summary --------------------------------------------------------------------------
     def _write_errors(self, writer: Any) -> None:
-        for worker_id, text in self.session_errors[:1]:  # the others' are the same, or alike
-            others = len(self.session_errors) - 1
-            more = f" (and {others} other worker{'s' if others > 1 else ''})" if others else ""
-            writer.write_sep("-", f"parproc: worker {worker_id}{more} could not build its session")
-            writer.write_line(
-                "It fails in the worker, not in the main process (a conftest or plugin that "
-                "depends on the process it runs in?):"
-            )
-            writer.write_line(text.rstrip())
+        write_session_errors(writer, self.session_errors)
         super()._write_errors(writer)
-        for text in self.crash_notes:
-            writer.write_sep("-", "parproc: a worker died outside of any test", red=True)
-            writer.write_line(text.rstrip())
+        write_crash_notes(writer, self.crash_notes)
         crashes = crashed_count(self.crashes)
         if crashes > self.options.max_worker_restart:
             writer.write_line(
@@ -112,13 +105,15 @@ class ProcessController(RunController):
         # process runs no test while workers do, and each of the collector's passes over them
         # (while planning and replaying allocate) would cost more than the planning itself.
         gc.freeze()
+        view = self.view
         replayer = Replayer(self.config, items)
         run_dir = tempfile.mkdtemp(prefix="pytest-parproc-")
-        self.durations = durations.load(self.config)
-        alone = [index for index, item in enumerate(items) if compat.runs_alone(self.config, item)]
-        spread = sorted(set(range(len(items))) - set(alone))
-        planned = planned_items(items, spread, self.options.dist)
-        first_plan = plan_units(planned, self.options.n_jobs, self.options.dist, self.durations)
+        with view.span("planning"):
+            self.durations = durations.load(self.config)
+            alone = [i for i, item in enumerate(items) if compat.runs_alone(self.config, item)]
+            spread = sorted(set(range(len(items))) - set(alone))
+            planned = planned_items(items, spread, self.options.dist)
+            first_plan = plan_units(planned, self.options.n_jobs, self.options.dist, self.durations)
         blocker = "--par-start=collect" if self.options.start != "fork" else None
         if self.options.backend == "dask":
             blocker = "dask workers are processes of their own"
@@ -126,8 +121,22 @@ class ProcessController(RunController):
         self.timing.fork_blocker = blocker
         if self._early is not None and spread:
             self.cluster = self._early.take(self._start_limit[0])
-        spec = self._spec(run_dir, len(first_plan), blocker is None, items)
+        fork, start_limit_s = blocker is None, self._start_limit[0]
+        spec = run_spec(
+            self.config,
+            self.options,
+            self.cluster,
+            run_dir,
+            len(first_plan),
+            fork,
+            items,
+            start_limit_s,
+            self.view.live,
+        )
         self.run_dir = dask_rundir.for_main(spec, self.cluster)
+        view.facts = RunFacts(self.options.backend, spec.n_workers)
+        nodeids = [item.nodeid for item in items]
+        view.start_progress(nodeids, spec.n_workers, self.run_dir.running_tests, self.durations)
         if self.shared.values:  # (for workers that are not forks of this process)
             self.run_dir.publish_shared(cloudpickle.dumps(self.shared.portable()))
         if blocker is None and spread:
@@ -177,6 +186,7 @@ class ProcessController(RunController):
         spent_s = 0.0
         if items:
             release_held(self.config)
+        self.view.lane = SERIAL_LANE
         for position, item in enumerate(items):
             if self.stopping or self._stop_wanted(session):
                 break
@@ -187,30 +197,6 @@ class ProcessController(RunController):
             self.timing.add_test("main", os.getpid(), busy_s)
             spent_s += busy_s
         return spent_s
-
-    def _spec(self, run_dir: str, n_units: int, fork: bool, items: list[pytest.Item]) -> RunSpec:
-        invocation = self.config.invocation_params
-        fields = DaskCluster.spec_fields(self.cluster, items, self.config, n_units)
-        n_workers, rootdir, files = fields or (max(2, min(self.options.n_jobs, n_units)), "", ())
-        return RunSpec(
-            run_id=uuid.uuid4().hex,
-            run_dir=run_dir,
-            args=tuple(invocation.args) + compat.worker_args(self.config),
-            invocation_dir=str(invocation.dir),
-            # No more workers than units of work: each costs a process and a collection.
-            n_workers=n_workers,
-            basetemp=_optional_str(pytest_internals.main_basetemp(self.config)),
-            environment=tuple(os.environ.items()),
-            timeout_s=self.options.timeout_s,
-            start_limit_s=self._start_limit[0],
-            max_tasks_per_worker=self.options.max_tasks_per_worker,
-            max_worker_memory=self.options.max_worker_memory,
-            fork=fork,
-            worker_input=compat.worker_input(self.config),
-            rootdir=rootdir,
-            files=files,
-            dask=fields is not None,
-        )
 
     def _rounds(
         self,
@@ -259,7 +245,7 @@ class ProcessController(RunController):
             self.options.backend, self.isolates, lambda: self.stopping, self.cluster
         )
         try:
-            for output in outputs:
+            for output in self.view.waiting(outputs):
                 if isinstance(output, TaskResult):
                     round_.heard(output)
                     self._handle(session, output, replayer, run_dir)
@@ -285,8 +271,14 @@ class ProcessController(RunController):
     ) -> None:
         assert self.timing is not None
         self.timing.add(result)
-        for record in result.records:
-            replayer.replay(record)
+        view = self.view
+        view.lane = result.worker_id
+        view.worker(
+            result.worker_id, result.pid, result.process_started_at, result.ready_at, result.address
+        )
+        with view.span("replay"):
+            for record in result.records:
+                replayer.replay(record)
         # What the replay built (reports that the terminal's statistics and other plugins keep
         # to the end) leaves the garbage collector's care too, as the collected tests did
         # (``inherit.offer``): this process runs no test, and each of the collector's passes
@@ -352,14 +344,18 @@ class ProcessController(RunController):
         fault = fault_text(run_dir, crashed_id) if crashed_id else ""
         death = Death(error, crashed_id, victim, fault, building=crashed_id not in heard_from)
         verdict = judge(death, self.limit_text(), self._start_limit)
+        kind = "timeout" if verdict.timed_out else "crash"
         if victim is not None:
+            self.view.lane = crashed_id
             replayer.fail(victim.index, victim.phase, verdict.text)
         else:
             self.crash_notes.append(verdict.text)
+        nodeid = replayer.items[victim.index].nodeid if victim is not None else None
+        self.view.mark(crashed_id, kind, nodeid, verdict.text.split("\n", 1)[0])
         self.config.hook.pytest_parproc_worker_crashed(
             config=self.config,
             worker_id=crashed_id,
-            nodeid=replayer.items[victim.index].nodeid if victim is not None else None,
+            nodeid=nodeid,
             phase=victim.phase if victim is not None else None,
             text=verdict.text,
         )
@@ -388,12 +384,9 @@ class ProcessController(RunController):
             kill_process_group(pid)  # (a pid on another machine is not this one's to kill)
         victim = None
         for worker_id in sorted(set(worker_ids.values()) if aborted else {crashed_id} - {""}):
+            self.view.lane = worker_id
             blamed = recover_log(run_dir, worker_id, replayer, blame=worker_id == crashed_id)
             if worker_id == crashed_id and blamed is not None:
                 index, phase = blamed
                 victim = Victim(index, replayer.items[index].nodeid, phase)
         return crashed_id, victim
-
-
-def _optional_str(value: object) -> str | None:
-    return None if value is None else str(value)

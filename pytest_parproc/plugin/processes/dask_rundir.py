@@ -27,7 +27,7 @@ from typing import Any
 
 from ...parallel import WorkerCrashedError
 from ..messages import RunSpec
-from .rundir import RunDirectory
+from .rundir import RunDirectory, read_running
 
 #: how long the main process waits for a dead worker's host to have a live worker again (its
 #: nanny restarting it) before it reports the crash without the worker's files
@@ -161,6 +161,16 @@ class DaskRunView(RunDirectory):
         except Exception:  # the scheduler is gone: no worker can be named
             return {}
         return {worker_id: Claim(*fields) for worker_id, fields in claimed.items()}
+
+    def running_tests(self) -> dict[str, tuple[int, float]]:
+        """What the workers on this machine run now (those on others keep it to themselves:
+        reading it there would cost a call to each at every look)."""
+        here = socket.gethostname()
+        found: dict[str, tuple[int, float]] = {}
+        for claim in {claim.folder: claim for claim in self.claims().values()}.values():
+            if claim.host == here:
+                found.update(read_running(claim.folder))
+        return found
 
     def request_stop(self) -> None:
         super().request_stop()

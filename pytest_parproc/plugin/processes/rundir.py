@@ -9,6 +9,7 @@ import os
 import pickle
 import shutil
 import signal
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ class RunDirectory:
     - ``round-<n>/<pid>``: one per worker that reached the end of round ``n``.
     - ``<id>.log``: a worker's progress, one record per event, appended as it happens.
     - ``<id>.faulthandler``: where a worker's faulthandler writes a fatal signal's traceback.
+    - ``<id>.now``: the test a worker runs now, for the live progress (``RunningSlot``).
     - ``shared.pickle``: the shared fixtures' values (``plugin/shared``), pickled once.
     """
 
@@ -108,6 +110,13 @@ class RunDirectory:
     def fault_path(self, worker_id: str) -> Path:
         return self.path / f"{worker_id}.faulthandler"
 
+    def running_path(self, worker_id: str) -> Path:
+        return self.path / f"{worker_id}.now"
+
+    def running_tests(self) -> dict[str, tuple[int, float]]:
+        """What each worker runs now: worker id -> (the test's index, when it started)."""
+        return read_running(self.path)
+
     # -- shared fixtures' values, for workers that are not forks of the main process ------
     def publish_shared(self, data: bytes) -> None:
         (self.path / "shared.pickle").write_bytes(data)
@@ -160,6 +169,48 @@ def is_child(pid: int) -> bool:
         return any(parent.pid == os.getpid() for parent in psutil.Process(pid).parents())
     except psutil.Error:
         return False
+
+
+def read_running(folder: str | os.PathLike[str]) -> dict[str, tuple[int, float]]:
+    """The ``RunningSlot`` of each worker in ``folder`` that runs a test now."""
+    found: dict[str, tuple[int, float]] = {}
+    try:
+        names = [name for name in os.listdir(folder) if name.endswith(".now")]
+    except OSError:
+        return found
+    for name in names:
+        try:
+            with open(os.path.join(folder, name), "rb") as file:
+                data = file.read(RunningSlot.SIZE)
+        except OSError:
+            continue
+        if len(data) == RunningSlot.SIZE:
+            index, started = struct.unpack(RunningSlot.FORMAT, data)
+            if index >= 0:
+                found[name[: -len(".now")]] = (index, started)
+    return found
+
+
+class RunningSlot:
+    """The test a worker runs now, for the main process's live progress: the test's index and
+    when it started (``time.time()``), in a memory-mapped file of 16 bytes (a copy into shared
+    memory per test, no system call); index -1 between tests. The reader may see a test that
+    has just ended: it knows which tests ended."""
+
+    FORMAT = "<qd"
+    SIZE = struct.calcsize(FORMAT)
+
+    def __init__(self, path: Path) -> None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            os.ftruncate(fd, self.SIZE)
+            self._map = mmap.mmap(fd, self.SIZE)
+        finally:
+            os.close(fd)
+        self.set(-1)
+
+    def set(self, index: int) -> None:
+        self._map[: self.SIZE] = struct.pack(self.FORMAT, index, time.time())
 
 
 class ProgressLog:

@@ -32,7 +32,7 @@ from . import dask_rundir, inherit, worker_process
 from .collector import ReportCollector
 from .dask_cluster import check_files, dask_address, where
 from .interrupts import interruptible
-from .rundir import ProgressLog
+from .rundir import ProgressLog, RunningSlot
 from .session import adopt_session, build_session
 
 _session: WorkerSession | None = None
@@ -127,7 +127,8 @@ class WorkerSession:
         self.worker_id = worker_id
         self.run_dir = dask_rundir.for_worker(spec)
         log = ProgressLog(self.run_dir.log_path(worker_id))
-        self.collector = ReportCollector(log, self.run_dir)
+        running = RunningSlot(self.run_dir.running_path(worker_id)) if spec.live else None
+        self.collector = ReportCollector(log, self.run_dir, running)
         self.stop: StopRequest | None = None
         self.held: tuple[int, pytest.Item] | None = None
         self.inherited = inherited is not None

@@ -13,6 +13,8 @@ import pytest
 
 from ..pytest_internals import fixture_runs
 from ..replay import HOLD_LAST_TEARDOWN_KEY, REPLAYER_KEY
+from ..report.events import SHARED_LANE
+from ..report.view import view_of
 from ..signals import main_thread_limit
 from .instances import PROVIDER_NAME, Instance, Provider, definition_of
 from .marking import configured_names, is_shared
@@ -109,6 +111,7 @@ class SharedRun:
                 with (
                     fixture_runs.warnings_of(self.config, item),
                     main_thread_limit(self.limit_s, message),
+                    view_of(self.config).span(f"set up {need.name}", SHARED_LANE),
                 ):
                     fixturedef.execute(request)
             except (KeyboardInterrupt, pytest.exit.Exception) as stopped:
@@ -245,8 +248,11 @@ class SharedRun:
                     else contextlib.nullcontext(["", ""])
                 ) as printed:
                     try:
-                        with main_thread_limit(
-                            self.limit_s, self._limit_message(instance.name, "tear down")
+                        with (
+                            main_thread_limit(
+                                self.limit_s, self._limit_message(instance.name, "tear down")
+                            ),
+                            view_of(self.config).span(f"tear down {instance.name}", SHARED_LANE),
                         ):
                             self._finish(instance)
                     except (KeyboardInterrupt, pytest.exit.Exception):

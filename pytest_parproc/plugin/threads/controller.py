@@ -16,6 +16,8 @@ from ...parallel import Parallel, delayed
 from .. import compat, pytest_internals
 from ..options import ParprocOptions
 from ..replay import Replayer, release_held
+from ..report.events import SERIAL_LANE
+from ..report.timeline import RunFacts
 from ..run import RunController
 from ..signals import InterruptGate, main_thread_limit
 from ..timing import RunTiming
@@ -73,14 +75,15 @@ class ThreadController(RunController):
         items = session.items
         if not items:
             return
-        alone = serial_lane.reasons(self.config, items)
-        self.alone = {items[index].nodeid: reason for index, reason in alone.items()}
+        with self.view.span("planning"):
+            alone = serial_lane.reasons(self.config, items)
+            self.alone = {items[index].nodeid: reason for index, reason in alone.items()}
+            plan = serial_lane.segments(items, alone)
         self._total = len(items)
         self.timing = timing = RunTiming(time.time())
         started = time.perf_counter()
         replayer = Replayer(self.config, items)
         pytest_internals.main_basetemp(self.config)  # created now, not raced for by threads
-        plan = serial_lane.segments(items, alone)
 
         def end_segment(number: int) -> list[BaseException]:
             # what the next segment gets other parameters of: torn down now, as serially
@@ -90,6 +93,11 @@ class ThreadController(RunController):
         state = ConcurrentSetupState(items, order, end_segment)
         maxfail = int(self.config.getoption("maxfail") or 0)
         threads = self._threads = ThreadRunner(self, state, self.options.timeout_s, maxfail)
+        self.view.facts = RunFacts(
+            "threading", self.options.n_jobs, "threads share one interpreter (and the GIL)"
+        )
+        nodeids = [item.nodeid for item in items]
+        self.view.start_progress(nodeids, self.options.n_jobs, threads.running.copy)
         restore_setup_state = pytest_internals.replace_setup_state(session, state)
         with ExitStack() as restore:
             if compat.timeout.active(self.config):
@@ -130,6 +138,7 @@ class ThreadController(RunController):
         """A test of the serial lane, in the main thread with no other test running."""
         assert self._threads is not None
         release_held(self.config)
+        self.view.lane = SERIAL_LANE
         started = time.perf_counter()
 
         def overrun() -> str:
@@ -193,7 +202,7 @@ class ThreadController(RunController):
             gate = InterruptGate()
             try:
                 with gate.installed():
-                    for result in parallel(tasks()):
+                    for result in self.view.waiting(parallel(tasks())):
                         with gate:
                             self._replay(result, items[result.index], replayer)
                         if self._stop_wanted(session):
@@ -221,7 +230,14 @@ class ThreadController(RunController):
             return
         assert self.timing is not None
         self.timing.add_test(result.worker_id, os.getpid(), result.busy_s)
-        replayer.replay_reports(result.index, result.reports)
+        view = self.view
+        view.lane = result.worker_id
+        with view.span("replay"):
+            replayer.replay_reports(result.index, result.reports)
+        threads = self._threads
+        if threads is not None and item.nodeid in threads.left_running:
+            text = f"{item.nodeid} ran past its time limit and was left running on its thread"
+            view.mark(result.worker_id, "timeout", item.nodeid, text)
         for message in result.warnings:
             replayer.warn_message(message, item.nodeid)
         if result.stop is not None and self.stop_request is None:

@@ -95,6 +95,8 @@ class ThreadRunner:
         self.left_running: dict[str, threading.Thread] = {}
         #: the limits they ran past, named (--par-timeout, or pytest-timeout's for the test)
         self.limits_passed: set[str] = set()
+        #: what each thread runs now, for the live progress: worker id -> (index, started)
+        self.running: dict[str, tuple[int, float]] = {}
 
     def protocol(self, item: pytest.Item, where: str) -> StopRequest | None:
         """Run one test; what it asks of the whole run (pytest.exit, KeyboardInterrupt)."""
@@ -116,6 +118,7 @@ class ThreadRunner:
         with self._idle:
             self._in_flight += 1
             self.pool_threads.add(threading.current_thread())
+        self.running[worker_id] = (index, time.time())
         try:
             limit_s, limit = test_limit(item, self.timeout_s, self.run.limit_text)
             if limit_s is None:
@@ -134,6 +137,7 @@ class ThreadRunner:
                 self.isolated.router.repair()
             return result
         finally:
+            self.running.pop(worker_id, None)
             with self._idle:
                 self._in_flight -= 1
                 self._idle.notify_all()

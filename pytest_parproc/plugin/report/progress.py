@@ -1,0 +1,266 @@
+"""Live progress of a parallel run: the status line on a terminal (tests done, failures, each
+worker's current test, the time left), and a SLOW line for each test running longer than
+``--par-slow``, also where nothing is redrawn (CI logs).
+
+A thread of the main process does it, a few times a second, holding the terminal lock: the
+main thread holds it too, except while it waits for results (``View.waiting``), so whatever
+the main thread writes to the terminal, it writes with the terminal to itself. A fork (a pool
+starting its workers) waits for the lock too (``os.register_at_fork``): the child never
+inherits a half-written line or a lock the thread held."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ...parallel.resources import allow_fork_beside
+from .terminal import BottomLine
+
+#: worker id -> (index of the test it runs in the session's items, when it started)
+Running = dict[str, tuple[int, float]]
+BAR_TICK_S = 0.25
+#: the fewest characters of a node id worth showing (its end: the test's name)
+MIN_NAME = 12
+LINES_TICK_S = 0.5
+
+
+@dataclass
+class Counts:
+    """What the main thread has replayed so far (it alone writes these)."""
+
+    done: int = 0
+    failed: int = 0
+    #: the expected seconds of the tests not done yet (recorded durations; see ``Progress``)
+    expected_left_s: float = 0.0
+
+
+class Progress:
+    """The progress thread of one run."""
+
+    def __init__(
+        self,
+        lock: threading.RLock,
+        nodeids: Sequence[str],
+        n_workers: int,
+        running_now: Callable[[], Running],
+        slow_s: float,
+        write_line: Callable[[str], None],
+        bar: BottomLine | None,
+        expected: dict[str, float],
+    ) -> None:
+        self.lock = lock
+        self.nodeids = nodeids
+        self.n_workers = max(1, n_workers)
+        self.running_now = running_now
+        self.slow_s = slow_s
+        self.write_line = write_line
+        self.bar = bar
+        self.counts = Counts()
+        self.finished: set[str] = set()
+        self.failed: set[str] = set()
+        self.expected = expected
+        known = [expected[nodeid] for nodeid in nodeids if nodeid in expected]
+        #: durations of tests with none recorded are taken to be the mean of those recorded
+        self._mean_s = sum(known) / len(known) if known else 0.0
+        self._planned = len(known) * 2 >= len(nodeids) > 0  # enough is known to plan with
+        self.counts.expected_left_s = sum(known) + self._mean_s * (len(nodeids) - len(known))
+        self._reported_slow: set[tuple[str, int, float]] = set()
+        self._started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="parproc-progress", daemon=True)
+
+    # -- the main thread --------------------------------------------------------------------
+    def start(self) -> None:
+        if self.bar is not None:
+            self.bar.open()
+        # A fork waits until the thread is between two looks (``_before_fork``): then it
+        # holds nothing a forked child could need.
+        _guard_forks()
+        _running.append(self)
+        allow_fork_beside(self._thread)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Called with the lock held: the thread ends at its next look; the status row goes."""
+        self._stop.set()
+        if self in _running:
+            _running.remove(self)
+        if self.bar is not None:
+            self.bar.close()
+
+    def join(self) -> None:
+        self._thread.join(timeout=5)
+
+    def test_finished(self, nodeid: str) -> None:
+        if nodeid in self.finished:
+            return
+        self.finished.add(nodeid)
+        self.counts.done += 1
+        self.counts.expected_left_s -= self.expected.get(nodeid, self._mean_s)
+
+    def test_failed(self, nodeid: str) -> None:
+        if nodeid not in self.failed:
+            self.failed.add(nodeid)
+            self.counts.failed += 1
+
+    # -- the thread -------------------------------------------------------------------------
+    def _loop(self) -> None:
+        tick_s = BAR_TICK_S if self.bar is not None else min(LINES_TICK_S, self.slow_s / 4)
+        while not self._stop.is_set():
+            if self.lock.acquire(timeout=tick_s):
+                try:
+                    if not self._stop.is_set():
+                        self._look()
+                finally:
+                    self.lock.release()
+            self._stop.wait(tick_s)
+
+    def _look(self) -> None:
+        now = time.time()
+        running = []
+        for worker_id, (index, started) in self.running_now().items():
+            if 0 <= index < len(self.nodeids) and self.nodeids[index] not in self.finished:
+                running.append((worker_id, self.nodeids[index], max(0.0, now - started)))
+                key = (worker_id, index, started)
+                if now - started >= self.slow_s and key not in self._reported_slow:
+                    self._reported_slow.add(key)
+                    self.write_line(slow_line(worker_id, self.nodeids[index], self.slow_s))
+        if self.bar is not None:
+            width = self.bar.size().columns - 1
+            self.bar.draw(
+                status_text(self.counts, len(self.nodeids), self._left_s(running), running, width)
+            )
+
+    def _left_s(self, running: list[tuple[str, str, float]]) -> float | None:
+        """The time left: the recorded durations of the tests not done, less what the running
+        ones have spent, shared by the workers; without enough recorded, the pace so far."""
+        counts = self.counts
+        left = len(self.nodeids) - counts.done
+        if left <= 0:
+            return 0.0
+        if self._planned:
+            spent = sum(elapsed for _, _, elapsed in running)
+            return max(0.0, counts.expected_left_s - spent) / self.n_workers
+        elapsed = time.monotonic() - self._started
+        if counts.done == 0 or elapsed < 1.0:
+            return None
+        return elapsed * left / counts.done
+
+
+#: the progress of the run going on (one at a time; a list for the fork hooks' sake)
+_running: list[Progress] = []
+#: how long a fork waits for the progress thread to finish a look (a look takes milliseconds;
+#: past that, the main thread holds the lock, and the thread is not looking)
+FORK_WAIT_S = 0.5
+_fork_locks: list[threading.RLock] = []
+
+
+def _guard_forks() -> None:
+    """Once per process: forks wait for the running progress's lock (``os.register_at_fork``
+    hooks cannot be removed, so they look for the progress of the moment)."""
+    if getattr(_guard_forks, "done", False):
+        return
+    _guard_forks.done = True  # type: ignore[attr-defined]
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork)
+
+
+def _before_fork() -> None:
+    for progress in list(_running):
+        if progress.lock.acquire(timeout=FORK_WAIT_S):
+            _fork_locks.append(progress.lock)
+
+
+def _after_fork() -> None:
+    while _fork_locks:
+        _fork_locks.pop().release()
+
+
+def slow_line(worker_id: str, nodeid: str, slow_s: float) -> str:
+    return f"parproc: SLOW [> {slow_s:g} s] {nodeid} on {worker_id}"
+
+
+def status_text(
+    counts: Counts,
+    total: int,
+    left_s: float | None,
+    running: list[tuple[str, str, float]],
+    width: int,
+) -> str:
+    """One line: ``parproc 120/800 | 2 failed | ~40 s left | w1 12 s test_x.py::test_y | ...``,
+    the longest-running tests first, node ids cut from the left to fit ``width``."""
+    head = f"parproc {counts.done}/{total}"
+    if counts.failed:
+        head += f" | {counts.failed} failed"
+    if left_s is not None:
+        head += f" | ~{_duration(left_s)} left"
+    if not running and counts.done == 0:
+        return (head + " | starting")[:width]
+    shown = sorted(running, key=lambda entry: -entry[2])
+    room = width - len(head)
+    # As many as fit with at least MIN_NAME characters of their node id, sharing the room.
+    for count in range(len(shown), -1, -1):
+        tail = f" | +{len(shown) - count} more" if count < len(shown) else ""
+        share = (room - len(tail)) // count if count else 0
+        needed = max((len(_prefix(entry)) for entry in shown[:count]), default=0) + MIN_NAME
+        if count == 0 or share >= needed:
+            break
+    widths = _shares(
+        [len(_prefix(entry)) + len(entry[1]) for entry in shown[:count]], share * count
+    )
+    parts = []
+    for entry, room_for in zip(shown[:count], widths, strict=True):
+        prefix = _prefix(entry)
+        fits = room_for - len(prefix)
+        nodeid = entry[1]
+        parts.append(prefix + (nodeid if len(nodeid) <= fits else "..." + nodeid[-(fits - 3) :]))
+    return (head + "".join(parts) + tail)[:width]
+
+
+def _shares(needs: list[int], room: int) -> list[int]:
+    """Room for each of ``needs``: all it needs where that fits, the rest shared equally among
+    those that need more (what a short one leaves goes to the longer ones)."""
+    given = [0] * len(needs)
+    left = room
+    pending = sorted(range(len(needs)), key=lambda position: needs[position])
+    while pending:
+        even = left // len(pending)
+        position = pending[0]
+        if needs[position] <= even:
+            given[position] = needs[position]
+            left -= needs[position]
+            pending.pop(0)
+            continue
+        for position in pending:
+            given[position] = even
+        break
+    return given
+
+
+def _prefix(entry: tuple[str, str, float]) -> str:
+    return f" | {entry[0]} {_duration(entry[2])} "
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    return (
+        f"{minutes} min {rest:02d} s"
+        if minutes < 60
+        else f"{minutes // 60} h {minutes % 60:02d} min"
+    )
+
+
+def write_line_through(terminal: Any) -> Callable[[str], None]:
+    """Lines between pytest's own, through its terminal reporter (which starts a new line
+    where it was in the middle of one, and writes the file's name again after)."""
+
+    def write(line: str) -> None:
+        terminal.write_line(line, yellow=True)
+        terminal.flush()  # (a pipe's buffer would keep it until the end)
+
+    return write

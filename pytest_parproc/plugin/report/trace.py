@@ -1,0 +1,101 @@
+"""The run as a Chrome Trace Event file (Perfetto, chrome://tracing): one process, a thread
+per lane (the main process's own costs, shared fixtures, each worker, the main thread's tests),
+a complete event per test phase, instant events for crashes and time limits."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+#: the trace's one process id (the lanes are its threads)
+PID = 1
+
+
+def trace_lines(data: dict[str, Any]) -> Iterator[str]:
+    """The events of the page's data (``timeline.timeline_data``), each a JSON object; times
+    in microseconds from the run's start. Written as text: a run has three events per test,
+    and building a dictionary for each costs several times more."""
+    lanes = data["lanes"]
+    dump = json.dumps
+    yield _event({"name": "process_name", "ph": "M", "pid": PID, "args": {"name": data["title"]}})
+    for number, lane in enumerate(lanes):
+        label = lane["label"] + (f" ({lane['note']})" if lane.get("note") else "")
+        meta = {"ph": "M", "pid": PID, "tid": number}
+        yield _event({"name": "thread_name", **meta, "args": {"name": label}})
+        yield _event({"name": "thread_sort_index", **meta, "args": {"sort_index": number}})
+        startup = lane.get("startup")
+        if startup:
+            yield _complete("start-up", "startup", startup[0], startup[1], number, {})
+    workers = [dump(lane["id"]) for lane in lanes]
+    for lane_number, nodeid, outcome, _start, _end, phases, flag in data["tests"]:
+        name = dump(nodeid)
+        common = f'"pid":{PID},"tid":{lane_number}'
+        extra = f',"test_outcome":"{outcome}","worker":{workers[lane_number]}'
+        if flag:
+            extra += f',"flag":"{flag}"'
+        for when, begin, stop, phase_outcome in phases:
+            yield (
+                f'{{"name":{name},"cat":"{when}","ph":"X","ts":{begin * 1e6:.1f},'
+                f'"dur":{max(0.0, stop - begin) * 1e6:.1f},{common},"args":'
+                f'{{"phase":"{when}","outcome":"{phase_outcome}"{extra}}}}}'
+            )
+    for lane_number, name, begin, stop in data["events"]:
+        yield _complete(name, "parproc", begin, stop, lane_number, {})
+    for lane_number, kind, moment, text in data["markers"]:
+        yield _event(
+            {
+                "name": kind,
+                "cat": "parproc",
+                "ph": "i",
+                "s": "t",
+                "ts": round(moment * 1e6, 1),
+                "pid": PID,
+                "tid": lane_number,
+                "args": {"text": text},
+            }
+        )
+
+
+def _event(event: dict[str, Any]) -> str:
+    return json.dumps(event, separators=(",", ":"))
+
+
+def _complete(
+    name: str, category: str, begin: float, stop: float, thread: int, arguments: dict[str, Any]
+) -> str:
+    return _event(
+        {
+            "name": name,
+            "cat": category,
+            "ph": "X",
+            "ts": round(begin * 1e6, 1),
+            "dur": round(max(0.0, stop - begin) * 1e6, 1),
+            "pid": PID,
+            "tid": thread,
+            "args": arguments,
+        }
+    )
+
+
+def write_trace(path: Path, data: dict[str, Any]) -> None:
+    """Write the trace next to its final place, then move it there: a reader never sees half."""
+    other = {
+        "tool": "pytest-parproc",
+        "backend": data["backend"],
+        "n_jobs": data["n_jobs"],
+        "started": data["started"],
+        "wall_s": data["wall_s"],
+    }
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with open(partial, "w", encoding="utf-8") as file:
+            file.write('{"traceEvents":[\n')
+            file.write(",\n".join(trace_lines(data)))
+            file.write(f'\n],"displayTimeUnit":"ms","otherData":{_event(other)}}}\n')
+        os.replace(partial, path)
+    finally:
+        if partial.exists():
+            partial.unlink()

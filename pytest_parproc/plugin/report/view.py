@@ -1,0 +1,246 @@
+"""The run's view of itself in the main process: what the controllers tell it, the live
+progress while tests run, and the page and trace written when they have."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import pytest
+
+from ..pytest_internals.terminal import terminal_file
+from .events import MAIN_LANE, SERIAL_LANE, RunEvents
+from .options import ReportOptions
+from .progress import Progress, Running, write_line_through
+from .terminal import BottomLine
+from .timeline import RunFacts, timeline_data
+
+VIEW_KEY = pytest.StashKey["RunView"]()
+T = TypeVar("T")
+
+
+class RunView:
+    """Registered in the main process where a file is to be written or progress shown (for a
+    serial run too, where only the files apply); ``view_of`` gives the controllers one in any
+    case, doing nothing where nothing was asked."""
+
+    def __init__(self, config: pytest.Config | None, options: ReportOptions) -> None:
+        self.config = config
+        self.options = options
+        self.events = RunEvents(time.time()) if options.records else None
+        #: the lane of the reports logged from now on (the worker a result came from)
+        self.lane = SERIAL_LANE
+        #: what the controller knows beside the events (None: a serial run)
+        self.facts: RunFacts | None = None
+        #: held by the main thread except while it waits for results (``waiting``)
+        self.lock = threading.RLock()
+        self.progress: Progress | None = None
+        self.written: list[tuple[str, str]] = []
+        self.failed_to_write: list[str] = []
+
+    @property
+    def live(self) -> bool:
+        """Whether the live progress will want to know what each worker runs now."""
+        return self.config is not None and self.options.progress != "off"
+
+    # -- what the controllers tell ----------------------------------------------------------
+    def worker(
+        self,
+        worker_id: str,
+        pid: int,
+        started_at: float | None = None,
+        ready_at: float | None = None,
+        address: str = "",
+    ) -> None:
+        if self.events is not None:
+            self.events.worker(worker_id, pid, started_at, ready_at, address)
+
+    def span(self, name: str, lane: str = MAIN_LANE) -> contextlib.AbstractContextManager[None]:
+        if self.events is None:
+            return contextlib.nullcontext()
+        return self.events.span(name, lane)
+
+    def mark(self, lane: str, kind: str, nodeid: str | None, text: str) -> None:
+        """A crash or a time limit on ``lane``, while running ``nodeid`` (if any)."""
+        if self.events is not None:
+            self.events.mark(lane, kind, text)
+            if nodeid is not None:
+                self.events.flag(nodeid, kind)
+
+    def start_progress(
+        self,
+        nodeids: Sequence[str],
+        n_workers: int,
+        running_now: Callable[[], Running],
+        expected: dict[str, float] | None = None,
+    ) -> None:
+        """The live progress of the tests ``nodeids`` (run by ``n_workers``), where it is
+        wanted: on a terminal the status line, anywhere the SLOW lines."""
+        mode = self.options.progress
+        if self.config is None or mode == "off" or self.progress is not None:
+            return
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is None:
+            return
+        bar = None
+        file = terminal_file(self.config)
+        if file is not None and _wants_bar(self.config, mode, file):
+            bar = BottomLine(file)
+        self.progress = Progress(
+            self.lock,
+            nodeids,
+            n_workers,
+            running_now,
+            self.options.slow_s,
+            write_line_through(terminal),
+            bar,
+            expected or {},
+        )
+        self.config.pluginmanager.register(_Counter(self.progress), "parproc-progress")
+        self.progress.start()
+
+    def waiting(self, outputs: Iterator[T]) -> Iterator[T]:
+        """The results as they come; while the main thread waits for one, the progress may
+        write to the terminal."""
+        if self.progress is None:
+            yield from outputs
+            return
+        while True:
+            self.lock.release()
+            try:
+                output = next(outputs, _END)
+            finally:
+                self.lock.acquire()
+            if output is _END:
+                return
+            yield output  # type: ignore[misc]
+
+    # -- pytest hooks -----------------------------------------------------------------------
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection(self) -> Any:
+        with self.span("collection"):
+            return (yield)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self) -> Any:
+        if self.events is not None:
+            self.events.loop_started = time.time()
+        self.lock.acquire()
+        try:
+            return (yield)
+        finally:
+            self._stop_progress()
+            self.lock.release()
+            if self.events is not None:
+                self.events.ended = time.time()
+                self._write_files()
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        for what, path in self.written:
+            terminalreporter.write_line(f"parproc: {what} written to {path}")
+        for text in self.failed_to_write:
+            terminalreporter.write_line(f"parproc: {text}", red=True)
+
+    # -- the end ------------------------------------------------------------------------------
+    def _stop_progress(self) -> None:
+        progress = self.progress
+        if progress is None:
+            return
+        progress.stop()
+        self.lock.release()  # (the thread may be waiting for it)
+        try:
+            progress.join()
+        finally:
+            self.lock.acquire()
+
+    def _write_files(self) -> None:
+        from .page import write_page
+        from .trace import write_trace
+
+        assert self.events is not None
+        facts = self.facts or RunFacts("none", 1, "the tests ran one after another")
+        title = _title(self.events, facts)
+        data = timeline_data(self.events, facts, title)
+        for what, path, write in (
+            ("timeline page", self.options.page, write_page),
+            ("trace", self.options.trace, write_trace),
+        ):
+            if path is None:
+                continue
+            try:
+                write(path, data)
+            except OSError as error:
+                # The run's results stand; the summary says what is missing.
+                self.failed_to_write.append(f"could not write the {what} to {path}: {error}")
+            else:
+                self.written.append((what, str(path)))
+
+
+class _Recorder:
+    """Keeps each report's times for the page and the trace (registered only where a file is
+    to be written)."""
+
+    def __init__(self, view: RunView, events: RunEvents) -> None:
+        self.view = view
+        self.events = events
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.events.report(report, self.view.lane)
+
+
+class _Counter:
+    """Counts the tests that end, for the status line (registered only while it is shown)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed:
+            self.progress.test_failed(report.nodeid)
+        if report.when == "teardown":
+            self.progress.test_finished(report.nodeid)
+
+
+_END = object()
+
+
+def _wants_bar(config: pytest.Config, mode: str, file: Any) -> bool:
+    """The status line: asked for, or on a terminal that takes escape sequences (pytest's own
+    rules: ``--color``, ``NO_COLOR``, ``TERM=dumb``) unless ``-qq`` asks for near silence."""
+    if mode == "bar":
+        return True
+    writer = config.get_terminal_writer()
+    try:
+        terminal = bool(file.isatty())
+    except (OSError, ValueError):
+        terminal = False
+    return terminal and writer.hasmarkup and config.get_verbosity() > -2
+
+
+def _title(events: RunEvents, facts: RunFacts) -> str:
+    count = sum(1 for row in events.tests.values() if row.phases)
+    tests = f"{count} test{'s' if count != 1 else ''}"
+    if facts.backend == "none":
+        return f"pytest-parproc: {tests}, one after another"
+    return f"pytest-parproc: {tests}, {facts.n_jobs} workers ({facts.backend})"
+
+
+def view_of(config: pytest.Config) -> RunView:
+    """The run's view; one that does nothing where none is registered."""
+    view = config.stash.get(VIEW_KEY, None)
+    if view is None:
+        view = config.stash[VIEW_KEY] = RunView(None, ReportOptions(progress="off"))
+    return view
+
+
+def register(config: pytest.Config, options: ReportOptions) -> None:
+    """In the main process's ``pytest_configure``, where a file is to be written or (in a
+    parallel run) progress shown."""
+    view = RunView(config, options)
+    config.stash[VIEW_KEY] = view
+    config.pluginmanager.register(view, "parproc-view")
+    if view.events is not None:
+        config.pluginmanager.register(_Recorder(view, view.events), "parproc-recorder")

@@ -1,0 +1,210 @@
+"""The live progress: a status line kept on a terminal's last row while tests run (checked on a
+real pseudo-terminal, its screen rebuilt by the ``pyte`` terminal emulator), gone at the end,
+pytest's own lines intact; SLOW lines where there is no terminal."""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import os
+import pty
+import re
+import select
+import struct
+import sys
+import termios
+from pathlib import Path
+
+import pytest
+
+from pytest_parproc.plugin.report.progress import Counts, slow_line, status_text
+from pytest_parproc.plugin.report.terminal import BottomLine
+
+pyte = pytest.importorskip("pyte", reason="pyte (the test extra) emulates the terminal")
+
+pytest_plugins = ["pytester"]
+
+ROWS, COLUMNS = 24, 100
+
+
+# -- the status line ---------------------------------------------------------------------------
+def test_status_text_fits_the_width_longest_running_first() -> None:
+    counts = Counts(done=5, failed=1)
+    running = [
+        ("w0", "tests/test_mod.py::test_something_long[param-1]", 3.2),
+        ("w1", "tests/test_other.py::TestX::test_y", 12.0),
+        ("w2", "a.py::b", 0.1),
+    ]
+    wide = status_text(counts, 100, 42.0, running, 200)
+    assert wide == (
+        "parproc 5/100 | 1 failed | ~42 s left | w1 12 s tests/test_other.py::TestX::test_y"
+        " | w0 3.2 s tests/test_mod.py::test_something_long[param-1] | w2 0.1 s a.py::b"
+    )
+    for width in (30, 60, 80, 120):
+        text = status_text(counts, 100, 42.0, running, width)
+        assert len(text) <= width
+    # node ids are cut from the left: the test's name stays
+    assert status_text(counts, 100, None, running, 70) == (
+        "parproc 5/100 | 1 failed | w1 12 s ...ther.py::TestX::test_y | +2 more"
+    )
+    assert status_text(counts, 100, None, running, 100) == (
+        "parproc 5/100 | 1 failed | w1 12 s ...:TestX::test_y | w0 3.2 s ...long[param-1]"
+        " | w2 0.1 s a.py::b"
+    )
+    assert status_text(Counts(), 10, None, [], 80) == "parproc 0/10 | starting"
+
+
+def test_slow_line_names_the_test_and_its_worker() -> None:
+    assert slow_line("w3", "t.py::test_x", 60) == "parproc: SLOW [> 60 s] t.py::test_x on w3"
+
+
+class FakeTerminal(io.StringIO):
+    def fileno(self) -> int:
+        raise OSError("not a real terminal")
+
+
+def test_the_status_row_is_kept_apart_from_the_lines_that_scroll(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LINES", "6")
+    monkeypatch.setenv("COLUMNS", "40")
+    screen = pyte.Screen(40, 6)
+    stream = pyte.Stream(screen)
+    file = FakeTerminal()
+
+    def show(text: str) -> None:
+        stream.feed(text)
+
+    show("collected 9 items\r\n\r\ntest_a.py ")
+    bar = BottomLine(file)
+    bar.open()
+    show(file.getvalue())
+    for number in range(9):
+        file.seek(0)
+        file.truncate()
+        bar.draw(f"parproc {number}/9 | w0 test_a.py::test_{number}")
+        show(file.getvalue())
+        show(".\r\n" if number % 3 == 2 else ".")  # pytest's dots, lines that scroll
+        if number % 3 == 2:
+            show("test_b.py ")
+    assert screen.display[-1].startswith("parproc 8/9 | w0 test_a.py::test_8")
+    file.seek(0)
+    file.truncate()
+    bar.close()
+    show(file.getvalue() + "\r\n== 9 passed ==")
+    rows = [row.rstrip() for row in screen.display]
+    # every line as pytest wrote it, in order, nothing of the status line in between or after
+    assert rows == [
+        "",  # (the line after "collected 9 items": that scrolled away)
+        "test_a.py ...",
+        "test_b.py ...",
+        "test_b.py ...",
+        "test_b.py",
+        "== 9 passed ==",  # where the status row was
+    ]
+
+
+# -- whole runs on a pseudo-terminal -----------------------------------------------------------
+SUITE = """
+import time
+
+import pytest
+
+@pytest.mark.parametrize("n", range(6))
+def test_slow(n):
+    time.sleep(0.5)
+
+def test_fail():
+    assert 0
+"""
+STATUS = re.compile(r"^parproc \d+/7\b")
+
+
+def run_on_terminal(folder: Path, *args: str) -> tuple[list[str], list[str]]:
+    """Run pytest on a pseudo-terminal of ROWS x COLUMNS; the terminal's last row each time
+    output arrived, and the whole screen at the end."""
+    rows = 80
+    command = [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider"]
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PYTEST_", "PY_COLORS", "NO_COLOR", "FORCE_COLOR"))
+    }
+    environment.update(TERM="xterm", COLUMNS=str(COLUMNS), LINES=str(rows))
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.chdir(folder)
+        os.execve(sys.executable, [*command, *args], environment)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, COLUMNS, 0, 0))
+    screen = pyte.Screen(COLUMNS, rows)
+    stream = pyte.ByteStream(screen)
+    last_rows = []
+    try:
+        while select.select([fd], [], [], 120)[0]:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            stream.feed(chunk)
+            last_rows.append(screen.display[-1].rstrip())
+    finally:
+        os.close(fd)
+        os.waitpid(pid, 0)
+    return last_rows, [row.rstrip() for row in screen.display]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["loky", "threading"])
+def test_a_status_line_while_tests_run_and_none_at_the_end(
+    pytester: pytest.Pytester, backend: str
+) -> None:
+    pytester.makepyfile(test_p=SUITE)
+    during, final = run_on_terminal(pytester.path, "--n-jobs=2", f"--par-backend={backend}")
+    shown = [row for row in during if STATUS.match(row)]
+    assert shown, during
+    assert any("test_p.py::test_slow" in row for row in shown)  # a worker's current test
+    assert not any(STATUS.match(row) for row in final), final
+    # pytest's own line of dots, whole
+    (dots,) = [row for row in final if row.startswith("test_p.py ")]
+    assert re.fullmatch(r"test_p\.py [.F]{7} +\[100%\]", dots), dots
+    assert any(re.search(r"=+ 1 failed, 6 passed in ", row) for row in final)
+
+
+@pytest.mark.slow
+def test_verbose_lines_stay_whole(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_p=SUITE)
+    during, final = run_on_terminal(pytester.path, "--n-jobs=2", "-v")
+    assert any(STATUS.match(row) for row in during)
+    verbose = [row for row in final if row.startswith("test_p.py::")]
+    assert len(verbose) == 7, final
+    for row in verbose:
+        assert re.fullmatch(r"test_p\.py::test_\S+ (PASSED|FAILED) +\[ *\d+%\]", row), row
+    assert not any(STATUS.match(row) for row in final)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["loky", "threading"])
+def test_without_a_terminal_only_slow_lines(pytester: pytest.Pytester, backend: str) -> None:
+    pytester.makepyfile(test_p=SUITE)
+    result = pytester.runpytest_subprocess(
+        "--n-jobs=2", f"--par-backend={backend}", "--par-slow=0.2", "-p", "no:randomly"
+    )
+    output = result.stdout.str()
+    assert "\x1b[" not in output
+    assert not any(STATUS.match(line) for line in result.stdout.lines)
+    slow = [line for line in result.stdout.lines if "SLOW" in line]
+    assert slow, output
+    for line in slow:
+        assert re.fullmatch(r"parproc: SLOW \[> 0.2 s\] test_p\.py::test_slow\[\d\] on w[01]", line)
+
+
+@pytest.mark.slow
+def test_off_shows_nothing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_p=SUITE)
+    during, final = run_on_terminal(
+        pytester.path, "--n-jobs=2", "--par-progress=off", "--par-slow=0.2"
+    )
+    assert not any(STATUS.match(row) for row in during)
+    assert not any("SLOW" in row for row in final)
