@@ -13,12 +13,13 @@ import select
 import struct
 import sys
 import termios
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from pytest_parproc.plugin.report.progress import Counts, slow_line, status_text
-from pytest_parproc.plugin.report.terminal import BottomLine
+from pytest_parproc.plugin.report.terminal import BottomLine, DirectOutput
 
 pyte = pytest.importorskip("pyte", reason="pyte (the test extra) emulates the terminal")
 
@@ -76,7 +77,7 @@ def test_the_status_row_is_kept_apart_from_the_lines_that_scroll(
         stream.feed(text)
 
     show("collected 9 items\r\n\r\ntest_a.py ")
-    bar = BottomLine(file)
+    bar = BottomLine(DirectOutput(file))
     bar.open()
     show(file.getvalue())
     for number in range(9):
@@ -120,25 +121,37 @@ def test_fail():
 STATUS = re.compile(r"^parproc \d+/7\b")
 
 
-def run_on_terminal(folder: Path, *args: str) -> tuple[list[str], list[str]]:
-    """Run pytest on a pseudo-terminal of ROWS x COLUMNS; the terminal's last row each time
-    output arrived, and the whole screen at the end."""
-    rows = 80
+@dataclass
+class TerminalRun:
+    #: the terminal's last row each time output arrived
+    during: list[str]
+    #: the whole screen at the end
+    final: list[str]
+    #: everything written to the terminal
+    raw: str
+
+
+def run_on_terminal(folder: Path, *args: str, size: tuple[int, int] = (80, COLUMNS)) -> TerminalRun:
+    """Run pytest on a pseudo-terminal of ``size`` (rows, columns: 0 x 0, as a terminal nobody
+    sized says, is shown on 24 x 80)."""
+    rows, columns = size
     command = [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider"]
     environment = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("PYTEST_", "PY_COLORS", "NO_COLOR", "FORCE_COLOR"))
+        and key not in ("COLUMNS", "LINES")
     }
-    environment.update(TERM="xterm", COLUMNS=str(COLUMNS), LINES=str(rows))
+    environment["TERM"] = "xterm"
     pid, fd = pty.fork()
     if pid == 0:  # pragma: no cover - the child
         os.chdir(folder)
         os.execve(sys.executable, [*command, *args], environment)
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, COLUMNS, 0, 0))
-    screen = pyte.Screen(COLUMNS, rows)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    screen = pyte.Screen(columns or 80, rows or 24)
     stream = pyte.ByteStream(screen)
     last_rows = []
+    raw = bytearray()
     try:
         while select.select([fd], [], [], 120)[0]:
             try:
@@ -147,12 +160,14 @@ def run_on_terminal(folder: Path, *args: str) -> tuple[list[str], list[str]]:
                 break
             if not chunk:
                 break
+            raw += chunk
             stream.feed(chunk)
             last_rows.append(screen.display[-1].rstrip())
     finally:
         os.close(fd)
         os.waitpid(pid, 0)
-    return last_rows, [row.rstrip() for row in screen.display]
+    final = [row.rstrip() for row in screen.display]
+    return TerminalRun(last_rows, final, raw.decode(errors="replace"))
 
 
 @pytest.mark.slow
@@ -161,7 +176,8 @@ def test_a_status_line_while_tests_run_and_none_at_the_end(
     pytester: pytest.Pytester, backend: str
 ) -> None:
     pytester.makepyfile(test_p=SUITE)
-    during, final = run_on_terminal(pytester.path, "--n-jobs=2", f"--par-backend={backend}")
+    run = run_on_terminal(pytester.path, "--n-jobs=2", f"--par-backend={backend}")
+    during, final = run.during, run.final
     shown = [row for row in during if STATUS.match(row)]
     assert shown, during
     assert any("test_p.py::test_slow" in row for row in shown)  # a worker's current test
@@ -175,7 +191,8 @@ def test_a_status_line_while_tests_run_and_none_at_the_end(
 @pytest.mark.slow
 def test_verbose_lines_stay_whole(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_p=SUITE)
-    during, final = run_on_terminal(pytester.path, "--n-jobs=2", "-v")
+    run = run_on_terminal(pytester.path, "--n-jobs=2", "-v")
+    during, final = run.during, run.final
     assert any(STATUS.match(row) for row in during)
     verbose = [row for row in final if row.startswith("test_p.py::")]
     assert len(verbose) == 7, final
@@ -185,11 +202,14 @@ def test_verbose_lines_stay_whole(pytester: pytest.Pytester) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["loky", "threading"])
-def test_without_a_terminal_only_slow_lines(pytester: pytest.Pytester, backend: str) -> None:
+@pytest.mark.parametrize(("backend", "quiet"), [("loky", ""), ("threading", ""), ("loky", "-q")])
+def test_without_a_terminal_only_slow_lines(
+    pytester: pytest.Pytester, backend: str, quiet: str
+) -> None:
     pytester.makepyfile(test_p=SUITE)
+    options = [quiet] if quiet else []
     result = pytester.runpytest_subprocess(
-        "--n-jobs=2", f"--par-backend={backend}", "--par-slow=0.2", "-p", "no:randomly"
+        "--n-jobs=2", f"--par-backend={backend}", "--par-slow=0.2", "-p", "no:randomly", *options
     )
     output = result.stdout.str()
     assert "\x1b[" not in output
@@ -203,8 +223,118 @@ def test_without_a_terminal_only_slow_lines(pytester: pytest.Pytester, backend: 
 @pytest.mark.slow
 def test_off_shows_nothing(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_p=SUITE)
-    during, final = run_on_terminal(
-        pytester.path, "--n-jobs=2", "--par-progress=off", "--par-slow=0.2"
+    run = run_on_terminal(pytester.path, "--n-jobs=2", "--par-progress=off", "--par-slow=0.2")
+    assert not any(STATUS.match(row) for row in run.during)
+    assert "SLOW" not in run.raw and "\x1b[1;" not in run.raw
+
+
+@pytest.mark.slow
+def test_a_terminal_that_tells_no_size_gets_slow_lines_not_a_status_line(
+    pytester: pytest.Pytester,
+) -> None:
+    # (a pseudo-terminal nobody sized says 0 x 0: docker run -t, some CI runners)
+    pytester.makepyfile(test_p=SUITE)
+    run = run_on_terminal(pytester.path, "--n-jobs=2", "--par-slow=0.2", size=(0, 0))
+    assert not any(STATUS.match(row) for row in run.during)
+    assert "\x1b[1;" not in run.raw  # no scrolling region
+    assert "parproc: SLOW [> 0.2 s] test_p.py::test_slow[" in run.raw
+
+
+ALONE = """
+import time
+
+import pytest
+
+def pytest_parproc_run_alone(item):
+    return "alone" if item.name == "test_alone" else None
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["loky", "threading"])
+def test_tests_the_main_thread_runs_get_slow_lines_too(
+    pytester: pytest.Pytester, backend: str
+) -> None:
+    pytester.makepyfile(
+        test_m="""
+        import time
+
+        import pytest
+
+        @pytest.mark.parproc_serial
+        def test_alone():
+            time.sleep(1)
+
+        def test_other():
+            pass
+        """
     )
-    assert not any(STATUS.match(row) for row in during)
-    assert not any("SLOW" in row for row in final)
+    pytester.makeconftest(ALONE)
+    result = pytester.runpytest_subprocess(
+        "--n-jobs=2", f"--par-backend={backend}", "--par-slow=0.3", "-p", "no:randomly"
+    )
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["parproc: SLOW [[]> 0.3 s[]] test_m.py::test_alone on main"])
+
+
+def test_a_fork_waits_only_for_a_look_in_progress() -> None:
+    """The main thread holds the terminal lock nearly always; a fork (from it, or from a
+    pool's thread) waits only while the progress thread looks, and a forked child forgets the
+    progress (its own forks wait for nothing)."""
+    import threading
+
+    from pytest_parproc.plugin.report import progress as module
+
+    lock = threading.RLock()
+    running = module.Progress(lock, [], 1, lambda: module.WorkersNow({}), 60.0, print, None, {})
+    module._running.append(running)
+    try:
+        with lock:  # (as the main thread holds it)
+            module._before_fork()
+            assert module._fork_locks == [running.looking]  # taken at once
+            module._after_fork()
+            assert not running.looking.locked()
+        module._before_fork()
+        module._forget_in_child()
+        assert module._running == [] and module._fork_locks == []
+    finally:
+        if running.looking.locked():
+            running.looking.release()
+        module._running[:] = [item for item in module._running if item is not running]
+
+
+@pytest.mark.slow
+def test_the_status_line_stays_out_of_a_main_thread_tests_captured_output(
+    pytester: pytest.Pytester,
+) -> None:
+    """While the main thread runs a test, pytest's capture holds descriptor 1: the status line
+    and the SLOW lines go to the terminal itself, not into the test's captured output."""
+    pytester.makepyfile(
+        test_m="""
+        import time
+
+        import pytest
+
+        @pytest.mark.parproc_serial
+        def test_alone_fails():
+            print("from the test")
+            time.sleep(0.6)
+            assert 0
+
+        def test_other():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--n-jobs=2",
+        "--par-backend=threading",
+        "--par-progress=bar",
+        "--par-slow=0.2",
+        "-p",
+        "no:randomly",
+    )
+    assert result.ret == 1
+    output = result.stdout.str()
+    captured = output.split("Captured stdout call")[1].split("=====")[0]
+    assert captured.strip("- \n") == "from the test"
+    assert "parproc: SLOW [> 0.2 s] test_m.py::test_alone_fails on main" in output

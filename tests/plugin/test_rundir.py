@@ -46,12 +46,15 @@ def test_running_slots_tell_what_each_worker_runs_now(tmp_path: Path) -> None:
     run_dir = RunDirectory(tmp_path)
     first = RunningSlot(run_dir.running_path("w0"))
     second = RunningSlot(run_dir.running_path("w1"))
-    assert run_dir.running_tests() == {}  # between tests
-    first.set(7)
-    second.set(3)
-    second.set(-1)
-    running = run_dir.running_tests()
+    assert run_dir.workers_now() == ({}, 0, 0)  # between tests
+    first.started(7)
+    second.started(3)
+    second.ended(failed=True)
+    second.started(4)
+    second.ended(failed=False)
+    running, done, failed = run_dir.workers_now()
     assert list(running) == ["w0"] and running["w0"][0] == 7
     assert running["w0"][1] > 0  # when it started (time.time())
+    assert (done, failed) == (2, 1)
     (tmp_path / "w2.now").write_bytes(b"\x01")  # cut short: not read
-    assert list(run_dir.running_tests()) == ["w0"]
+    assert run_dir.workers_now()[1:] == (2, 1)

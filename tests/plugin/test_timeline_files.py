@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections import Counter
 from typing import Any
 
@@ -115,6 +116,8 @@ def test_the_trace_has_every_phase_once_on_its_worker(
 
     # On the lane of a worker, named as in the timing table; each test on one lane.
     worker_lanes = {tid for tid, name in lanes.items() if name.startswith("w")}
+    for tid in worker_lanes if backend != "threading" else ():  # (also one that sent nothing)
+        assert re.match(r"w\d+ \(pid \d+\)", lanes[tid]), lanes[tid]
     for nodeid in traced:
         assert len({event["tid"] for event in events if event["name"] == nodeid}) == 1
     assert {event["tid"] for event in events} <= worker_lanes

@@ -42,6 +42,7 @@ class ReportCollector:
         self.run_dir = run_dir
         #: what the main process's live progress reads (None: it shows none)
         self.running = running
+        self._failed = False  # (the running test has a failed report)
         self.config: pytest.Config | None = None
         self.current: ItemRecord | None = None
         #: puts --par-timeout's timer back (pytest's faulthandler plugin cancels it when a test
@@ -53,7 +54,8 @@ class ReportCollector:
         self.current = ItemRecord(index)
         self.log.write("start", index)
         if self.running is not None:
-            self.running.set(index)
+            self.running.started(index)
+        self._failed = False
         return self.current
 
     def end(self, complete: bool) -> None:
@@ -62,7 +64,7 @@ class ReportCollector:
             record.complete = complete
             self.log.write("end", record.index, complete)
         if self.running is not None:
-            self.running.set(-1)
+            self.running.ended(self._failed)
         self.current = None
 
     @pytest.hookimpl(trylast=True)
@@ -83,6 +85,7 @@ class ReportCollector:
             self.log.write("report", record.index, data)
         record.reports.append(data)
         if report.failed and not hasattr(report, "wasxfail"):
+            self._failed = True
             self.run_dir.count_failure()  # --maxfail counts the failures of every worker
 
     @pytest.hookimpl(trylast=True)

@@ -19,6 +19,7 @@ from ..messages import RunSpec, StopRequest, TaskResult, Unit
 from ..options import ParprocOptions, start_limit
 from ..replay import Replayer, release_held
 from ..report.events import SERIAL_LANE
+from ..report.progress import WorkersNow
 from ..report.timeline import RunFacts
 from ..run import RunController
 from ..signals import graceful_interrupts
@@ -136,7 +137,7 @@ class ProcessController(RunController):
         self.run_dir = dask_rundir.for_main(spec, self.cluster)
         view.facts = RunFacts(self.options.backend, spec.n_workers)
         nodeids = [item.nodeid for item in items]
-        view.start_progress(nodeids, spec.n_workers, self.run_dir.running_tests, self.durations)
+        view.start_progress(nodeids, spec.n_workers, self._workers_now, self.durations)
         if self.shared.values:  # (for workers that are not forks of this process)
             self.run_dir.publish_shared(cloudpickle.dumps(self.shared.portable()))
         if blocker is None and spread:
@@ -187,15 +188,16 @@ class ProcessController(RunController):
         if items:
             release_held(self.config)
         self.view.lane = SERIAL_LANE
-        for position, item in enumerate(items):
-            if self.stopping or self._stop_wanted(session):
-                break
-            nextitem = items[position + 1] if position + 1 < len(items) else None
-            started = time.perf_counter()
-            self.stop_request = run_test(item.ihook, item, nextitem, "in the main process")
-            busy_s = time.perf_counter() - started
-            self.timing.add_test("main", os.getpid(), busy_s)
-            spent_s += busy_s
+        with self.view.main_thread_tests():
+            for position, item in enumerate(items):
+                if self.stopping or self._stop_wanted(session):
+                    break
+                nextitem = items[position + 1] if position + 1 < len(items) else None
+                started = time.perf_counter()
+                self.stop_request = run_test(item.ihook, item, nextitem, "in the main process")
+                busy_s = time.perf_counter() - started
+                self.timing.add_test("main", os.getpid(), busy_s)
+                spent_s += busy_s
         return spent_s
 
     def _rounds(
@@ -325,6 +327,9 @@ class ProcessController(RunController):
         starts, from this process's own start-up and collection)."""
         return start_limit(self.options, time.perf_counter() - self._configured_at)
 
+    def _workers_now(self) -> WorkersNow:
+        return WorkersNow(*self.run_dir.workers_now())
+
     def _check_stop(self, session: pytest.Session, run_dir: RunDirectory) -> None:
         if self._stop_wanted(session) and not self.stopping:
             self.stopping = True
@@ -383,8 +388,10 @@ class ProcessController(RunController):
         for pid in (set(worker_ids) if aborted else {error.pid}) if local else ():
             kill_process_group(pid)  # (a pid on another machine is not this one's to kill)
         victim = None
+        pids = {worker_id: pid for pid, worker_id in worker_ids.items()}
         for worker_id in sorted(set(worker_ids.values()) if aborted else {crashed_id} - {""}):
             self.view.lane = worker_id
+            self.view.worker(worker_id, pids.get(worker_id, error.pid or 0))  # (if it sent nothing)
             blamed = recover_log(run_dir, worker_id, replayer, blame=worker_id == crashed_id)
             if worker_id == crashed_id and blamed is not None:
                 index, phase = blamed

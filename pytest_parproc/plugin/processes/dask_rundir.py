@@ -162,15 +162,18 @@ class DaskRunView(RunDirectory):
             return {}
         return {worker_id: Claim(*fields) for worker_id, fields in claimed.items()}
 
-    def running_tests(self) -> dict[str, tuple[int, float]]:
-        """What the workers on this machine run now (those on others keep it to themselves:
+    def workers_now(self) -> tuple[dict[str, tuple[int, float]], int, int]:
+        """What the workers on this machine say (those on others keep it to themselves:
         reading it there would cost a call to each at every look)."""
         here = socket.gethostname()
-        found: dict[str, tuple[int, float]] = {}
+        running: dict[str, tuple[int, float]] = {}
+        done = failed = 0
         for claim in {claim.folder: claim for claim in self.claims().values()}.values():
             if claim.host == here:
-                found.update(read_running(claim.folder))
-        return found
+                found, ended, failures = read_running(claim.folder)
+                running.update(found)
+                done, failed = done + ended, failed + failures
+        return running, done, failed
 
     def request_stop(self) -> None:
         super().request_stop()

@@ -113,8 +113,9 @@ class RunDirectory:
     def running_path(self, worker_id: str) -> Path:
         return self.path / f"{worker_id}.now"
 
-    def running_tests(self) -> dict[str, tuple[int, float]]:
-        """What each worker runs now: worker id -> (the test's index, when it started)."""
+    def workers_now(self) -> tuple[dict[str, tuple[int, float]], int, int]:
+        """What each worker runs now (worker id -> (the test's index, when it started)), and
+        how many tests the workers have ended and seen fail (``read_running``)."""
         return read_running(self.path)
 
     # -- shared fixtures' values, for workers that are not forks of the main process ------
@@ -171,13 +172,15 @@ def is_child(pid: int) -> bool:
         return False
 
 
-def read_running(folder: str | os.PathLike[str]) -> dict[str, tuple[int, float]]:
-    """The ``RunningSlot`` of each worker in ``folder`` that runs a test now."""
-    found: dict[str, tuple[int, float]] = {}
+def read_running(folder: str | os.PathLike[str]) -> tuple[dict[str, tuple[int, float]], int, int]:
+    """What the ``RunningSlot`` files in ``folder`` say: the test each worker runs now (worker
+    id -> (index, when it started)), and how many tests they have ended, and failed."""
+    running: dict[str, tuple[int, float]] = {}
+    done = failed = 0
     try:
         names = [name for name in os.listdir(folder) if name.endswith(".now")]
     except OSError:
-        return found
+        return running, done, failed
     for name in names:
         try:
             with open(os.path.join(folder, name), "rb") as file:
@@ -185,19 +188,22 @@ def read_running(folder: str | os.PathLike[str]) -> dict[str, tuple[int, float]]
         except OSError:
             continue
         if len(data) == RunningSlot.SIZE:
-            index, started = struct.unpack(RunningSlot.FORMAT, data)
+            index, started, ended, failures = struct.unpack(RunningSlot.FORMAT, data)
+            done += ended
+            failed += failures
             if index >= 0:
-                found[name[: -len(".now")]] = (index, started)
-    return found
+                running[name[: -len(".now")]] = (index, started)
+    return running, done, failed
 
 
 class RunningSlot:
-    """The test a worker runs now, for the main process's live progress: the test's index and
-    when it started (``time.time()``), in a memory-mapped file of 16 bytes (a copy into shared
-    memory per test, no system call); index -1 between tests. The reader may see a test that
-    has just ended: it knows which tests ended."""
+    """What a worker runs now, for the main process's live progress: the test's index (-1
+    between tests), when it started (``time.time()``), and how many tests the worker has
+    ended and seen fail, in a memory-mapped file of 32 bytes (a copy into shared memory per
+    test, no system call). The reader may see a test that has just ended: it knows which
+    tests ended."""
 
-    FORMAT = "<qd"
+    FORMAT = "<qdqq"
     SIZE = struct.calcsize(FORMAT)
 
     def __init__(self, path: Path) -> None:
@@ -207,10 +213,20 @@ class RunningSlot:
             self._map = mmap.mmap(fd, self.SIZE)
         finally:
             os.close(fd)
-        self.set(-1)
+        self._ended = self._failed = 0
+        self._write(-1, 0.0)
 
-    def set(self, index: int) -> None:
-        self._map[: self.SIZE] = struct.pack(self.FORMAT, index, time.time())
+    def started(self, index: int) -> None:
+        self._write(index, time.time())
+
+    def ended(self, failed: bool) -> None:
+        self._ended += 1
+        self._failed += failed
+        self._write(-1, 0.0)
+
+    def _write(self, index: int, started: float) -> None:
+        data = struct.pack(self.FORMAT, index, started, self._ended, self._failed)
+        self._map[: self.SIZE] = data
 
 
 class ProgressLog:

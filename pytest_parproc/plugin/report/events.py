@@ -76,26 +76,35 @@ class RunEvents:
     @property
     def tests(self) -> dict[str, TestRow]:
         """Each test that reported, by node id, in the order of its first report."""
+        tests = self._tests
+        # pytest 9.2 keeps a report's node id as a parsed ``NodeId`` (``_id``), and builds the
+        # string on each access; a test's reports share the item's one (``report_codec``).
+        last_id: object = None
+        nodeid = ""
         for lane, report, logged_at in self._reports:
-            row = self._tests.get(report.nodeid)
-            if row is None:
-                row = self._tests[report.nodeid] = TestRow(lane)
             fields = report.__dict__
-            start, stop = fields.get("start", 0.0), fields.get("stop", 0.0)
+            node = fields.get("_id")
+            if node is None or node is not last_id:
+                nodeid, last_id = report.nodeid, node
+            row = tests.get(nodeid)
+            if row is None:
+                row = tests[nodeid] = TestRow(lane)
+            start = fields.get("start", 0.0)
+            stop = fields.get("stop", 0.0)
             if not start:
                 # Made by the main process for a test whose worker could not report it (a
                 # crash, a time limit): it lasted until then, as far as this process knows.
                 stop = logged_at
                 start = row.phases[-1][2] if row.phases else stop
-            outcome: str = report.outcome
+            outcome: str = fields["outcome"]
             if "wasxfail" in fields:
                 outcome = "xfailed" if outcome == "skipped" else "xpassed"
-            row.phases.append((report.when, start, max(start, stop), outcome))
+            row.phases.append((fields["when"], start, stop if stop > start else start, outcome))
         self._reports.clear()
         for nodeid, kind in self._flags.items():
-            if nodeid in self._tests:
-                self._tests[nodeid].flag = kind
-        return self._tests
+            if nodeid in tests:
+                tests[nodeid].flag = kind
+        return tests
 
     def flag(self, nodeid: str, kind: str) -> None:
         self._flags[nodeid] = kind
@@ -143,6 +152,9 @@ def outcome_of(row: TestRow) -> str:
     """One word for a test, as the page colours it: its flag, else what pytest would count."""
     if row.flag:
         return "crashed" if row.flag == "crash" else "timeout"
+    phases = row.phases
+    if len(phases) == 3 and phases[0][3] == phases[1][3] == phases[2][3] == "passed":
+        return "passed"  # (most tests: the rest is for the others)
     call = [outcome for when, _, _, outcome in row.phases if when == "call"]
     around = [outcome for when, _, _, outcome in row.phases if when != "call"]
     if call and call[-1] == "failed":

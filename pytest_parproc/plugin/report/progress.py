@@ -3,10 +3,11 @@ worker's current test, the time left), and a SLOW line for each test running lon
 ``--par-slow``, also where nothing is redrawn (CI logs).
 
 A thread of the main process does it, a few times a second, holding the terminal lock: the
-main thread holds it too, except while it waits for results (``View.waiting``), so whatever
-the main thread writes to the terminal, it writes with the terminal to itself. A fork (a pool
-starting its workers) waits for the lock too (``os.register_at_fork``): the child never
-inherits a half-written line or a lock the thread held."""
+main thread holds it too, except while it waits for results (``View.waiting``) or runs a test
+itself (``View.main_thread_tests``), so whatever the main thread writes to the terminal, it
+writes with the terminal to itself. A fork (a pool starting its workers) waits until the thread
+is between two looks (``os.register_at_fork``): the child never inherits a half-written line or
+a lock the thread held."""
 
 from __future__ import annotations
 
@@ -18,10 +19,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...parallel.resources import allow_fork_beside
-from .terminal import BottomLine
+from .terminal import BottomLine, DirectOutput
 
 #: worker id -> (index of the test it runs in the session's items, when it started)
 Running = dict[str, tuple[int, float]]
+
+
+@dataclass
+class WorkersNow:
+    """What the workers say of themselves, before the main process has replayed it."""
+
+    running: Running
+    #: the tests they have ended, and of those the failed ones (0: not told)
+    done: int = 0
+    failed: int = 0
+
+
 BAR_TICK_S = 0.25
 #: the fewest characters of a node id worth showing (its end: the test's name)
 MIN_NAME = 12
@@ -46,19 +59,24 @@ class Progress:
         lock: threading.RLock,
         nodeids: Sequence[str],
         n_workers: int,
-        running_now: Callable[[], Running],
+        workers_now: Callable[[], WorkersNow],
         slow_s: float,
-        write_line: Callable[[str], None],
+        write_line: Callable[[str, bool], None],
         bar: BottomLine | None,
         expected: dict[str, float],
+        out: DirectOutput | None = None,
     ) -> None:
         self.lock = lock
         self.nodeids = nodeids
         self.n_workers = max(1, n_workers)
-        self.running_now = running_now
+        self.workers_now = workers_now
+        #: the test the main thread runs now, and since when (``RunView.main_thread_tests``)
+        self.main_test: tuple[str, float] | None = None
         self.slow_s = slow_s
         self.write_line = write_line
         self.bar = bar
+        #: the terminal's own descriptor (closed by the view once the thread has ended)
+        self.out = out
         self.counts = Counts()
         self.finished: set[str] = set()
         self.failed: set[str] = set()
@@ -68,9 +86,11 @@ class Progress:
         self._mean_s = sum(known) / len(known) if known else 0.0
         self._planned = len(known) * 2 >= len(nodeids) > 0  # enough is known to plan with
         self.counts.expected_left_s = sum(known) + self._mean_s * (len(nodeids) - len(known))
-        self._reported_slow: set[tuple[str, int, float]] = set()
+        self._reported_slow: set[tuple[str, str, float]] = set()
         self._started = time.monotonic()
         self._stop = threading.Event()
+        #: held while the thread looks: a fork waits for it (``_before_fork``)
+        self.looking = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="parproc-progress", daemon=True)
 
     # -- the main thread --------------------------------------------------------------------
@@ -113,32 +133,47 @@ class Progress:
         while not self._stop.is_set():
             if self.lock.acquire(timeout=tick_s):
                 try:
-                    if not self._stop.is_set():
-                        self._look()
+                    with self.looking:
+                        if not self._stop.is_set():
+                            self._look()
                 finally:
                     self.lock.release()
             self._stop.wait(tick_s)
 
     def _look(self) -> None:
         now = time.time()
+        workers = self.workers_now()
+        entries = [
+            (worker_id, self.nodeids[index], started)
+            for worker_id, (index, started) in workers.running.items()
+            if 0 <= index < len(self.nodeids)
+        ]
+        main_test = self.main_test
+        in_test = main_test is not None
+        if main_test is not None:
+            entries.append(("main", *main_test))
         running = []
-        for worker_id, (index, started) in self.running_now().items():
-            if 0 <= index < len(self.nodeids) and self.nodeids[index] not in self.finished:
-                running.append((worker_id, self.nodeids[index], max(0.0, now - started)))
-                key = (worker_id, index, started)
-                if now - started >= self.slow_s and key not in self._reported_slow:
-                    self._reported_slow.add(key)
-                    self.write_line(slow_line(worker_id, self.nodeids[index], self.slow_s))
+        for worker_id, nodeid, started in entries:
+            if nodeid in self.finished:
+                continue  # (its slot is read after its report was replayed)
+            running.append((worker_id, nodeid, max(0.0, now - started)))
+            key = (worker_id, nodeid, started)
+            if now - started >= self.slow_s and key not in self._reported_slow:
+                self._reported_slow.add(key)
+                self.write_line(slow_line(worker_id, nodeid, self.slow_s), in_test)
         if self.bar is not None:
-            width = self.bar.size().columns - 1
-            self.bar.draw(
-                status_text(self.counts, len(self.nodeids), self._left_s(running), running, width)
+            total = len(self.nodeids)
+            counts = Counts(
+                min(total, max(self.counts.done, workers.done)),
+                max(self.counts.failed, workers.failed),
+                self.counts.expected_left_s,
             )
+            width = self.bar.size().columns - 1
+            self.bar.draw(status_text(counts, total, self._left_s(counts, running), running, width))
 
-    def _left_s(self, running: list[tuple[str, str, float]]) -> float | None:
+    def _left_s(self, counts: Counts, running: list[tuple[str, str, float]]) -> float | None:
         """The time left: the recorded durations of the tests not done, less what the running
         ones have spent, shared by the workers; without enough recorded, the pace so far."""
-        counts = self.counts
         left = len(self.nodeids) - counts.done
         if left <= 0:
             return 0.0
@@ -153,10 +188,10 @@ class Progress:
 
 #: the progress of the run going on (one at a time; a list for the fork hooks' sake)
 _running: list[Progress] = []
-#: how long a fork waits for the progress thread to finish a look (a look takes milliseconds;
-#: past that, the main thread holds the lock, and the thread is not looking)
-FORK_WAIT_S = 0.5
-_fork_locks: list[threading.RLock] = []
+#: how long a fork waits for the progress thread to finish a look (a look takes milliseconds:
+#: longer, and something is wrong with the terminal; the fork goes on)
+FORK_WAIT_S = 2.0
+_fork_locks: list[threading.Lock] = []
 
 
 def _guard_forks() -> None:
@@ -165,18 +200,26 @@ def _guard_forks() -> None:
     if getattr(_guard_forks, "done", False):
         return
     _guard_forks.done = True  # type: ignore[attr-defined]
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork)
+    os.register_at_fork(
+        before=_before_fork, after_in_parent=_after_fork, after_in_child=_forget_in_child
+    )
 
 
 def _before_fork() -> None:
     for progress in list(_running):
-        if progress.lock.acquire(timeout=FORK_WAIT_S):
-            _fork_locks.append(progress.lock)
+        if progress.looking.acquire(timeout=FORK_WAIT_S):
+            _fork_locks.append(progress.looking)
 
 
 def _after_fork() -> None:
     while _fork_locks:
         _fork_locks.pop().release()
+
+
+def _forget_in_child() -> None:
+    """A forked child has no progress thread: its forks wait for nothing."""
+    _running.clear()
+    _fork_locks.clear()
 
 
 def slow_line(worker_id: str, nodeid: str, slow_s: float) -> str:
@@ -255,11 +298,22 @@ def _duration(seconds: float) -> str:
     )
 
 
-def write_line_through(terminal: Any) -> Callable[[str], None]:
-    """Lines between pytest's own, through its terminal reporter (which starts a new line
-    where it was in the middle of one, and writes the file's name again after)."""
+def write_line_through(
+    terminal: Any, writer: Any, out: DirectOutput | None
+) -> Callable[[str, bool], None]:
+    """Lines between pytest's own: through its terminal reporter, which writes the file's name
+    again after (a line of dots is ended first: the reporter does that only where it wrote a
+    file's name, not under -q). While the main thread runs a test (``in_test``), pytest's
+    capture may hold the terminal's descriptor: the line goes to the terminal itself."""
 
-    def write(line: str) -> None:
+    def write(line: str, in_test: bool) -> None:
+        if in_test and out is not None:
+            ended = "\n" if writer.width_of_current_line else ""
+            out.write(f"{ended}{line}\n")
+            return
+        terminal.ensure_newline()
+        if writer.width_of_current_line:
+            terminal.write("\n")
         terminal.write_line(line, yellow=True)
         terminal.flush()  # (a pipe's buffer would keep it until the end)
 

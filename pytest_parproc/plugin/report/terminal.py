@@ -18,36 +18,76 @@ SAVE, RESTORE = f"{ESC}7", f"{ESC}8"
 #: row), and the cursor is back over the same text, in the same column
 MAKE_ROOM = f"{ESC}D{ESC}M"
 CLEAR_ROW = f"{ESC}[2K"
+#: the smallest terminal with room for a status row below the lines that scroll
+MIN_ROWS, MIN_COLUMNS = 3, 20
+
+
+class DirectOutput:
+    """The terminal itself, beside pytest's file object for it: a duplicate of its descriptor,
+    taken while nothing captures it. While the main thread runs a test, pytest's capture
+    points descriptor 1 at a file of its own: what the progress writes then must not end up
+    in that test's captured output."""
+
+    def __init__(self, file: IO[str]) -> None:
+        self.file = file
+        self.encoding = getattr(file, "encoding", None) or "utf-8"
+        self.fd: int | None
+        try:
+            self.fd = os.dup(file.fileno())
+        except (OSError, ValueError, AttributeError):  # (a file of Python's only: no capture)
+            self.fd = None
+
+    def write(self, text: str) -> None:
+        if self.fd is None:
+            self.file.write(text)
+            self.file.flush()
+            return
+        data = text.encode(self.encoding, errors="replace")
+        while data:
+            data = data[os.write(self.fd, data) :]
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 class BottomLine:
     """The status row of a terminal (or of what stands for one: ``--par-progress=bar``)."""
 
-    def __init__(self, file: IO[str]) -> None:
-        self.file = file
+    def __init__(self, out: DirectOutput) -> None:
+        self.out = out
+        self.file = out.file
         self.rows = 0
-        self._fd: int | None
+        self._fd = out.fd
+
+    def measured(self) -> os.terminal_size | None:
+        """The terminal's own size; None where it tells none (a pseudo-terminal nobody sized
+        says 0 x 0) or one too small for a status row under the rest."""
+        if self._fd is None:
+            return None
         try:
-            self._fd = file.fileno()
-        except (OSError, ValueError, AttributeError):
-            self._fd = None
+            size = os.get_terminal_size(self._fd)
+        except OSError:
+            return None
+        return size if size.lines >= MIN_ROWS and size.columns >= MIN_COLUMNS else None
 
     def size(self) -> os.terminal_size:
-        if self._fd is not None:
-            try:
-                return os.get_terminal_size(self._fd)
-            except OSError:
-                pass
-        return shutil.get_terminal_size()
+        """The size to draw for: the terminal's own, else pytest's fallback (COLUMNS and LINES,
+        else 80 x 24)."""
+        return self.measured() or shutil.get_terminal_size()
 
     def open(self) -> None:
-        self.rows = max(2, self.size().lines)
+        """Called by the main thread: what pytest wrote comes first (the room is made where
+        its cursor is)."""
+        self.file.flush()
+        self.rows = max(MIN_ROWS, self.size().lines)
         self._write(MAKE_ROOM + _region(self.rows - 1))
 
     def draw(self, text: str) -> None:
         size = self.size()
         prefix = ""
-        rows = max(2, size.lines)
+        rows = max(MIN_ROWS, size.lines)
         if rows != self.rows:  # resized: the region follows, the old status row is cleared
             prefix = f"{SAVE}{ESC}[{self.rows};1H{CLEAR_ROW}{RESTORE}" if rows > self.rows else ""
             prefix += MAKE_ROOM + _region(rows - 1)
@@ -56,12 +96,14 @@ class BottomLine:
         self._write(f"{prefix}{SAVE}{ESC}[{rows};1H{CLEAR_ROW}{line}{ESC}[0m{RESTORE}")
 
     def close(self) -> None:
-        """The whole screen scrolls again, and the status row is empty."""
+        """The whole screen scrolls again, and the status row is empty (by the main thread)."""
+        self.file.flush()
         self._write(f"{SAVE}{ESC}[r{RESTORE}{SAVE}{ESC}[{self.rows};1H{CLEAR_ROW}{RESTORE}")
 
     def _write(self, text: str) -> None:
-        self.file.write(text)
-        self.file.flush()
+        # Each drawing is one write, position-independent: it may come between any two of
+        # pytest's (which may wait in its file's buffer meanwhile).
+        self.out.write(text)
 
 
 def _region(last_row: int) -> str:

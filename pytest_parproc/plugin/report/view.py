@@ -14,8 +14,8 @@ import pytest
 from ..pytest_internals.terminal import terminal_file
 from .events import MAIN_LANE, SERIAL_LANE, RunEvents
 from .options import ReportOptions
-from .progress import Progress, Running, write_line_through
-from .terminal import BottomLine
+from .progress import Progress, WorkersNow, write_line_through
+from .terminal import BottomLine, DirectOutput
 from .timeline import RunFacts, timeline_data
 
 VIEW_KEY = pytest.StashKey["RunView"]()
@@ -74,7 +74,7 @@ class RunView:
         self,
         nodeids: Sequence[str],
         n_workers: int,
-        running_now: Callable[[], Running],
+        workers_now: Callable[[], WorkersNow],
         expected: dict[str, float] | None = None,
     ) -> None:
         """The live progress of the tests ``nodeids`` (run by ``n_workers``), where it is
@@ -85,19 +85,22 @@ class RunView:
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
         if terminal is None:
             return
-        bar = None
         file = terminal_file(self.config)
-        if file is not None and _wants_bar(self.config, mode, file):
-            bar = BottomLine(file)
+        out = DirectOutput(file) if file is not None else None
+        bar = BottomLine(out) if out is not None else None
+        if bar is not None and not _wants_bar(self.config, mode, bar):
+            bar = None
+        writer = self.config.get_terminal_writer()
         self.progress = Progress(
             self.lock,
             nodeids,
             n_workers,
-            running_now,
+            workers_now,
             self.options.slow_s,
-            write_line_through(terminal),
+            write_line_through(terminal, writer, out),
             bar,
             expected or {},
+            out,
         )
         self.config.pluginmanager.register(_Counter(self.progress), "parproc-progress")
         self.progress.start()
@@ -108,15 +111,39 @@ class RunView:
         if self.progress is None:
             yield from outputs
             return
+        lock = self.lock
         while True:
-            self.lock.release()
             try:
+                lock.release()
                 output = next(outputs, _END)
             finally:
-                self.lock.acquire()
+                # (Ctrl-C may come between any two steps: the lock is taken back only if it
+                # was let go; ``_is_owned`` is what ``threading.Condition`` asks an RLock)
+                if not lock._is_owned():  # type: ignore[attr-defined]
+                    lock.acquire()
             if output is _END:
                 return
             yield output  # type: ignore[misc]
+
+    @contextlib.contextmanager
+    def main_thread_tests(self) -> Iterator[None]:
+        """While the main thread runs tests itself, through pytest's protocol: the progress
+        looks on (this thread's test is shown as ``main``) except while pytest reports, when
+        the reporting hooks hold the lock."""
+        progress = self.progress
+        if progress is None or self.config is None:
+            yield
+            return
+        watch = _MainThreadTests(self.lock, progress)
+        manager = self.config.pluginmanager
+        manager.register(watch, "parproc-main-thread-tests")
+        self.lock.release()
+        try:
+            yield
+        finally:
+            self.lock.acquire()
+            progress.main_test = None
+            manager.unregister(watch)
 
     # -- pytest hooks -----------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
@@ -155,6 +182,8 @@ class RunView:
             progress.join()
         finally:
             self.lock.acquire()
+            if progress.out is not None:
+                progress.out.close()
 
     def _write_files(self) -> None:
         from .page import write_page
@@ -162,8 +191,8 @@ class RunView:
 
         assert self.events is not None
         facts = self.facts or RunFacts("none", 1, "the tests ran one after another")
-        title = _title(self.events, facts)
-        data = timeline_data(self.events, facts, title)
+        data = timeline_data(self.events, facts, "")
+        data["title"] = _title(len(data["tests"]), facts)
         for what, path, write in (
             ("timeline page", self.options.page, write_page),
             ("trace", self.options.trace, write_trace),
@@ -191,6 +220,32 @@ class _Recorder:
         self.events.report(report, self.view.lane)
 
 
+class _MainThreadTests:
+    """Registered while the main thread runs tests (``RunView.main_thread_tests``): pytest
+    writes to the terminal in these hooks, and the progress thread must not meanwhile."""
+
+    def __init__(self, lock: threading.RLock, progress: Progress) -> None:
+        self.lock = lock
+        self.progress = progress
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_logstart(self, nodeid: str) -> Any:
+        with self.lock:
+            self.progress.main_test = (nodeid, time.time())
+            return (yield)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_logreport(self) -> Any:
+        with self.lock:
+            return (yield)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_logfinish(self) -> Any:
+        with self.lock:
+            self.progress.main_test = None
+            return (yield)
+
+
 class _Counter:
     """Counts the tests that end, for the status line (registered only while it is shown)."""
 
@@ -207,21 +262,23 @@ class _Counter:
 _END = object()
 
 
-def _wants_bar(config: pytest.Config, mode: str, file: Any) -> bool:
+def _wants_bar(config: pytest.Config, mode: str, bar: BottomLine) -> bool:
     """The status line: asked for, or on a terminal that takes escape sequences (pytest's own
-    rules: ``--color``, ``NO_COLOR``, ``TERM=dumb``) unless ``-qq`` asks for near silence."""
+    rules: ``--color``, ``NO_COLOR``, ``TERM=dumb``) and tells its size, unless ``-qq`` asks
+    for near silence."""
     if mode == "bar":
         return True
     writer = config.get_terminal_writer()
     try:
-        terminal = bool(file.isatty())
+        terminal = bool(bar.file.isatty())
     except (OSError, ValueError):
         terminal = False
-    return terminal and writer.hasmarkup and config.get_verbosity() > -2
+    if not (terminal and writer.hasmarkup and config.get_verbosity() > -2):
+        return False
+    return bar.measured() is not None
 
 
-def _title(events: RunEvents, facts: RunFacts) -> str:
-    count = sum(1 for row in events.tests.values() if row.phases)
+def _title(count: int, facts: RunFacts) -> str:
     tests = f"{count} test{'s' if count != 1 else ''}"
     if facts.backend == "none":
         return f"pytest-parproc: {tests}, one after another"

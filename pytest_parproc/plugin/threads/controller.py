@@ -17,6 +17,7 @@ from .. import compat, pytest_internals
 from ..options import ParprocOptions
 from ..replay import Replayer, release_held
 from ..report.events import SERIAL_LANE
+from ..report.progress import WorkersNow
 from ..report.timeline import RunFacts
 from ..run import RunController
 from ..signals import InterruptGate, main_thread_limit
@@ -97,7 +98,9 @@ class ThreadController(RunController):
             "threading", self.options.n_jobs, "threads share one interpreter (and the GIL)"
         )
         nodeids = [item.nodeid for item in items]
-        self.view.start_progress(nodeids, self.options.n_jobs, threads.running.copy)
+        self.view.start_progress(
+            nodeids, self.options.n_jobs, lambda: WorkersNow(threads.running.copy())
+        )
         restore_setup_state = pytest_internals.replace_setup_state(session, state)
         with ExitStack() as restore:
             if compat.timeout.active(self.config):
@@ -146,7 +149,7 @@ class ThreadController(RunController):
 
         # pytest-timeout's own timer keeps its limit here, in the main thread
         limit_s = None if compat.timeout.item_limit(item) else self.options.timeout_s
-        with running(item), main_thread_limit(limit_s, overrun):
+        with running(item), main_thread_limit(limit_s, overrun), self.view.main_thread_tests():
             try:
                 self.stop_request = self._threads.protocol(item, "in the main thread")
             except pytest.fail.Exception as error:  # the limit, outside the test's own phases
