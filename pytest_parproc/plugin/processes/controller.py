@@ -137,7 +137,11 @@ class ProcessController(RunController):
         self.run_dir = dask_rundir.for_main(spec, self.cluster)
         view.facts = RunFacts(self.options.backend, spec.n_workers)
         nodeids = [item.nodeid for item in items]
-        view.start_progress(nodeids, spec.n_workers, self._workers_now, self.durations)
+
+        def workers_now() -> WorkersNow:  # (for the progress thread)
+            return WorkersNow.of(self.run_dir.workers_now(), replayer.finished, session.testsfailed)
+
+        view.start_progress(nodeids, spec.n_workers, workers_now, self.durations)
         if self.shared.values:  # (for workers that are not forks of this process)
             self.run_dir.publish_shared(cloudpickle.dumps(self.shared.portable()))
         if blocker is None and spread:
@@ -326,9 +330,6 @@ class ProcessController(RunController):
         """How long a worker may take to build its session, and why (fixed when the run
         starts, from this process's own start-up and collection)."""
         return start_limit(self.options, time.perf_counter() - self._configured_at)
-
-    def _workers_now(self) -> WorkersNow:
-        return WorkersNow(*self.run_dir.workers_now())
 
     def _check_stop(self, session: pytest.Session, run_dir: RunDirectory) -> None:
         if self._stop_wanted(session) and not self.stopping:

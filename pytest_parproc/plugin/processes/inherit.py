@@ -29,10 +29,9 @@ MAIN_PROCESS_PLUGINS = frozenset(
         ("pytest_reportlog.plugin", "ReportLogPlugin"),
         ("pytest_html.basereport", "BaseReport"),
         ("pytest_jsonreport.plugin", "JSONReport"),
-        # (this plugin's own: the run's view, its recorder and its progress counter)
+        # (this plugin's own: the run's view and its recorder)
         ("pytest_parproc.plugin.report.view", "RunView"),
         ("pytest_parproc.plugin.report.view", "_Recorder"),
-        ("pytest_parproc.plugin.report.view", "_Counter"),
     }
 )
 

@@ -27,12 +27,25 @@ Running = dict[str, tuple[int, float]]
 
 @dataclass
 class WorkersNow:
-    """What the workers say of themselves, before the main process has replayed it."""
+    """Where the run is, as the controller tells it: what each worker runs now, and the tests
+    ended (by the workers, replayed or not yet) and failed so far."""
 
     running: Running
-    #: the tests they have ended, and of those the failed ones (0: not told)
     done: int = 0
     failed: int = 0
+    #: the indices of the tests replayed (a copy: the main thread adds to the original)
+    finished: frozenset[int] | set[int] = frozenset()
+
+    @classmethod
+    def of(
+        cls, told: tuple[Running, int, int], finished: set[int], failed_reports: int
+    ) -> WorkersNow:
+        """From what the workers tell (running, ended, failed: ``RunDirectory.workers_now``),
+        the tests replayed and the failed reports the session counted (tests that ran in the
+        main process, or whose worker died, count only there)."""
+        running, done, failed = told
+        replayed = finished.copy()
+        return cls(running, max(done, len(replayed)), max(failed, failed_reports), replayed)
 
 
 BAR_TICK_S = 0.25
@@ -43,11 +56,11 @@ LINES_TICK_S = 0.5
 
 @dataclass
 class Counts:
-    """What the main thread has replayed so far (it alone writes these)."""
+    """Tests ended and failed so far, and the expected seconds of the tests not ended yet
+    (from the recorded durations; see ``Progress``)."""
 
     done: int = 0
     failed: int = 0
-    #: the expected seconds of the tests not done yet (recorded durations; see ``Progress``)
     expected_left_s: float = 0.0
 
 
@@ -77,15 +90,12 @@ class Progress:
         self.bar = bar
         #: the terminal's own descriptor (closed by the view once the thread has ended)
         self.out = out
-        self.counts = Counts()
-        self.finished: set[str] = set()
-        self.failed: set[str] = set()
-        self.expected = expected
         known = [expected[nodeid] for nodeid in nodeids if nodeid in expected]
         #: durations of tests with none recorded are taken to be the mean of those recorded
-        self._mean_s = sum(known) / len(known) if known else 0.0
+        mean_s = sum(known) / len(known) if known else 0.0
+        self._expected = [expected.get(nodeid, mean_s) for nodeid in nodeids]
+        self._expected_s = sum(self._expected)
         self._planned = len(known) * 2 >= len(nodeids) > 0  # enough is known to plan with
-        self.counts.expected_left_s = sum(known) + self._mean_s * (len(nodeids) - len(known))
         self._reported_slow: set[tuple[str, str, float]] = set()
         self._started = time.monotonic()
         self._stop = threading.Event()
@@ -115,18 +125,6 @@ class Progress:
     def join(self) -> None:
         self._thread.join(timeout=5)
 
-    def test_finished(self, nodeid: str) -> None:
-        if nodeid in self.finished:
-            return
-        self.finished.add(nodeid)
-        self.counts.done += 1
-        self.counts.expected_left_s -= self.expected.get(nodeid, self._mean_s)
-
-    def test_failed(self, nodeid: str) -> None:
-        if nodeid not in self.failed:
-            self.failed.add(nodeid)
-            self.counts.failed += 1
-
     # -- the thread -------------------------------------------------------------------------
     def _loop(self) -> None:
         tick_s = BAR_TICK_S if self.bar is not None else min(LINES_TICK_S, self.slow_s / 4)
@@ -143,10 +141,12 @@ class Progress:
     def _look(self) -> None:
         now = time.time()
         workers = self.workers_now()
+        finished = workers.finished
         entries = [
             (worker_id, self.nodeids[index], started)
             for worker_id, (index, started) in workers.running.items()
-            if 0 <= index < len(self.nodeids)
+            # (a slot read after its test's report was replayed: that test is over)
+            if 0 <= index < len(self.nodeids) and index not in finished
         ]
         main_test = self.main_test
         in_test = main_test is not None
@@ -154,8 +154,6 @@ class Progress:
             entries.append(("main", *main_test))
         running = []
         for worker_id, nodeid, started in entries:
-            if nodeid in self.finished:
-                continue  # (its slot is read after its report was replayed)
             running.append((worker_id, nodeid, max(0.0, now - started)))
             key = (worker_id, nodeid, started)
             if now - started >= self.slow_s and key not in self._reported_slow:
@@ -163,10 +161,11 @@ class Progress:
                 self.write_line(slow_line(worker_id, nodeid, self.slow_s), in_test)
         if self.bar is not None:
             total = len(self.nodeids)
+            expected = self._expected
             counts = Counts(
-                min(total, max(self.counts.done, workers.done)),
-                max(self.counts.failed, workers.failed),
-                self.counts.expected_left_s,
+                min(total, max(len(finished), workers.done)),
+                workers.failed,
+                self._expected_s - sum(expected[index] for index in finished),
             )
             width = self.bar.size().columns - 1
             self.bar.draw(status_text(counts, total, self._left_s(counts, running), running, width))

@@ -4,6 +4,7 @@ progress while tests run, and the page and trace written when they have."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -102,7 +103,6 @@ class RunView:
             expected or {},
             out,
         )
-        self.config.pluginmanager.register(_Counter(self.progress), "parproc-progress")
         self.progress.start()
 
     def waiting(self, outputs: Iterator[T]) -> Iterator[T]:
@@ -186,6 +186,18 @@ class RunView:
                 progress.out.close()
 
     def _write_files(self) -> None:
+        assert self.events is not None
+        # What is built here is garbage only once written: the collector's passes over it
+        # (and over the run's reports, tens of thousands of objects) would double the cost.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._write_files_now()
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _write_files_now(self) -> None:
         from .page import write_page
         from .trace import write_trace
 
@@ -201,9 +213,11 @@ class RunView:
                 continue
             try:
                 write(path, data)
-            except OSError as error:
-                # The run's results stand; the summary says what is missing.
-                self.failed_to_write.append(f"could not write the {what} to {path}: {error}")
+            except Exception as error:  # (whatever it is, the run's results stand)
+                # The summary says what is missing, and why.
+                self.failed_to_write.append(
+                    f"could not write the {what} to {path}: {type(error).__name__}: {error}"
+                )
             else:
                 self.written.append((what, str(path)))
 
@@ -244,19 +258,6 @@ class _MainThreadTests:
         with self.lock:
             self.progress.main_test = None
             return (yield)
-
-
-class _Counter:
-    """Counts the tests that end, for the status line (registered only while it is shown)."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.failed:
-            self.progress.test_failed(report.nodeid)
-        if report.when == "teardown":
-            self.progress.test_finished(report.nodeid)
 
 
 _END = object()

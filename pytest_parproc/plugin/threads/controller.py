@@ -98,9 +98,12 @@ class ThreadController(RunController):
             "threading", self.options.n_jobs, "threads share one interpreter (and the GIL)"
         )
         nodeids = [item.nodeid for item in items]
-        self.view.start_progress(
-            nodeids, self.options.n_jobs, lambda: WorkersNow(threads.running.copy())
-        )
+
+        def workers_now() -> WorkersNow:
+            told = (threads.running.copy(), 0, 0)
+            return WorkersNow.of(told, replayer.finished, session.testsfailed)
+
+        self.view.start_progress(nodeids, self.options.n_jobs, workers_now)
         restore_setup_state = pytest_internals.replace_setup_state(session, state)
         with ExitStack() as restore:
             if compat.timeout.active(self.config):
