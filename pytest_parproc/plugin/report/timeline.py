@@ -64,12 +64,15 @@ class Tests(Sequence[list[Any]]):
         started = self.started
         encode = encode_basestring
         parts = []
+        append = parts.append
         for lane, nodeid, outcome, phases, flag in self.rows:
             shown = ",".join(
-                f'["{when}",{begin - started:.6f},{stop - started:.6f},"{verdict}"]'
-                for when, begin, stop, verdict in phases
+                [
+                    f'["{when}",{begin - started:.6f},{stop - started:.6f},"{verdict}"]'
+                    for when, begin, stop, verdict in phases
+                ]
             )
-            parts.append(
+            append(
                 f'[{lane},{encode(nodeid)},"{outcome}",{phases[0][1] - started:.6f},'
                 f'{phases[-1][2] - started:.6f},[{shown}],"{flag}"]'
             )

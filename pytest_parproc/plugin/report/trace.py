@@ -19,8 +19,9 @@ PID = 1
 
 def trace_lines(data: dict[str, Any]) -> Iterator[str]:
     """The events of the page's data (``timeline.timeline_data``), each a JSON object; times
-    in microseconds from the run's start. Written as text: a run has three events per test,
-    and building a dictionary for each costs several times more."""
+    in microseconds from the run's start (a test phase's in whole ones). Written as text: a
+    run has three events per test, and building a dictionary for each costs several times
+    more."""
     lanes = data["lanes"]
     dump = encode_basestring  # (the C encoder of a JSON string; json.dumps costs 5x more)
     yield _event({"name": "process_name", "ph": "M", "pid": PID, "args": {"name": data["title"]}})
@@ -42,16 +43,15 @@ def trace_lines(data: dict[str, Any]) -> Iterator[str]:
         else [(test[0], test[1], test[2], test[5], test[6]) for test in tests]
     )
     for lane_number, nodeid, outcome, phases, flag in rows:
-        name = dump(nodeid)
-        common = f'"pid":{PID},"tid":{lane_number}'
-        extra = f',"test_outcome":"{outcome}","worker":{workers[lane_number]}'
-        if flag:
-            extra += f',"flag":"{flag}"'
+        # What is the same for each phase of the test, once; times in whole microseconds.
+        head = f'{{"name":{dump(nodeid)},"cat":"'
+        middle = f',"pid":{PID},"tid":{lane_number},"args":{{"outcome":"'
+        flagged = f',"flag":"{flag}"' if flag else ""
+        tail = f'","test_outcome":"{outcome}","worker":{workers[lane_number]}{flagged}}}}}'
         for when, begin, stop, phase_outcome in phases:
             yield (
-                f'{{"name":{name},"cat":"{when}","ph":"X","ts":{(begin - started) * 1e6:.1f},'
-                f'"dur":{max(0.0, stop - begin) * 1e6:.1f},{common},"args":'
-                f'{{"phase":"{when}","outcome":"{phase_outcome}"{extra}}}}}'
+                f'{head}{when}","ph":"X","ts":{int((begin - started) * 1e6)},'
+                f'"dur":{int((stop - begin) * 1e6)}{middle}{phase_outcome}{tail}'
             )
     for lane_number, name, begin, stop in data["events"]:
         yield _complete(name, "parproc", begin, stop, lane_number, {})
