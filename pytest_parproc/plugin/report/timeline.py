@@ -63,7 +63,7 @@ class Tests(Sequence[list[Any]]):
         """The JSON array of all of them (microsecond precision)."""
         started = self.started
         encode = encode_basestring
-        parts = []
+        parts: list[str] = []
         append = parts.append
         for lane, nodeid, outcome, phases, flag in self.rows:
             shown = ",".join(
