@@ -20,6 +20,7 @@ from .terminal import BottomLine, DirectOutput
 from .timeline import RunFacts, timeline_data
 
 VIEW_KEY = pytest.StashKey["RunView"]()
+RECORDER = "parproc-recorder"
 T = TypeVar("T")
 
 
@@ -194,6 +195,11 @@ class RunView:
         try:
             self._write_files_now()
         finally:
+            # Written: what was kept for the files goes now (freed by reference counts, not
+            # left to the collector's next full pass, or the interpreter's exit).
+            self.events = None
+            if self.config is not None and self.config.pluginmanager.has_plugin(RECORDER):
+                self.config.pluginmanager.unregister(name=RECORDER)
             if collecting:
                 gc.enable()
 
@@ -301,4 +307,4 @@ def register(config: pytest.Config, options: ReportOptions) -> None:
     config.stash[VIEW_KEY] = view
     config.pluginmanager.register(view, "parproc-view")
     if view.events is not None:
-        config.pluginmanager.register(_Recorder(view, view.events), "parproc-recorder")
+        config.pluginmanager.register(_Recorder(view, view.events), RECORDER)
