@@ -338,3 +338,47 @@ def test_the_status_line_stays_out_of_a_main_thread_tests_captured_output(
     captured = output.split("Captured stdout call")[1].split("=====")[0]
     assert captured.strip("- \n") == "from the test"
     assert "parproc: SLOW [> 0.2 s] test_m.py::test_alone_fails on main" in output
+
+
+def test_an_error_while_looking_ends_the_progress_quietly_with_its_reason() -> None:
+    import threading
+
+    from pytest_parproc.plugin.report import progress as module
+
+    def broken() -> module.WorkersNow:
+        raise OSError("the run directory went away")
+
+    lock = threading.RLock()
+    running = module.Progress(lock, ["t.py::a"], 1, broken, 0.2, print, None, {})
+    running.start()
+    running._thread.join(timeout=30)
+    running.stop()
+    assert not running._thread.is_alive()
+    assert running.failure == "OSError: the run directory went away"
+
+
+class InterruptedOnce:
+    """A lock whose first acquire is interrupted (Ctrl-C while the main thread waits)."""
+
+    def __init__(self) -> None:
+        self.owned = False
+        self.interrupted = False
+
+    def _is_owned(self) -> bool:
+        return self.owned
+
+    def acquire(self) -> bool:
+        if not self.interrupted:
+            self.interrupted = True
+            raise KeyboardInterrupt
+        self.owned = True
+        return True
+
+
+def test_the_main_thread_takes_its_lock_back_even_when_interrupted() -> None:
+    from pytest_parproc.plugin.report.view import take_back
+
+    lock = InterruptedOnce()
+    with pytest.raises(KeyboardInterrupt):
+        take_back(lock)  # type: ignore[arg-type]
+    assert lock.owned  # held once the interruption is raised

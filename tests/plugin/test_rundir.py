@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 from pytest_parproc.plugin.processes.rundir import ProgressLog, RunDirectory, read_progress_log
@@ -57,4 +58,6 @@ def test_running_slots_tell_what_each_worker_runs_now(tmp_path: Path) -> None:
     assert running["w0"][1] > 0  # when it started (time.time())
     assert (done, failed) == (2, 1)
     (tmp_path / "w2.now").write_bytes(b"\x01")  # cut short: not read
+    (tmp_path / "w3.now").write_bytes(struct.pack(RunningSlot.FORMAT, 5, 0.0, 0, 0))  # torn
+    assert "w3" not in run_dir.workers_now()[0]
     assert run_dir.workers_now()[1:] == (2, 1)

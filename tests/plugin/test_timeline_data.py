@@ -4,11 +4,17 @@ stand-in reports: lanes and their notes, made-up times, the summary."""
 from __future__ import annotations
 
 import itertools
+import json
+import math
+import re
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from pytest_parproc.plugin.report.events import RunEvents
+from pytest_parproc.plugin.report.page import write_page
 from pytest_parproc.plugin.report.timeline import RunFacts, timeline_data
+from pytest_parproc.plugin.report.trace import write_trace
 
 
 def report(nodeid: str, when: str, start: float, stop: float, outcome: str = "passed") -> Any:
@@ -80,3 +86,30 @@ def test_the_summary_names_the_longest_tests_and_the_idle_time_at_the_end() -> N
     assert summary["speedup"] == round(6.5 / 9.5, 2)  # summed test time / the test loop's time
     threads = timeline_data(events, RunFacts("threading", 2, "threads share one GIL"), "a run")
     assert threads["speedup"] is None and threads["no_speedup"] == "threads share one GIL"
+
+
+def test_times_that_are_not_numbers_and_odd_node_ids_still_make_valid_files(
+    tmp_path: Path,
+) -> None:
+    """A plugin's report may carry no time, NaN or infinity; a node id may hold quotes,
+    ``</script>`` or (from a path that is not UTF-8) a lone surrogate: both files stay JSON."""
+    events = RunEvents(100.0)
+    events.loop_started = 100.0
+    odd = 't.py::test["q\\\\</script>\\udce9]'
+    events.report(report(odd, "setup", 101.0, 101.5), "w0")
+    events.report(report(odd, "call", math.nan, math.inf), "w0")
+    events.report(report(odd, "teardown", 102.0, -math.inf), "w0")
+    events.report(report("t.py::b", "setup", math.inf, 103.0), "w1")
+    events.ended = 104.0
+    data = timeline_data(events, RunFacts("loky", 2), "a run")
+    write_page(tmp_path / "page.html", data)
+    write_trace(tmp_path / "trace.json", data)
+    page = (tmp_path / "page.html").read_text(encoding="utf-8")
+    (script,) = re.findall(r'id="parproc-data">(.*?)</script>', page, re.S)
+    tests = json.loads(script)["tests"]
+    assert [test[1] for test in tests] == [odd, "t.py::b"]
+    for test in tests:
+        for _, begin, stop, _ in test[5]:
+            assert math.isfinite(begin) and math.isfinite(stop) and stop >= begin
+    trace = json.loads((tmp_path / "trace.json").read_text(encoding="utf-8"))
+    assert {event["name"] for event in trace["traceEvents"] if event["ph"] == "X"} >= {odd}

@@ -29,6 +29,8 @@ from ...parallel import WorkerCrashedError
 from ..messages import RunSpec
 from .rundir import RunDirectory, read_running
 
+#: how old the claims the live progress reads may be, at most
+CLAIMS_FRESH_S = 2.0
 #: how long the main process waits for a dead worker's host to have a live worker again (its
 #: nanny restarting it) before it reports the crash without the worker's files
 REACH_HOST_S = 10.0
@@ -154,10 +156,12 @@ class DaskRunView(RunDirectory):
         self._claims.set({})
         self._told = False
         self._shared: Any = None
+        #: when the claims were last read for the live progress, and what they were
+        self._claims_read: tuple[float, dict[str, Claim]] = (float("-inf"), {})
 
-    def claims(self) -> dict[str, Claim]:
+    def claims(self, timeout_s: float = 30) -> dict[str, Claim]:
         try:
-            claimed = dict(self._claims.get(timeout=30))
+            claimed = dict(self._claims.get(timeout=timeout_s))
         except Exception:  # the scheduler is gone: no worker can be named
             return {}
         return {worker_id: Claim(*fields) for worker_id, fields in claimed.items()}
@@ -168,7 +172,11 @@ class DaskRunView(RunDirectory):
         here = socket.gethostname()
         running: dict[str, tuple[int, float]] = {}
         done = failed = 0
-        for claim in {claim.folder: claim for claim in self.claims().values()}.values():
+        # The claims from the scheduler at most every few seconds, and never waited for long:
+        # the progress thread asks four times a second.
+        if time.monotonic() - self._claims_read[0] > CLAIMS_FRESH_S:
+            self._claims_read = (time.monotonic(), self.claims(timeout_s=CLAIMS_FRESH_S))
+        for claim in {claim.folder: claim for claim in self._claims_read[1].values()}.values():
             if claim.host == here:
                 found, ended, failures = read_running(claim.folder)
                 running.update(found)

@@ -191,7 +191,7 @@ def read_running(folder: str | os.PathLike[str]) -> tuple[dict[str, tuple[int, f
             index, started, ended, failures = struct.unpack(RunningSlot.FORMAT, data)
             done += ended
             failed += failures
-            if index >= 0:
+            if index >= 0 and started > 0:  # (a slot read while written: index and time apart)
                 running[name[: -len(".now")]] = (index, started)
     return running, done, failed
 

@@ -19,6 +19,8 @@ SERIAL_LANE = "serial"
 SHARED_LANE = "shared"
 #: two spans of the same name on the same lane this close together are one (replays)
 MERGE_GAP_S = 0.001
+#: no report's time is later than this (the year 5138): past it, or not a number, it is made up
+LATEST = 1e11
 
 
 @dataclass
@@ -91,15 +93,18 @@ class RunEvents:
                 row = tests[nodeid] = TestRow(lane)
             start = fields.get("start", 0.0)
             stop = fields.get("stop", 0.0)
-            if not start:
+            # (comparisons: a time that is not a number, or not finite, fails them)
+            if not 0.0 < start < LATEST:
                 # Made by the main process for a test whose worker could not report it (a
                 # crash, a time limit): it lasted until then, as far as this process knows.
                 stop = logged_at
                 start = row.phases[-1][2] if row.phases else stop
-            outcome: str = fields["outcome"]
+            if not start <= stop < LATEST:
+                stop = start
+            outcome: str = report.outcome
             if "wasxfail" in fields:
                 outcome = "xfailed" if outcome == "skipped" else "xpassed"
-            row.phases.append((fields["when"], start, stop if stop > start else start, outcome))
+            row.phases.append((report.when, start, stop, outcome))
         self._reports.clear()
         for nodeid, kind in self._flags.items():
             if nodeid in tests:

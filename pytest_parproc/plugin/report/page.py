@@ -50,7 +50,11 @@ def write_page(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
         dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
     )
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as stream:
+        # (a node id from a path that is not UTF-8 holds lone surrogates: written escaped,
+        # which JSON reads back as the same code point)
+        with os.fdopen(
+            descriptor, "w", encoding="utf-8", errors="backslashreplace", newline="\n"
+        ) as stream:
             stream.write(page)
         # mkstemp makes the file readable by its owner only; a report is shared like any
         # other build output.

@@ -52,6 +52,8 @@ BAR_TICK_S = 0.25
 #: the fewest characters of a node id worth showing (its end: the test's name)
 MIN_NAME = 12
 LINES_TICK_S = 0.5
+#: however small --par-slow is, the thread looks at most 20 times a second
+MIN_TICK_S = 0.05
 
 
 @dataclass
@@ -99,6 +101,8 @@ class Progress:
         self._reported_slow: set[tuple[str, str, float]] = set()
         self._started = time.monotonic()
         self._stop = threading.Event()
+        #: why the thread ended early (an error while it looked), for the summary
+        self.failure = ""
         #: held while the thread looks: a fork waits for it (``_before_fork``)
         self.looking = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="parproc-progress", daemon=True)
@@ -128,12 +132,18 @@ class Progress:
     # -- the thread -------------------------------------------------------------------------
     def _loop(self) -> None:
         tick_s = BAR_TICK_S if self.bar is not None else min(LINES_TICK_S, self.slow_s / 4)
+        tick_s = max(MIN_TICK_S, tick_s)
         while not self._stop.is_set():
             if self.lock.acquire(timeout=tick_s):
                 try:
                     with self.looking:
                         if not self._stop.is_set():
                             self._look()
+                except Exception as error:
+                    # The run goes on without its progress: a warning from this thread would be
+                    # charged to a test (and fail it under -W error). The summary says why.
+                    self.failure = f"{type(error).__name__}: {error}"
+                    return
                 finally:
                     self.lock.release()
             self._stop.wait(tick_s)

@@ -102,7 +102,8 @@ def write_trace(path: Path, data: dict[str, Any]) -> None:
     }
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        with open(partial, "w", encoding="utf-8") as file:
+        # (a node id from a path that is not UTF-8 holds lone surrogates: written escaped)
+        with open(partial, "w", encoding="utf-8", errors="backslashreplace") as file:
             file.write('{"traceEvents":[\n')
             file.write(",\n".join(trace_lines(data)))
             file.write(f'\n],"displayTimeUnit":"ms","otherData":{_event(other)}}}\n')

@@ -118,10 +118,7 @@ class RunView:
                 lock.release()
                 output = next(outputs, _END)
             finally:
-                # (Ctrl-C may come between any two steps: the lock is taken back only if it
-                # was let go; ``_is_owned`` is what ``threading.Condition`` asks an RLock)
-                if not lock._is_owned():  # type: ignore[attr-defined]
-                    lock.acquire()
+                take_back(lock)
             if output is _END:
                 return
             yield output  # type: ignore[misc]
@@ -137,14 +134,16 @@ class RunView:
             return
         watch = _MainThreadTests(self.lock, progress)
         manager = self.config.pluginmanager
-        manager.register(watch, "parproc-main-thread-tests")
-        self.lock.release()
+        manager.register(watch)
         try:
+            self.lock.release()
             yield
         finally:
-            self.lock.acquire()
-            progress.main_test = None
-            manager.unregister(watch)
+            try:
+                take_back(self.lock)
+            finally:
+                progress.main_test = None
+                manager.unregister(watch)
 
     # -- pytest hooks -----------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
@@ -156,15 +155,18 @@ class RunView:
     def pytest_runtestloop(self) -> Any:
         if self.events is not None:
             self.events.loop_started = time.time()
-        self.lock.acquire()
+        take_back(self.lock)
         try:
             return (yield)
         finally:
-            self._stop_progress()
-            self.lock.release()
-            if self.events is not None:
-                self.events.ended = time.time()
-                self._write_files()
+            try:
+                self._stop_progress()
+            finally:
+                if _owned(self.lock):
+                    self.lock.release()
+                if self.events is not None:
+                    self.events.ended = time.time()
+                    self._write_files()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         for what, path in self.written:
@@ -177,14 +179,19 @@ class RunView:
         progress = self.progress
         if progress is None:
             return
-        progress.stop()
-        self.lock.release()  # (the thread may be waiting for it)
         try:
-            progress.join()
+            progress.stop()
         finally:
-            self.lock.acquire()
-            if progress.out is not None:
-                progress.out.close()
+            if _owned(self.lock):
+                self.lock.release()  # (the thread may be waiting for it)
+            try:
+                progress.join()
+            finally:
+                take_back(self.lock)
+                if progress.out is not None:
+                    progress.out.close()
+        if progress.failure:
+            self.failed_to_write.append(f"the live progress stopped: {progress.failure}")
 
     def _write_files(self) -> None:
         assert self.events is not None
@@ -209,8 +216,14 @@ class RunView:
 
         assert self.events is not None
         facts = self.facts or RunFacts("none", 1, "the tests ran one after another")
-        data = timeline_data(self.events, facts, "")
-        data["title"] = _title(len(data["tests"]), facts)
+        try:
+            data = timeline_data(self.events, facts, "")
+            data["title"] = _title(len(data["tests"]), facts)
+        except Exception as error:  # (whatever it is, the run's results stand)
+            self.failed_to_write.append(
+                f"could not write the timeline files: {type(error).__name__}: {error}"
+            )
+            return
         for what, path, write in (
             ("timeline page", self.options.page, write_page),
             ("trace", self.options.trace, write_trace),
@@ -290,6 +303,26 @@ def _title(count: int, facts: RunFacts) -> str:
     if facts.backend == "none":
         return f"pytest-parproc: {tests}, one after another"
     return f"pytest-parproc: {tests}, {facts.n_jobs} workers ({facts.backend})"
+
+
+def _owned(lock: threading.RLock) -> bool:
+    """Whether this thread holds ``lock`` (``_is_owned`` is what ``threading.Condition``
+    asks an RLock)."""
+    return bool(lock._is_owned())  # type: ignore[attr-defined]
+
+
+def take_back(lock: threading.RLock) -> None:
+    """The main thread takes its lock back, once, whatever interrupts it: Ctrl-C, or a time
+    limit's SIGALRM, while it waits for the progress thread to end a look. The interruption is
+    raised once the lock is held (the count stays one, and every later release is right)."""
+    interruption: BaseException | None = None
+    while not _owned(lock):
+        try:
+            lock.acquire()
+        except BaseException as raised:  # (raised below, once the lock is held)
+            interruption = interruption or raised
+    if interruption is not None:
+        raise interruption
 
 
 def view_of(config: pytest.Config) -> RunView:
