@@ -3,11 +3,12 @@ worker's current test, the time left), and a SLOW line for each test running lon
 ``--par-slow``, also where nothing is redrawn (CI logs).
 
 A thread of the main process does it, a few times a second, holding the terminal lock: the
-main thread holds it too, except while it waits for results (``View.waiting``) or runs a test
-itself (``View.main_thread_tests``), so whatever the main thread writes to the terminal, it
-writes with the terminal to itself. A fork (a pool starting its workers) waits until the thread
-is between two looks (``os.register_at_fork``): the child never inherits a half-written line or
-a lock the thread held."""
+main thread holds it too, except while it waits for results (``View.waiting``), so whatever the
+main thread writes to the terminal, it writes with the terminal to itself. While the main
+thread runs tests itself (``View.main_thread_tests``), there is no progress thread at all. A
+fork (a pool starting its workers) waits until the thread is between two looks
+(``os.register_at_fork``): the child never inherits a half-written line or a lock the thread
+held."""
 
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ class Progress:
         n_workers: int,
         workers_now: Callable[[], WorkersNow],
         slow_s: float,
-        write_line: Callable[[str, bool], None],
+        write_line: Callable[[str], None],
         bar: BottomLine | None,
         expected: dict[str, float],
         out: DirectOutput | None = None,
@@ -85,8 +86,6 @@ class Progress:
         self.nodeids = nodeids
         self.n_workers = max(1, n_workers)
         self.workers_now = workers_now
-        #: the test the main thread runs now, and since when (``RunView.main_thread_tests``)
-        self.main_test: tuple[str, float] | None = None
         self.slow_s = slow_s
         self.write_line = write_line
         self.bar = bar
@@ -101,16 +100,24 @@ class Progress:
         self._reported_slow: set[tuple[str, str, float]] = set()
         self._started = time.monotonic()
         self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         #: why the thread ended early (an error while it looked), for the summary
         self.failure = ""
         #: held while the thread looks: a fork waits for it (``_before_fork``)
         self.looking = threading.Lock()
-        self._thread = threading.Thread(target=self._loop, name="parproc-progress", daemon=True)
 
     # -- the main thread --------------------------------------------------------------------
     def start(self) -> None:
         if self.bar is not None:
             self.bar.open()
+        self.resume()
+
+    def resume(self) -> None:
+        """A thread looks again (after ``pause``, or the first time)."""
+        if self.failure:
+            return  # (it ended on an error: the summary says so)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="parproc-progress", daemon=True)
         # A fork waits until the thread is between two looks (``_before_fork``): then it
         # holds nothing a forked child could need.
         _guard_forks()
@@ -118,16 +125,21 @@ class Progress:
         allow_fork_beside(self._thread)
         self._thread.start()
 
-    def stop(self) -> None:
-        """Called with the lock held: the thread ends at its next look; the status row goes."""
+    def pause(self) -> None:
+        """Called with the lock held: the thread ends at its next look (``join`` waits)."""
         self._stop.set()
         if self in _running:
             _running.remove(self)
+
+    def stop(self) -> None:
+        """Called with the lock held: the thread ends at its next look; the status row goes."""
+        self.pause()
         if self.bar is not None:
             self.bar.close()
 
     def join(self) -> None:
-        self._thread.join(timeout=5)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
     # -- the thread -------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -158,17 +170,13 @@ class Progress:
             # (a slot read after its test's report was replayed: that test is over)
             if 0 <= index < len(self.nodeids) and index not in finished
         ]
-        main_test = self.main_test
-        in_test = main_test is not None
-        if main_test is not None:
-            entries.append(("main", *main_test))
         running = []
         for worker_id, nodeid, started in entries:
             running.append((worker_id, nodeid, max(0.0, now - started)))
             key = (worker_id, nodeid, started)
             if now - started >= self.slow_s and key not in self._reported_slow:
                 self._reported_slow.add(key)
-                self.write_line(slow_line(worker_id, nodeid, self.slow_s), in_test)
+                self.write_line(slow_line(worker_id, nodeid, self.slow_s))
         if self.bar is not None:
             total = len(self.nodeids)
             expected = self._expected
@@ -307,19 +315,12 @@ def _duration(seconds: float) -> str:
     )
 
 
-def write_line_through(
-    terminal: Any, writer: Any, out: DirectOutput | None
-) -> Callable[[str, bool], None]:
+def write_line_through(terminal: Any, writer: Any) -> Callable[[str], None]:
     """Lines between pytest's own: through its terminal reporter, which writes the file's name
     again after (a line of dots is ended first: the reporter does that only where it wrote a
-    file's name, not under -q). While the main thread runs a test (``in_test``), pytest's
-    capture may hold the terminal's descriptor: the line goes to the terminal itself."""
+    file's name, not under -q)."""
 
-    def write(line: str, in_test: bool) -> None:
-        if in_test and out is not None:
-            ended = "\n" if writer.width_of_current_line else ""
-            out.write(f"{ended}{line}\n")
-            return
+    def write(line: str) -> None:
         terminal.ensure_newline()
         if writer.width_of_current_line:
             terminal.write("\n")

@@ -24,9 +24,9 @@ MIN_ROWS, MIN_COLUMNS = 3, 20
 
 class DirectOutput:
     """The terminal itself, beside pytest's file object for it: a duplicate of its descriptor,
-    taken while nothing captures it. While the main thread runs a test, pytest's capture
-    points descriptor 1 at a file of its own: what the progress writes then must not end up
-    in that test's captured output."""
+    taken while nothing captures it. While a test runs in this process, pytest's capture may
+    point descriptor 1 at a file of its own: a status line drawn then must not end up in that
+    test's captured output."""
 
     def __init__(self, file: IO[str]) -> None:
         self.file = file

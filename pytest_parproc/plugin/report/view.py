@@ -99,7 +99,7 @@ class RunView:
             n_workers,
             workers_now,
             self.options.slow_s,
-            write_line_through(terminal, writer, out),
+            write_line_through(terminal, writer),
             bar,
             expected or {},
             out,
@@ -125,25 +125,19 @@ class RunView:
 
     @contextlib.contextmanager
     def main_thread_tests(self) -> Iterator[None]:
-        """While the main thread runs tests itself, through pytest's protocol: the progress
-        looks on (this thread's test is shown as ``main``) except while pytest reports, when
-        the reporting hooks hold the lock."""
+        """While the main thread runs tests itself, through pytest's protocol (the threading
+        runner's serial lane, tests that run alone): the progress thread is gone. Such tests
+        run alone on purpose (a benchmark's timing, a test that is not thread-safe, one that
+        counts the threads), as in a serial run; the status line shows where it stood."""
         progress = self.progress
-        if progress is None or self.config is None:
+        if progress is None:
             yield
             return
-        watch = _MainThreadTests(self.lock, progress)
-        manager = self.config.pluginmanager
-        manager.register(watch)
+        self._end_thread(progress)
         try:
-            self.lock.release()
             yield
         finally:
-            try:
-                take_back(self.lock)
-            finally:
-                progress.main_test = None
-                manager.unregister(watch)
+            progress.resume()
 
     # -- pytest hooks -----------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
@@ -182,16 +176,23 @@ class RunView:
         try:
             progress.stop()
         finally:
-            if _owned(self.lock):
-                self.lock.release()  # (the thread may be waiting for it)
             try:
-                progress.join()
+                self._end_thread(progress)
             finally:
-                take_back(self.lock)
                 if progress.out is not None:
                     progress.out.close()
         if progress.failure:
             self.failed_to_write.append(f"the live progress stopped: {progress.failure}")
+
+    def _end_thread(self, progress: Progress) -> None:
+        """The progress thread ends (it may be waiting for the lock: let go meanwhile)."""
+        progress.pause()
+        if _owned(self.lock):
+            self.lock.release()
+        try:
+            progress.join()
+        finally:
+            take_back(self.lock)
 
     def _write_files(self) -> None:
         assert self.events is not None
@@ -251,32 +252,6 @@ class _Recorder:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.events.report(report, self.view.lane)
-
-
-class _MainThreadTests:
-    """Registered while the main thread runs tests (``RunView.main_thread_tests``): pytest
-    writes to the terminal in these hooks, and the progress thread must not meanwhile."""
-
-    def __init__(self, lock: threading.RLock, progress: Progress) -> None:
-        self.lock = lock
-        self.progress = progress
-
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_logstart(self, nodeid: str) -> Any:
-        with self.lock:
-            self.progress.main_test = (nodeid, time.time())
-            return (yield)
-
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_logreport(self) -> Any:
-        with self.lock:
-            return (yield)
-
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_logfinish(self) -> Any:
-        with self.lock:
-            self.progress.main_test = None
-            return (yield)
 
 
 _END = object()
