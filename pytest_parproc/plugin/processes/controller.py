@@ -19,7 +19,6 @@ from ..messages import RunSpec, StopRequest, TaskResult, Unit
 from ..options import ParprocOptions, start_limit
 from ..replay import Replayer, release_held
 from ..report.events import SERIAL_LANE
-from ..report.progress import WorkersNow
 from ..report.timeline import RunFacts
 from ..run import RunController
 from ..signals import graceful_interrupts
@@ -136,12 +135,8 @@ class ProcessController(RunController):
         )
         self.run_dir = dask_rundir.for_main(spec, self.cluster)
         view.facts = RunFacts(self.options.backend, spec.n_workers)
-        nodeids = [item.nodeid for item in items]
-
-        def workers_now() -> WorkersNow:  # (for the progress thread)
-            return WorkersNow.of(self.run_dir.workers_now(), replayer.finished, session.testsfailed)
-
-        view.start_progress(nodeids, spec.n_workers, workers_now, self.durations)
+        told = self.run_dir.workers_now
+        view.start_progress(session, replayer.finished, spec.n_workers, told, self.durations)
         if self.shared.values:  # (for workers that are not forks of this process)
             self.run_dir.publish_shared(cloudpickle.dumps(self.shared.portable()))
         if blocker is None and spread:

@@ -4,8 +4,6 @@ the worker that ran them, the main process's own costs, worker start-ups, crashe
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
@@ -144,13 +142,25 @@ class RunEvents:
             return
         self.spans.append([lane, name, start, stop])
 
-    @contextmanager
-    def span(self, name: str, lane: str = MAIN_LANE) -> Iterator[None]:
-        start = time.time()
-        try:
-            yield
-        finally:
-            self.add_span(lane, name, start, time.time())
+    def span(self, name: str, lane: str = MAIN_LANE) -> Span:
+        return Span(self, name, lane)
+
+
+class Span:
+    """Times what runs inside it onto a lane (a class, not a generator: the threading runner
+    enters one per test's replay)."""
+
+    __slots__ = ("events", "lane", "name", "start")
+
+    def __init__(self, events: RunEvents, name: str, lane: str) -> None:
+        self.events, self.name, self.lane = events, name, lane
+        self.start = 0.0
+
+    def __enter__(self) -> None:
+        self.start = time.time()
+
+    def __exit__(self, *exception: object) -> None:
+        self.events.add_span(self.lane, self.name, self.start, time.time())
 
 
 def outcome_of(row: TestRow) -> str:

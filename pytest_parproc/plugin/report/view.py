@@ -7,7 +7,7 @@ import contextlib
 import gc
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
@@ -15,7 +15,7 @@ import pytest
 from ..pytest_internals.terminal import terminal_file
 from .events import MAIN_LANE, SERIAL_LANE, RunEvents
 from .options import ReportOptions
-from .progress import Progress, WorkersNow, write_line_through
+from .progress import Progress, Running, WorkersNow, write_line_through
 from .terminal import BottomLine, DirectOutput
 from .timeline import RunFacts, timeline_data
 
@@ -74,16 +74,23 @@ class RunView:
 
     def start_progress(
         self,
-        nodeids: Sequence[str],
+        session: pytest.Session,
+        finished: set[int],
         n_workers: int,
-        workers_now: Callable[[], WorkersNow],
+        told: Callable[[], tuple[Running, int, int]],
         expected: dict[str, float] | None = None,
     ) -> None:
-        """The live progress of the tests ``nodeids`` (run by ``n_workers``), where it is
-        wanted: on a terminal the status line, anywhere the SLOW lines."""
+        """The live progress of the session's tests (run by ``n_workers``), where it is wanted:
+        on a terminal the status line, anywhere the SLOW lines. ``finished``: the replayer's
+        tests replayed; ``told``: what the workers say (``WorkersNow.of``)."""
         mode = self.options.progress
         if self.config is None or mode == "off" or self.progress is not None:
             return
+
+        def workers_now() -> WorkersNow:  # (on the progress thread)
+            return WorkersNow.of(told(), finished, session.testsfailed)
+
+        nodeids = [item.nodeid for item in session.items]
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
         if terminal is None:
             return

@@ -17,7 +17,6 @@ from .. import compat, pytest_internals
 from ..options import ParprocOptions
 from ..replay import Replayer, release_held
 from ..report.events import SERIAL_LANE
-from ..report.progress import WorkersNow
 from ..report.timeline import RunFacts
 from ..run import RunController
 from ..signals import InterruptGate, main_thread_limit
@@ -97,13 +96,9 @@ class ThreadController(RunController):
         self.view.facts = RunFacts(
             "threading", self.options.n_jobs, "threads share one interpreter (and the GIL)"
         )
-        nodeids = [item.nodeid for item in items]
-
-        def workers_now() -> WorkersNow:
-            told = (threads.running.copy(), 0, 0)
-            return WorkersNow.of(told, replayer.finished, session.testsfailed)
-
-        self.view.start_progress(nodeids, self.options.n_jobs, workers_now)
+        self.view.start_progress(
+            session, replayer.finished, self.options.n_jobs, lambda: (threads.running.copy(), 0, 0)
+        )
         restore_setup_state = pytest_internals.replace_setup_state(session, state)
         with ExitStack() as restore:
             if compat.timeout.active(self.config):
@@ -241,7 +236,8 @@ class ThreadController(RunController):
         with view.span("replay"):
             replayer.replay_reports(result.index, result.reports)
         threads = self._threads
-        if threads is not None and item.nodeid in threads.left_running:
+        # (``item.nodeid`` is built on each access: asked only where a test was left running)
+        if threads is not None and threads.left_running and item.nodeid in threads.left_running:
             text = f"{item.nodeid} ran past its time limit and was left running on its thread"
             view.mark(result.worker_id, "timeout", item.nodeid, text)
         for message in result.warnings:
