@@ -236,7 +236,14 @@ def test_ctrl_c_during_the_run_still_tears_down_once(
     found = events(log)
     assert [event[:2] for event in found].count(("setup", "server")) == 1, found
     assert [event[:2] for event in found].count(("teardown", "server")) == 1, found
-    assert found[-1][:2] == ("teardown", "server"), found
+    after = found[[event[:2] for event in found].index(("teardown", "server")) + 1 :]
+    if backend == "threading":
+        # Tests running on threads then are abandoned, not stopped: one already past its
+        # check may still log that it saw the value, and end its segment (the client).
+        assert {event[0] for event in after} <= {"saw", "teardown"}, found
+        assert ("setup", "server") not in [event[:2] for event in after], found
+    else:
+        assert after == [], found
 
 
 TEARDOWN_ERROR = """
