@@ -132,6 +132,8 @@ def run(root: Path, junit: Path, extra: list[str]) -> dict[str, str]:
         for child in case:
             if child.tag in ("failure", "error", "skipped"):
                 outcome = {"failure": "failed"}.get(child.tag, child.tag)
+                if child.tag != "skipped":
+                    outcome += ": " + " ".join((child.get("message") or "").split())[:300]
         outcomes[name] = outcome
     return outcomes
 
@@ -157,7 +159,7 @@ def main() -> None:
             runs[variant] = run(root, folder / f"{variant}.xml", args.pytest_args)
     joblib, ours = runs["joblib"], runs["pytest_parproc"]
     for variant, outcomes in runs.items():
-        counts = Counter(outcomes.values())
+        counts = Counter(outcome.split(":")[0] for outcome in outcomes.values())
         print(
             f"{variant}: {len(outcomes)} tests, " + ", ".join(f"{n} {k}" for k, n in counts.items())
         )

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
-import queue
+import sys
 import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+import warnings
+import weakref
+from collections.abc import Callable, Generator, Iterable
 from types import TracebackType
 from typing import Any, Literal, ParamSpec
 
 from .backends.base import (
-    Batch,
-    BatchOutcome,
     CallOptions,
     ParallelBackendBase,
     Task,
-    describe_task,
 )
 from .batching import BatchSizer
+from .call import ParallelRun, Settings, check_task
 from .config import (
     UNSET,
     _Unset,
@@ -31,7 +29,6 @@ from .config import (
     parse_pre_dispatch,
     resolve_n_jobs,
 )
-from .errors import TaskTimeoutError, WorkerCrashedError
 from .progress import Progress
 
 ReturnAs = Literal["list", "generator", "generator_unordered"]
@@ -40,16 +37,7 @@ CRASH_POLICIES = ("abort", "isolate")
 
 P = ParamSpec("P")
 
-_call_ids = itertools.count(1)
 _PRIMED = object()
-
-
-@dataclass(frozen=True)
-class _Settings:
-    return_as: str
-    pre_dispatch: int | str
-    batch_size: int | str
-    options: CallOptions
 
 
 def delayed(function: Callable[P, Any]) -> Callable[P, Task]:
@@ -66,15 +54,6 @@ def _pick(value: Any, fallback: Any) -> Any:
     return fallback if isinstance(value, _Unset) else value
 
 
-def _check_task(task: object, position: int) -> Task:
-    if type(task) is tuple and len(task) == 3 and callable(task[0]):
-        return task
-    raise TypeError(
-        f"Parallel expects calls built with delayed(function)(*args, **kwargs); "
-        f"item {position} of the input is {task!r}"
-    )
-
-
 class Parallel:
     """Run ``delayed`` calls in parallel, like ``joblib.Parallel``.
 
@@ -87,6 +66,10 @@ class Parallel:
     exceeds ``timeout``, on backends that can stop a running task) fails alone: its result is
     the ``WorkerCrashedError`` / ``TaskTimeoutError`` instance, returned instead of raised, and
     the other tasks go on in a replacement worker. Exceptions raised by tasks are still raised.
+
+    Other keyword arguments are the backend's parameters (``initializer``, ``initargs``, ...),
+    as in joblib; they join those of an enclosing ``parallel_config`` naming the backend.
+    ``backend`` may also be a ``multiprocessing`` context (the multiprocessing backend with it).
     """
 
     def __init__(
@@ -105,6 +88,7 @@ class Parallel:
         require: str | _Unset | None = UNSET,
         *,
         crash_policy: str = "abort",
+        **backend_params: Any,
     ) -> None:
         state = current_config()
         prefer_value = _pick(prefer, state.prefer)
@@ -123,7 +107,8 @@ class Parallel:
             raise TypeError(f"verbose must be an int, got {verbose_value!r}")
         verbose_value = int(verbose_value)
         backend_value = _pick(backend, None)
-        self._backend = choose_backend(backend_value, prefer_value, require_value)
+        choice = choose_backend(backend_value, prefer_value, require_value, backend_params)
+        self._backend = choice.backend
         if (
             crash_policy == "isolate"
             and self._backend.uses_processes
@@ -134,11 +119,13 @@ class Parallel:
                 f"was running; backend {self._backend.name!r} does not (use 'loky')"
             )
         self.n_jobs = self._backend.effective_n_jobs(
-            resolve_n_jobs(_pick(n_jobs, None), backend=self._backend)
+            resolve_n_jobs(
+                _pick(n_jobs, None), backend=self._backend, context=choice.context_n_jobs
+            )
         )
         BatchSizer(batch_size, self.n_jobs)  # validates batch_size
         parse_pre_dispatch(pre_dispatch, self.n_jobs)  # validates pre_dispatch
-        self._settings = _Settings(
+        self._settings = Settings(
             return_as=return_as,
             pre_dispatch=pre_dispatch,
             batch_size=batch_size,
@@ -158,6 +145,53 @@ class Parallel:
         self._managed = False
         self._running = False
         self._lock = threading.Lock()
+        #: joblib's counters, for a subclass's ``print_progress``: tasks sent to workers, tasks
+        #: finished, and the call's number of tasks once the end of its input has been seen
+        self.n_dispatched_tasks = 0
+        self.n_completed_tasks = 0
+        self.n_tasks: int | None = None
+        self._progress: Progress | None = None
+        self._generator: weakref.ref[Generator[Any, None, None]] | None = None
+        self._last_batch: tuple[int, str] = (0, "")
+
+    def _print(self, msg: str) -> None:
+        """One progress line, as joblib writes it: stderr, or stdout from verbose 50."""
+        if not self.verbose:
+            return
+        stream = sys.stderr if self.verbose < 50 else sys.stdout
+        stream.write(f"[Parallel(n_jobs={self.n_jobs})]: {msg}\n")
+        stream.flush()
+
+    def print_progress(self) -> None:
+        """Called after each finished batch (joblib's hook): a subclass may override it to show
+        progress its own way (a progress bar), reading ``n_completed_tasks``,
+        ``n_dispatched_tasks`` and ``n_tasks``. By default, the lines of ``verbose``."""
+        if self._progress is None:
+            return
+        if self._progress.ended:
+            self._progress.finished(self.n_completed_tasks)
+        else:
+            size, worker = self._last_batch
+            self._progress.update(self.n_completed_tasks, self.n_tasks, size, worker)
+
+    def _start_progress(self, n_jobs: int, backend_class: str = "") -> Progress:
+        self.n_dispatched_tasks = self.n_completed_tasks = 0
+        self.n_tasks = None
+        backend_class = backend_class or type(self._backend).__name__
+        self._progress = Progress(self.verbose, n_jobs, backend_class, self._print)
+        return self._progress
+
+    def _end_progress(self) -> None:
+        """Every task is done: the hook's last call, with ``n_tasks`` known."""
+        self.n_tasks = self.n_completed_tasks
+        if self._progress is not None:
+            self._progress.ended = True
+        self.print_progress()
+
+    def _batch_done(self, size: int, worker: str) -> None:
+        self.n_completed_tasks += size
+        self._last_batch = (size, worker)
+        self.print_progress()
 
     @property
     def backend(self) -> ParallelBackendBase:
@@ -180,6 +214,12 @@ class Parallel:
         traceback: TracebackType | None,
     ) -> None:
         self._managed = False
+        generator = self._generator() if self._generator is not None else None
+        if generator is not None:
+            # A generator left unconsumed: its tasks are cancelled (running ones stopped where
+            # the backend can), as joblib aborts them, so that the next call does not wait.
+            with contextlib.suppress(ValueError):  # (being consumed in another thread)
+                generator.close()
         if not self._sequential:
             self._backend.stop()
 
@@ -190,12 +230,21 @@ class Parallel:
         with self._lock:
             if self._running:
                 raise RuntimeError(
-                    "this Parallel instance is already running a call; "
-                    "use one instance per concurrent call"
+                    "This Parallel instance is already running a call: use one instance per "
+                    "concurrent call, and consume a generator's results before the next call"
                 )
             self._running = True
         try:
             if self._sequential:
+                if self.timeout is not None:
+                    # joblib's warning, word for word: a plain loop cannot stop a task
+                    warnings.warn(
+                        f"The backend class 'SequentialBackend' does not support timeout. "
+                        f"You have set 'timeout={self.timeout}' in Parallel but the 'timeout' "
+                        f"parameter will not be used.",
+                        UserWarning,
+                        stacklevel=2,
+                    )
                 outputs = self._run_sequential(iterable)
             else:
                 outputs = self._run_parallel(iterable)
@@ -205,27 +254,31 @@ class Parallel:
             raise
         if self.return_as == "list":
             return list(outputs)
+        self._generator = weakref.ref(outputs)
         return outputs
 
-    def _run_sequential(self, iterable: Iterable[Task]) -> Iterator[Any]:
-        progress = Progress(self.verbose, 1, "sequential")
-        timeout_s = self._settings.options.timeout_s
+    def _run_sequential(self, iterable: Iterable[Task]) -> Generator[Any, None, None]:
+        self._start_progress(1, "SequentialBackend")  # what joblib names here
+        batch_size = self._settings.batch_size
+        # joblib reads a fixed batch's tasks before it runs them, in the caller too
+        size = batch_size if isinstance(batch_size, int) else 1
+        tasks = iter(iterable)
+        position = 0
         try:
-            for position, task in enumerate(iterable):
-                function, args, kwargs = _check_task(task, position)
-                started = time.monotonic()
-                value = function(*args, **kwargs)
-                if timeout_s is not None and time.monotonic() - started > timeout_s:
-                    # A plain loop cannot interrupt a task; it reports the overrun afterwards.
-                    raise TaskTimeoutError(timeout_s, describe_task(position, function))
-                progress.batch_done(1, None)
-                yield value
-            progress.finished()
+            while batch := list(itertools.islice(tasks, size)):
+                batch = [check_task(task, position + offset) for offset, task in enumerate(batch)]
+                self.n_dispatched_tasks += len(batch)
+                for function, args, kwargs in batch:
+                    value = function(*args, **kwargs)
+                    self._batch_done(1, "")
+                    yield value
+                position += len(batch)
+            self._end_progress()
         finally:
             self._running = False
 
-    def _run_parallel(self, iterable: Iterable[Task]) -> Iterator[Any]:
-        run = _ParallelRun(self, iter(iterable))
+    def _run_parallel(self, iterable: Iterable[Task]) -> Generator[Any, None, None]:
+        run = ParallelRun(self, iter(iterable))
         try:
             if not self._managed:
                 self.n_jobs = self._backend.start(self.n_jobs, self._settings.options)
@@ -240,138 +293,3 @@ class Parallel:
             self._running = False
             if not self._managed:
                 self._backend.stop()
-
-
-class _ParallelRun:
-    """The state of one parallel call: what is buffered, in flight, done and not yet yielded."""
-
-    def __init__(self, parallel: Parallel, tasks: Iterator[Task]) -> None:
-        settings = parallel._settings
-        self.options = settings.options
-        self.backend = parallel._backend
-        self.n_jobs = parallel.n_jobs
-        self.settings = settings
-        self.call_id = next(_call_ids)
-        self.tasks = tasks
-        self.position = 0
-        self.buffer: deque[Task] = deque()
-        self.exhausted = False
-        self.in_flight: dict[int, Batch] = {}
-        self.completed: queue.SimpleQueue[tuple[Batch, BatchOutcome]] = queue.SimpleQueue()
-        self.on_done: Callable[[Batch, BatchOutcome], None] = self._on_done
-        # One task per batch where a task must be stopped or blamed alone: a process worker is
-        # killed as a whole, and a dead one takes its whole batch with it.
-        self.one_per_batch = self.backend.uses_processes and (
-            self.options.timeout_s is not None or self.options.crash_policy == "isolate"
-        )
-        self.sizer = BatchSizer(1 if self.one_per_batch else settings.batch_size, self.n_jobs)
-        limit = parse_pre_dispatch(settings.pre_dispatch, self.n_jobs)
-        if self.options.timeout_s is not None and not self.backend.reports_task_start:
-            # The backend cannot tell when a task starts, so keep no more in flight than there
-            # are workers: then a batch starts when it is dispatched.
-            limit = self.n_jobs if limit is None else min(limit, self.n_jobs)
-        self.max_in_flight = limit
-        self.progress = Progress(settings.options.verbose, self.n_jobs, self.backend.name)
-        self.total: int | None = None
-
-    def _on_done(self, batch: Batch, outcome: BatchOutcome) -> None:
-        self.completed.put((batch, outcome))
-
-    def _fill_buffer(self, wanted: int) -> None:
-        while not self.exhausted and len(self.buffer) < wanted:
-            chunk = list(itertools.islice(self.tasks, wanted - len(self.buffer)))
-            if len(chunk) < wanted - len(self.buffer):
-                self.exhausted = True
-                self.total = self.position + len(self.buffer) + len(chunk)
-            for task in chunk:
-                self.buffer.append(_check_task(task, self.position + len(self.buffer)))
-
-    def dispatch(self) -> None:
-        """Send batches until the pre-dispatch limit is reached or the input is used up."""
-        while self.max_in_flight is None or len(self.in_flight) < self.max_in_flight:
-            size = self.sizer.size
-            # Read a few batches ahead, so the end of the input is seen in time to cut the last
-            # batches small enough for every worker to get a share.
-            self._fill_buffer(size * self.n_jobs * 2)
-            if not self.buffer:
-                return
-            if self.exhausted:
-                size = self.sizer.capped(len(self.buffer))
-            size = min(size, len(self.buffer))
-            tasks = [self.buffer.popleft() for _ in range(size)]
-            batch = Batch(self.call_id, self.position, tasks)
-            self.position += size
-            if not self.backend.reports_task_start:
-                batch.mark_started()
-            self.in_flight[batch.key] = batch
-            try:
-                self.backend.submit(batch, self.on_done)
-            except BaseException:
-                del self.in_flight[batch.key]
-                raise
-
-    def _next_completed(self) -> tuple[Batch, BatchOutcome]:
-        timeout_s = self.options.timeout_s
-        if timeout_s is None:
-            return self.completed.get()
-        while True:
-            starts = [b.task_started_at for b in self.in_flight.values() if b.task_started_at]
-            wait_s = timeout_s if not starts else min(starts) + timeout_s - time.monotonic()
-            try:
-                return self.completed.get(timeout=max(wait_s, 0.0))
-            except queue.Empty:
-                pass
-            now = time.monotonic()
-            for batch in list(self.in_flight.values()):
-                started = batch.task_started_at
-                if started is not None and now - started >= timeout_s:
-                    return batch, self._timed_out(batch, started)
-
-    def _timed_out(self, batch: Batch, started: float) -> BatchOutcome:
-        timeout_s = self.options.timeout_s or 0.0
-        error = TaskTimeoutError(timeout_s, batch.describe(batch.running_offset))
-        self.backend.abort([batch])
-        return BatchOutcome([], error, time.monotonic() - started)
-
-    def outputs(self) -> Iterator[Any]:
-        ordered = self.settings.return_as != "generator_unordered"
-        isolate = self.options.crash_policy == "isolate"
-        waiting: dict[int, list[Any]] = {}
-        next_index = 0
-        while self.in_flight:
-            batch, outcome = self._next_completed()
-            if self.in_flight.pop(batch.key, None) is None:
-                continue  # a late answer for a batch already given up on
-            outcome.resolve()
-            values = outcome.values
-            error = outcome.error
-            if error is not None:
-                stoppable = isinstance(error, WorkerCrashedError) or (
-                    isinstance(error, TaskTimeoutError) and self.backend.can_stop_running_tasks
-                )
-                if not (isolate and stoppable):
-                    raise error
-                values = [*values, error]
-            elif len(values) != len(batch):
-                raise RuntimeError(
-                    f"backend {self.backend.name!r} answered {batch.describe(0)} with "
-                    f"{len(values)} results for a batch of {len(batch)} tasks, and no error"
-                )
-            else:
-                self.sizer.record(len(values), outcome.duration_s)
-            self.progress.batch_done(len(values), self.total, outcome.worker)
-            self.dispatch()
-            if not ordered:
-                yield from values
-                continue
-            waiting[batch.first_index] = values
-            while next_index in waiting:
-                ready = waiting.pop(next_index)
-                next_index += len(ready)
-                yield from ready
-        self.progress.finished()
-
-    def abort(self) -> None:
-        if self.in_flight:
-            self.backend.abort(list(self.in_flight.values()))
-            self.in_flight.clear()

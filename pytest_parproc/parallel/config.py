@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import contextvars
+import functools
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -100,12 +101,33 @@ class parallel_config:
             if value is not UNSET
         }
         if "n_jobs" in given and given["n_jobs"] is not None:
-            check_n_jobs(given["n_jobs"], source="parallel_config")
+            given["n_jobs"] = check_n_jobs(given["n_jobs"], source="parallel_config")
         check_hints(given.get("prefer"), given.get("require"), source="parallel_config")
-        if isinstance(backend, str):
-            make_backend(backend, **backend_params)  # fail now on a bad name or parameter
-        elif backend_params and not isinstance(backend, _Unset):
-            raise TypeError("backend parameters can only be given with a backend name")
+        constructed = {**backend_params}
+        if not isinstance(inner_max_num_threads, _Unset) and inner_max_num_threads is not None:
+            constructed["inner_max_num_threads"] = inner_max_num_threads
+        if backend is None or isinstance(backend, _Unset):
+            if constructed:
+                # joblib's words: a user's pytest.raises(match=...) may depend on them
+                raise ValueError(
+                    f"parallel_config: inner_max_num_threads and other constructor parameters "
+                    f"backend_params are only supported when backend is not None "
+                    f"(got {', '.join(sorted(constructed))})"
+                )
+        elif not isinstance(backend, ParallelBackendBase):
+            if not isinstance(backend, str):  # a multiprocessing context, or a TypeError
+                given["backend"], from_object = backend_from_object(backend, "parallel_config")
+                backend_params = {**from_object, **backend_params}
+            made = make_backend(given["backend"], **backend_params)  # a bad name or parameter
+            check_inner_threads(made, given.get("inner_max_num_threads"), "parallel_config")
+        else:
+            if backend_params:
+                raise ValueError(
+                    f"parallel_config: constructor parameters backend_params are only "
+                    f"supported when backend is a string, not the instance {backend!r} "
+                    f"(got {', '.join(sorted(backend_params))})"
+                )
+            check_inner_threads(backend, given.get("inner_max_num_threads"), "parallel_config")
         if backend_params:
             given["backend_params"] = dict(backend_params)
         elif "backend" in given:
@@ -150,36 +172,85 @@ class parallel_backend(parallel_config):
 
 
 def check_hints(prefer: object, require: object, source: str) -> None:
+    """joblib's checks of ``prefer`` and ``require``, in joblib's words, after ``source``."""
     if prefer not in PREFER_VALUES:
-        raise ValueError(f"{source}: prefer={prefer!r} is not one of {PREFER_VALUES}")
+        raise ValueError(
+            f"{source}: prefer={prefer} is not a valid backend hint, expected one of "
+            f"{PREFER_VALUES}"
+        )
     if require not in REQUIRE_VALUES:
-        raise ValueError(f"{source}: require={require!r} is not one of {REQUIRE_VALUES}")
+        raise ValueError(
+            f"{source}: require={require} is not a valid backend constraint, expected one of "
+            f"{REQUIRE_VALUES}"
+        )
+    if prefer == "processes" and require == "sharedmem":
+        raise ValueError(
+            f"{source}: prefer == 'processes' and require == 'sharedmem' are inconsistent "
+            "settings: processes do not share the caller's memory"
+        )
+
+
+def check_inner_threads(backend: ParallelBackendBase, value: object, source: str) -> None:
+    """``inner_max_num_threads`` only where the backend sets its workers' thread pools."""
+    if value is not None and not backend.supports_inner_max_num_threads:
+        raise ValueError(
+            f"{source}: {type(backend).__name__} does not accept setting the "
+            f"inner_max_num_threads argument (backend {backend.name!r} does not limit its "
+            "workers' thread pools; use 'loky')"
+        )
+
+
+def backend_from_object(backend: object, source: str) -> tuple[str, dict[str, Any]]:
+    """A backend given as an object that is neither a name nor a ``ParallelBackendBase``: a
+    ``multiprocessing`` context means the multiprocessing backend with that context, as in
+    joblib; anything else is a TypeError that says what was given."""
+    if hasattr(backend, "Pool") and hasattr(backend, "Lock"):
+        return "multiprocessing", {"context": backend}
+    kind = f"{type(backend).__module__}.{type(backend).__qualname__}"
+    hint = ""
+    if kind.startswith("joblib."):
+        hint = (
+            "; joblib's own backend objects cannot drive this engine: pass the backend's "
+            "name, or register a pytest_parproc backend"
+        )
+    raise TypeError(
+        f"{source}: backend must be a name (str), a pytest_parproc ParallelBackendBase or a "
+        f"multiprocessing context, got {backend!r} of type {kind}{hint}"
+    )
 
 
 def check_n_jobs(n_jobs: object, source: str = "Parallel") -> int:
-    """An int n_jobs, or a clear error: bools, floats and strings are refused, 0 is a ValueError.
-
-    ``source`` names where the value came from, for the message."""
-    if isinstance(n_jobs, bool) or not hasattr(n_jobs, "__index__"):
+    """n_jobs as joblib reads it: ``int(n_jobs)`` (so ``"2"``, ``2.7`` and ``True`` are taken);
+    a value that does not convert is a ValueError, 0 too. ``source`` names where it came from."""
+    try:
+        value = operator.index(n_jobs) if hasattr(n_jobs, "__index__") else int(n_jobs)  # type: ignore[call-overload]
+    except ValueError:
+        raise ValueError(
+            f"{source}: n_jobs could not be converted to int: got {n_jobs!r}"
+        ) from None
+    except TypeError:
         raise TypeError(
-            f"{source}: n_jobs must be an integer (or None), got {n_jobs!r} "
-            f"of type {type(n_jobs).__name__}"
-        )
-    value = operator.index(n_jobs)
+            f"{source}: n_jobs must be an int, or something int() converts, or None; got "
+            f"{n_jobs!r} of type {type(n_jobs).__name__}"
+        ) from None
     if value == 0:
         raise ValueError(
-            f"{source}: n_jobs=0 has no meaning; use 1 for no parallelism, -1 for all CPUs"
+            f"{source}: n_jobs == 0 in Parallel has no meaning (got {n_jobs!r}); use 1 for no "
+            "parallelism, -1 for all CPUs"
         )
     return value
 
 
 def resolve_n_jobs(
-    n_jobs: int | None, source: str = "Parallel", backend: ParallelBackendBase | None = None
+    n_jobs: int | None,
+    source: str = "Parallel",
+    backend: ParallelBackendBase | None = None,
+    context: bool = True,
 ) -> int:
-    """joblib's rules: None -> the context's value or the backend's default (1); -1 -> all CPUs
-    (the backend's, for a cluster); -k -> cpus + 1 - k."""
+    """joblib's rules: None -> the context's value (unless ``context`` is false) or the
+    backend's default (1); -1 -> all CPUs (the backend's, for a cluster); -k -> cpus + 1 - k."""
     if n_jobs is None:
-        n_jobs = _state.get().n_jobs
+        n_jobs = _state.get().n_jobs if context else None
         if n_jobs is None:
             default = 1 if backend is None else backend.default_n_jobs
             if default > 0:
@@ -194,37 +265,60 @@ def resolve_n_jobs(
     return value
 
 
+@dataclass(frozen=True)
+class Choice:
+    """The backend of one call, and whether the context's n_jobs still applies to it (not
+    where ``require='sharedmem'`` replaced the context's backend by threads: then 1, as in
+    joblib)."""
+
+    backend: ParallelBackendBase
+    context_n_jobs: bool = True
+
+
 def choose_backend(
-    backend: str | ParallelBackendBase | None,
+    backend: object,
     prefer: str | None,
     require: str | None,
-) -> ParallelBackendBase:
-    """The backend for one call, from its explicit argument, the context, hints and nesting."""
+    params: Mapping[str, Any] | None = None,
+) -> Choice:
+    """The backend for one call, from its explicit argument, the context, hints and nesting.
+    ``params`` are the call's own backend parameters (``Parallel(initializer=...)``)."""
     state = _state.get()
     explicit = backend is not None
-    params: Mapping[str, Any] = {}
+    given = dict(params or {})
+    context_params: Mapping[str, Any] = {}
     if backend is None and state.backend is not None:
-        backend, params = state.backend, state.backend_params
+        backend, context_params = state.backend, state.backend_params
     if backend is None:
         nested = nested_fallback()
         if nested is not None:
             name, level = nested
-            return make_backend(name, nesting_level=level)
+            return Choice(make_backend(name, nesting_level=level))
         want_threads = prefer == "threads" or require == "sharedmem"
         name = "threading" if want_threads else default_backend_name()
-        return make_backend(name)
-    instance = backend if isinstance(backend, ParallelBackendBase) else None
-    if instance is None:
-        assert isinstance(backend, str)
-        instance = make_backend(backend, **params)
+        chosen = make_backend(name, **given)
+        if prefer == "processes" and chosen.supports_sharedmem:
+            chosen = make_backend("loky", **given)  # the default was made threads (joblib's rule)
+        return Choice(chosen)
+    if isinstance(backend, ParallelBackendBase):
+        if given:
+            raise ValueError(
+                f"Parallel: backend parameters ({', '.join(sorted(given))}) are only "
+                f"supported with a backend name, not the instance {backend!r}"
+            )
+        instance = backend
+    else:
+        if not isinstance(backend, str):
+            backend, context_params = backend_from_object(backend, "Parallel")
+        instance = make_backend(backend, **{**context_params, **given})
     if require == "sharedmem" and not instance.supports_sharedmem:
         if explicit:
             raise ValueError(
-                f"backend {instance.name!r} does not share memory with the caller, "
-                "which require='sharedmem' asks for; use backend='threading'"
+                f"Backend {instance.name!r} does not support shared memory, which "
+                "require='sharedmem' asks for; use backend='threading'"
             )
-        return make_backend("threading")
-    return instance
+        return Choice(make_backend("threading"), context_n_jobs=False)
+    return Choice(instance)
 
 
 _ALLOWED_OPERATORS = {
@@ -236,6 +330,7 @@ _ALLOWED_OPERATORS = {
 }
 
 
+@functools.lru_cache(maxsize=64)
 def parse_pre_dispatch(pre_dispatch: int | str, n_jobs: int) -> int | None:
     """How many tasks may be dispatched ahead: an int, 'all' (None: no limit), or an arithmetic
     expression of ``n_jobs`` such as '2 * n_jobs' (parsed with ``ast``, never evaluated)."""
@@ -279,5 +374,8 @@ def effective_n_jobs(n_jobs: int | None = -1) -> int:
     """The number of workers a ``Parallel(n_jobs)`` call would use here, with the backend
     of the current context."""
     state = _state.get()
-    backend = choose_backend(None, state.prefer, state.require)
-    return backend.effective_n_jobs(resolve_n_jobs(n_jobs, backend=backend))
+    choice = choose_backend(None, state.prefer, state.require)
+    backend = choice.backend
+    return backend.effective_n_jobs(
+        resolve_n_jobs(n_jobs, backend=backend, context=choice.context_n_jobs)
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import pickle
 import signal
 
 
@@ -101,8 +103,11 @@ def _rebuild_crash(state: dict[str, object]) -> WorkerCrashedError:
 TerminatedWorkerError = WorkerCrashedError
 
 
-class TaskTimeoutError(ParallelError, TimeoutError):
-    """A task ran longer than the ``timeout`` given to ``Parallel``."""
+class TaskTimeoutError(ParallelError, multiprocessing.TimeoutError, TimeoutError):
+    """A task ran longer than the ``timeout`` given to ``Parallel``.
+
+    Also a ``multiprocessing.TimeoutError`` (what joblib raises) and a builtin
+    ``TimeoutError``, so ``except`` clauses written for either catch it."""
 
     def __init__(self, timeout_s: float, task: str = "", detail: str = "") -> None:
         self.timeout_s = timeout_s
@@ -121,5 +126,7 @@ class WorkerStartError(ParallelError):
     """A worker could not start: its initializer raised, or the process failed to boot."""
 
 
-class UnpicklableTaskError(ParallelError):
-    """A task (function or argument) or its result could not be serialized for a worker."""
+class UnpicklableTaskError(ParallelError, pickle.PicklingError):
+    """A task (function or argument) or its result could not be serialized for a worker.
+
+    Also a ``pickle.PicklingError``, what joblib raises there."""

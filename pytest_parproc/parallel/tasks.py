@@ -6,7 +6,9 @@ A worker process imports this module before its first task, so it imports little
 
 from __future__ import annotations
 
+import io
 import pickle
+import sys
 import time
 
 from .errors import RemoteTraceback, UnpicklableTaskError
@@ -62,9 +64,30 @@ def encode_outcome(values: list[Any], error: BaseException | None, duration_s: f
     if error is not None:
         error_part = (_rebuildable(error), _format(error))
     try:
-        return pickle.dumps((values, error_part, duration_s), pickle.HIGHEST_PROTOCOL)
+        numpy = sys.modules.get("numpy")
+        if numpy is None:
+            return pickle.dumps((values, error_part, duration_s), pickle.HIGHEST_PROTOCOL)
+        file = io.BytesIO()
+        _MemmapsAsArrays(file, numpy).dump((values, error_part, duration_s))
+        return file.getvalue()
     except Exception:
         return _encode_with_fallback(values, error_part, duration_s)
+
+
+class _MemmapsAsArrays(pickle.Pickler):
+    """Results go back as plain arrays where a task returns a memmap (one it was given, say),
+    as joblib returns them: numpy's own pickle of a memmap loses a non-native byte order and
+    garbles the values."""
+
+    def __init__(self, file: io.BytesIO, numpy: Any) -> None:
+        super().__init__(file, pickle.HIGHEST_PROTOCOL)
+        self._memmap = numpy.memmap
+        self._asarray = numpy.asarray
+
+    def reducer_override(self, obj: object) -> Any:
+        if isinstance(obj, self._memmap):
+            return self._asarray(obj).__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+        return NotImplemented
 
 
 def _rebuildable(error: BaseException) -> BaseException:

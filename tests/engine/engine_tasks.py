@@ -39,6 +39,12 @@ def fail_on(value: int, bad: int) -> int:
     return value
 
 
+def touch(path: str) -> None:
+    """An initializer that leaves a trace."""
+    with open(path, "a"):
+        pass
+
+
 def sleep_then(value: int, seconds: float) -> int:
     time.sleep(seconds)
     return value

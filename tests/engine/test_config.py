@@ -43,15 +43,27 @@ def test_n_jobs_none_takes_the_context_value() -> None:
     assert resolve_n_jobs(None) == 1
 
 
-def test_n_jobs_zero_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="n_jobs=0 has no meaning"):
-        Parallel(n_jobs=0)
+@pytest.mark.parametrize("zero", [0, 0.5, "0", False])
+def test_n_jobs_zero_is_a_value_error(zero: Any) -> None:
+    with pytest.raises(ValueError, match="n_jobs == 0 in Parallel has no meaning"):
+        Parallel(n_jobs=zero)
 
 
-@pytest.mark.parametrize("bad", [1.5, "2", True, [2]])
-def test_n_jobs_must_be_an_integer(bad: Any) -> None:
-    with pytest.raises(TypeError, match="must be an integer"):
+@pytest.mark.parametrize(("given", "expected"), [("2", 2), (2.7, 2), (True, 1), ("-1", "all")])
+def test_n_jobs_is_converted_with_int_as_in_joblib(given: Any, expected: Any) -> None:
+    wanted = cpu_count() if expected == "all" else expected
+    assert Parallel(n_jobs=given, backend="threading").n_jobs == wanted
+
+
+@pytest.mark.parametrize("bad", ["2.3", "two"])
+def test_n_jobs_that_int_cannot_read_is_a_value_error(bad: str) -> None:
+    with pytest.raises(ValueError, match="n_jobs could not be converted to int: got '"):
         Parallel(n_jobs=bad)
+
+
+def test_n_jobs_of_another_type_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match=r"n_jobs must be an int.*got \[2\] of type list"):
+        Parallel(n_jobs=[2])
 
 
 def test_n_jobs_accepts_integer_like_objects() -> None:
@@ -90,7 +102,7 @@ def test_pre_dispatch_must_be_positive(bad: int) -> None:
 
 
 def test_unknown_backend_lists_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="unknown parallel backend 'ray'") as caught:
+    with pytest.raises(ValueError, match="Invalid backend: 'ray' is an unknown") as caught:
         Parallel(n_jobs=2, backend="ray")
     for name in ("loky", "multiprocessing", "threading", "sequential", "dask"):
         assert repr(name) in str(caught.value)
@@ -111,15 +123,34 @@ def test_require_sharedmem_is_a_hard_constraint() -> None:
     assert Parallel(n_jobs=2, require="sharedmem").backend.name == "threading"
     with parallel_config(backend="loky"):
         assert Parallel(n_jobs=2, require="sharedmem").backend.name == "threading"
-    with pytest.raises(ValueError, match="does not share memory"):
+    with pytest.raises(ValueError, match="'loky' does not support shared memory"):
         Parallel(n_jobs=2, backend="loky", require="sharedmem")
+
+
+def test_threads_forced_by_sharedmem_do_not_take_the_contexts_n_jobs() -> None:
+    """As joblib: the context's n_jobs was meant for its (process) backend; the threads that
+    replace it get one job unless the call asks for more."""
+    with parallel_config(backend="loky", n_jobs=2):
+        forced = Parallel(require="sharedmem")
+        assert (forced.backend.name, forced.n_jobs) == ("threading", 1)
+        assert Parallel(n_jobs=3, require="sharedmem").n_jobs == 3
+        assert Parallel().n_jobs == 2
+    with parallel_config(backend="threading", n_jobs=2):
+        assert Parallel(require="sharedmem").n_jobs == 2  # the context's own threads
+
+
+def test_prefer_processes_with_sharedmem_is_inconsistent() -> None:
+    with pytest.raises(ValueError, match="prefer == 'processes' and require == 'sharedmem'"):
+        Parallel(prefer="processes", require="sharedmem")
+    with pytest.raises(ValueError, match="parallel_config: prefer == 'processes'"):
+        parallel_config(prefer="processes", require="sharedmem")
 
 
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ({"prefer": "gpus"}, "prefer='gpus'"),
-        ({"require": "speed"}, "require='speed'"),
+        ({"prefer": "gpus"}, "Parallel: prefer=gpus is not a valid backend hint"),
+        ({"require": "speed"}, "Parallel: require=speed is not a valid backend constraint"),
         ({"return_as": "tuple"}, "return_as='tuple'"),
         ({"batch_size": 0}, "batch_size"),
         ({"batch_size": "big"}, "batch_size"),
@@ -170,9 +201,9 @@ def test_parallel_config_passes_backend_parameters_and_checks_them() -> None:
 
 
 def test_parallel_config_validates_eagerly() -> None:
-    with pytest.raises(ValueError, match="n_jobs=0"):
+    with pytest.raises(ValueError, match="parallel_config: n_jobs == 0"):
         parallel_config(n_jobs=0)
-    with pytest.raises(ValueError, match="unknown parallel backend"):
+    with pytest.raises(ValueError, match="Invalid backend: 'nope'"):
         parallel_config(backend="nope")
 
 

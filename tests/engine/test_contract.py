@@ -117,7 +117,9 @@ def test_the_pool_works_after_an_error(backend: str) -> None:
 
 @pytest.mark.slow
 def test_timeout_raises_timeout_error(backend: str) -> None:
-    seconds = 1.0 if backend == "sequential" else 30.0
+    if backend == "sequential":
+        pytest.skip("a plain loop cannot stop a task: it warns (test_joblib_parity)")
+    seconds = 30.0
     with pytest.raises(TaskTimeoutError) as caught:
         Parallel(n_jobs=2, backend=backend, timeout=0.3)(
             delayed(tasks.sleep_then)(i, seconds if i == 2 else 0) for i in range(4)
@@ -141,13 +143,14 @@ def test_timeout_stops_the_running_process_and_its_children(
 
 
 def test_nested_calls_fall_back_to_a_safe_backend(backend: str) -> None:
+    """joblib's rule: threads at the first level of nesting, plain loops below."""
     results = Parallel(n_jobs=2, backend=backend)(delayed(tasks.nested_sum)(n) for n in (3, 4))
     assert [total for total, _ in results] == [5, 14]
     inner = {name for _, name in results}
     expected = {
         "loky": {"threading"},
-        "multiprocessing": {"sequential"},
-        "threading": {"sequential"},
+        "multiprocessing": {"threading"},
+        "threading": {"threading"},
         "sequential": {"loky"},
         "dask": {"threading"},
     }[backend]
@@ -228,7 +231,7 @@ def test_sys_exit_in_a_task_is_an_error_not_a_dead_worker(backend: str) -> None:
 def test_one_instance_cannot_run_two_calls_at_once(parallel_backend_name: str) -> None:
     parallel = Parallel(n_jobs=2, backend=parallel_backend_name, return_as="generator")
     output = parallel(delayed(tasks.square)(i) for i in range(10))
-    with pytest.raises(RuntimeError, match="already running"):
+    with pytest.raises(RuntimeError, match="This Parallel instance is already running"):
         parallel(delayed(tasks.square)(i) for i in range(10))
     assert list(output) == [i * i for i in range(10)]
     assert parallel(delayed(tasks.square)(i) for i in range(3)) is not None

@@ -37,27 +37,10 @@ from ..errors import UnpicklableTaskError, WorkerCrashedError, WorkerStartError
 from ..resources import fork_is_safe
 from ..tasks import decode_outcome
 from .handle import WorkerHandle
+from .inherited import authkey, thread_limits
 from .worker import WorkerSetup
 
 STOP_GRACE_S = 2.0
-
-# Native thread pools (BLAS, OpenMP...) in every worker would each start one thread per CPU;
-# like joblib, give each worker its share unless the user set the variable already.
-THREAD_LIMIT_VARIABLES = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "BLIS_NUM_THREADS",
-)
-
-
-def thread_limits(n_workers: int, per_worker: int | None = None) -> dict[str, str]:
-    from ..cpu import cpu_count
-
-    threads = per_worker if per_worker is not None else max(1, cpu_count() // max(1, n_workers))
-    return {name: os.environ.get(name, str(threads)) for name in THREAD_LIMIT_VARIABLES}
 
 
 @dataclass(frozen=True)
@@ -74,6 +57,9 @@ class PoolSettings:
     environment: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     #: "fork": the first workers are forked (no exec) if this process has one thread then
     start_method: str = "exec"
+    #: the caller's own thread-limit variables when the call started: a pool whose workers
+    #: got other values is not reused (joblib's workers follow such a change too)
+    parent_limits: tuple[tuple[str, str | None], ...] = ()
 
 
 class ProcessPool:
@@ -253,7 +239,7 @@ class ProcessPool:
                 close_in_child += [other.inbox_fd, other.outbox_fd, other.stderr_fd]
                 close_in_child += [] if other.pidfd is None else [other.pidfd]
         worker = WorkerHandle(f"w{next(self._names)}", self._environment, fork, close_in_child)
-        setup = pickle.dumps((list(sys.path), worker.name, self._setup))
+        setup = pickle.dumps((list(sys.path), worker.name, authkey(), self._setup))
         if not worker.send(b"I" + setup):
             worker.kill()
             worker.reap()

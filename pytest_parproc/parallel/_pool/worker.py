@@ -106,8 +106,12 @@ def main(read_fd: int, write_fd: int) -> None:
     # The setup comes in two layers: the caller's sys.path first, in plain pickle, because the
     # initializer and finalizer may live in modules only that path can find.
     message = receive_message(read_fd)
-    sys_path, name, setup_bytes = pickle.loads(memoryview(message)[1:])
+    sys_path, name, authkey, setup_bytes = pickle.loads(memoryview(message)[1:])
     sys.path[:] = sys_path
+    if authkey is not None:
+        import multiprocessing.process
+
+        multiprocessing.process.current_process().authkey = authkey
     setup: WorkerSetup = pickle.loads(setup_bytes)
     setup.name = name
     threading.Thread(target=_watch_parent, args=(setup.parent_pid,), daemon=True).start()
@@ -115,7 +119,7 @@ def main(read_fd: int, write_fd: int) -> None:
     from ..nesting import set_nested_fallback
     from ..tasks import run_batch_payload
 
-    set_nested_fallback("threading", 1)
+    set_nested_fallback("threading", 1, "loky")
     if setup.initializer is not None:
         try:
             setup.initializer(*setup.initargs)

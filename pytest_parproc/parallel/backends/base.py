@@ -122,6 +122,8 @@ class ParallelBackendBase(ABC):
     - ``can_stop_running_tasks``: ``abort`` stops tasks that are running, not only queued ones.
     - ``reports_task_start``: the backend keeps ``Batch.task_started_at`` current.
     - ``isolates_crashes``: a worker death is reported for the one task that was running.
+    - ``supports_inner_max_num_threads``: ``inner_max_num_threads`` sizes the workers' thread
+      pools (OpenMP, BLAS); elsewhere ``parallel_config`` refuses it, as joblib does.
     """
 
     name: ClassVar[str] = "base"
@@ -130,6 +132,7 @@ class ParallelBackendBase(ABC):
     can_stop_running_tasks: ClassVar[bool] = False
     reports_task_start: ClassVar[bool] = False
     isolates_crashes: ClassVar[bool] = False
+    supports_inner_max_num_threads: ClassVar[bool] = False
 
     def __init__(self, nesting_level: int | None = None, **backend_params: Any) -> None:
         if backend_params:

@@ -59,7 +59,7 @@ def run_on_dask_worker(
         client.set_metadata(once, worker.address)
     # A nested Parallel call naming no backend uses threads inside this worker, as in a loky
     # worker, not the cluster again (a single-threaded worker waiting on its own cluster).
-    token = set_nested_fallback("threading", 1)
+    token = set_nested_fallback("threading", 1, "dask")
     try:
         if payload is not None:
             outcome = run_batch_payload(payload)[0]

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import pickle
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._pool.pool import THREAD_LIMIT_VARIABLES, PoolSettings, ProcessPool
+from .._pool.inherited import THREAD_LIMIT_VARIABLES
+from .._pool.pool import PoolSettings, ProcessPool
 from .._pool.reusable import get_reusable_pool
 from ..errors import UnpicklableTaskError
 from ..memmap import ArrayMemmapper, parse_nbytes
+from ..nesting import nested_process_jobs
 from .base import Batch, CallOptions, DoneCallback, ParallelBackendBase
 
 
@@ -18,10 +20,12 @@ def encode_batch(memmapper: ArrayMemmapper, batch: Batch) -> bytes:
     """Serialize a batch with cloudpickle (large arrays become memmaps); name the culprit."""
     try:
         return memmapper.dumps(batch.tasks)
-    except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as error:
+    except OSError:
+        raise  # writing a memmapped array: not the task's fault
+    except Exception as error:  # whatever a __reduce__ raises, as joblib takes it
         raise UnpicklableTaskError(
-            f"{batch.describe(0)} (or another task of its batch) could not be serialized to be "
-            f"sent to a worker process: {type(error).__name__}: {error}"
+            f"Could not pickle the task to send it to a worker process: {batch.describe(0)} "
+            f"(or another task of its batch): {type(error).__name__}: {error}"
         ) from error
 
 
@@ -50,6 +54,7 @@ class LokyBackend(ParallelBackendBase):
     can_stop_running_tasks = True
     reports_task_start = True
     isolates_crashes = True
+    supports_inner_max_num_threads = True
 
     def __init__(
         self,
@@ -95,8 +100,12 @@ class LokyBackend(ParallelBackendBase):
         self._call_settings = self._settings
         self._memmapper: ArrayMemmapper | None = None
 
+    def effective_n_jobs(self, n_jobs: int) -> int:
+        return nested_process_jobs(self.name, max(1, n_jobs))
+
     def start(self, n_jobs: int, options: CallOptions) -> int:
-        settings = self._settings
+        parent_limits = tuple((name, os.environ.get(name)) for name in THREAD_LIMIT_VARIABLES)
+        settings = dataclasses.replace(self._settings, parent_limits=parent_limits)
         if options.inner_max_num_threads is not None:
             limits = {name: str(options.inner_max_num_threads) for name in THREAD_LIMIT_VARIABLES}
             environment = {**limits, **dict(settings.environment)}

@@ -27,7 +27,7 @@ def _initialize_worker(sys_path: list[str], initializer: bytes | None) -> None:
     sys.path[:] = sys_path
     from ..nesting import set_nested_fallback
 
-    set_nested_fallback("sequential", 1)
+    set_nested_fallback("threading", 1, "multiprocessing")
     if initializer is not None:
         function, args = pickle.loads(initializer)
         function(*args)
@@ -151,13 +151,18 @@ class MultiprocessingBackend(ParallelBackendBase):
         self,
         nesting_level: int | None = None,
         *,
-        context: str | None = None,
+        context: str | multiprocessing.context.BaseContext | None = None,
         maxtasksperchild: int | None = None,
         initializer: Callable[..., Any] | None = None,
         initargs: tuple[Any, ...] = (),
         **backend_params: Any,
     ) -> None:
         super().__init__(nesting_level, **backend_params)
+        if context is not None and not isinstance(context, str) and not hasattr(context, "Pool"):
+            raise TypeError(
+                f"backend 'multiprocessing': context must be a start method name or a "
+                f"multiprocessing context, got {context!r}"
+            )
         self._context = context
         self._maxtasksperchild = maxtasksperchild
         self._initializer = initializer
@@ -170,9 +175,12 @@ class MultiprocessingBackend(ParallelBackendBase):
         self._stopping = threading.Event()
 
     def effective_n_jobs(self, n_jobs: int) -> int:
+        from ..nesting import nested_process_jobs
+
+        n_jobs = nested_process_jobs(self.name, max(1, n_jobs))
         if multiprocessing.current_process().daemon:
             return 1  # daemonic processes (Pool workers) may not have children
-        return max(1, n_jobs)
+        return n_jobs
 
     def start(self, n_jobs: int, options: CallOptions) -> int:
         self.n_jobs = n_jobs
@@ -185,8 +193,12 @@ class MultiprocessingBackend(ParallelBackendBase):
 
         import cloudpickle
 
-        method = choose_start_method(self._context, self._maxtasksperchild is not None)
-        context = multiprocessing.get_context(method)
+        if self._context is None or isinstance(self._context, str):
+            method = choose_start_method(self._context, self._maxtasksperchild is not None)
+            context = multiprocessing.get_context(method)
+        else:  # a context object, as joblib takes one (a start method, a preloading fork server)
+            context = self._context
+            method = context.get_start_method()
         if method == "forkserver":
             # Children of the fork server start with what it imported: with the engine among
             # its modules, a new pool's workers need not import it each time (this only takes

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..nesting import reset_nested_fallback, set_nested_fallback
+from ..nesting import reset_nested_fallback, set_nested_fallback, thread_fallback
 from ..tasks import run_tasks
 from .base import Batch, BatchOutcome, CallOptions, DoneCallback, ParallelBackendBase
 
@@ -71,7 +71,7 @@ class ThreadingBackend(ParallelBackendBase):
 
     def _work(self) -> None:
         level = (self.nesting_level or 0) + 1
-        token = set_nested_fallback("sequential", level)
+        token = set_nested_fallback(thread_fallback(self.nesting_level), level, "threads")
         try:
             while (item := self._queue.get()) is not None:
                 batch, on_done = item

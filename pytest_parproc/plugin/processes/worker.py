@@ -17,6 +17,7 @@ import traceback
 import pytest
 
 from ... import workerinfo
+from ...parallel.nesting import as_in_tests
 from .. import compat, pytest_internals
 from ..compat import coverage, freezegun, xdist
 from ..messages import (
@@ -54,7 +55,8 @@ def run_unit(spec: RunSpec, round_number: int, unit: Unit) -> TaskResult:
             failed = TaskResult(worker_id=worker_id or where(), pid=os.getpid())
             failed.session_error = traceback.format_exc()
             return failed
-    result = _session.run_unit(unit)
+    with as_in_tests():  # a test's own Parallel calls behave as in a serial run
+        result = _session.run_unit(unit)
     if result.finished:
         _session = None  # it retired (see WorkerSession._retire)
     result.finish_error = result.finish_error or stale
@@ -71,7 +73,8 @@ def end_round(spec: RunSpec, round_number: int, n_workers: int) -> TaskResult:
     stale = _end_stale_session(spec, round_number)
     session, _session = _session, None
     if session is not None:
-        result = session.finish()
+        with as_in_tests():
+            result = session.finish()
     else:
         result = TaskResult(worker_id=_worker_id(spec), pid=os.getpid(), finished=True)
         result.finish_error = stale

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import pytest
 
 from ... import workerinfo
+from ...parallel.nesting import as_in_tests
 from .. import pytest_internals
 from ..compat import logging_plugin
 from ..compat.logging_plugin import record_values
@@ -120,27 +121,33 @@ class ThreadRunner:
             self.pool_threads.add(threading.current_thread())
         self.running[worker_id] = (index, time.time())
         try:
-            limit_s, limit = test_limit(item, self.timeout_s, self.run.limit_text)
-            if limit_s is None:
-                result = self._run_test(item, index, filters, n_threads, worker_id, [])
-            else:
-                outcome = call_with_limit(
-                    lambda made: self._run_test(item, index, filters, n_threads, worker_id, made),
-                    limit_s,
-                    f"parproc-test-{worker_id}",
-                    lambda: self.state.waited_s(item),
-                )
-                result = self._overrun(item, index, worker_id, outcome, limit)
-            self._count_failures(item, result.reports, result.stop)
-            assert self.isolated is not None
-            if self.isolated.router is not None:
-                self.isolated.router.repair()
-            return result
+            with as_in_tests():  # a test's own Parallel calls behave as in a serial run
+                return self._run_one(item, index, filters, n_threads, worker_id)
         finally:
             self.running.pop(worker_id, None)
             with self._idle:
                 self._in_flight -= 1
                 self._idle.notify_all()
+
+    def _run_one(
+        self, item: pytest.Item, index: int, filters: Any, n_threads: int, worker_id: str
+    ) -> ThreadResult:
+        limit_s, limit = test_limit(item, self.timeout_s, self.run.limit_text)
+        if limit_s is None:
+            result = self._run_test(item, index, filters, n_threads, worker_id, [])
+        else:
+            outcome = call_with_limit(
+                lambda made: self._run_test(item, index, filters, n_threads, worker_id, made),
+                limit_s,
+                f"parproc-test-{worker_id}",
+                lambda: self.state.waited_s(item),
+            )
+            result = self._overrun(item, index, worker_id, outcome, limit)
+        self._count_failures(item, result.reports, result.stop)
+        assert self.isolated is not None
+        if self.isolated.router is not None:
+            self.isolated.router.repair()
+        return result
 
     def _run_test(
         self,
