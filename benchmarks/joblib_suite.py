@@ -9,9 +9,12 @@ joblib itself. In the other, only the public imports of ``test_parallel.py`` and
 (``BACKENDS``, backend classes, ``joblib.test.common``) stays joblib's. The tests are never
 copied into this repository.
 
-Both copies run under pytest in subprocesses. The script prints, for each copy, the outcome
-counts, then the tests that pass on joblib and fail on the engine. ``--json PATH`` writes every
-test's outcome under both. Usage::
+Both copies run under pytest in subprocesses; the engine's with ``joblib_harness.py``, which
+puts the engine's backend registry back after each test (as joblib's tests put back joblib's).
+The script prints, for each copy, the outcome counts; then, for each test that passes on joblib
+and not on the engine, why: a joblib internal it uses, or a deliberate difference
+(``joblib_expected.py``, where each is named), or "unexplained". It exits with 1 if any is
+unexplained. ``--json PATH`` writes every test's outcome under both. Usage::
 
     python benchmarks/joblib_suite.py [--version 1.6.0] [--json PATH] [-- PYTEST_ARGS...]
 """
@@ -29,6 +32,8 @@ import tempfile
 import xml.etree.ElementTree as ElementTree
 from collections import Counter
 from pathlib import Path
+
+import joblib_expected
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the names a joblib user imports, which the engine provides
@@ -108,7 +113,12 @@ def run(root: Path, junit: Path, extra: list[str]) -> dict[str, str]:
     """Run the two test files in ``root`` (joblib's own package first on the path)."""
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join(
-        [str(root), str(ROOT), *filter(None, environment.get("PYTHONPATH", "").split(os.pathsep))]
+        [
+            str(root),
+            str(ROOT),
+            str(ROOT / "benchmarks"),
+            *filter(None, environment.get("PYTHONPATH", "").split(os.pathsep)),
+        ]
     )
     command = [
         sys.executable,
@@ -124,10 +134,17 @@ def run(root: Path, junit: Path, extra: list[str]) -> dict[str, str]:
         f"--junitxml={junit}",
         *extra,
     ]
-    subprocess.run(command, cwd=root, env=environment, check=False)
+    # pytest's own output (joblib's tests log multiprocessing's debug lines) goes to a file
+    # beside the report; its last line, the counts, is shown.
+    with open(junit.with_suffix(".log"), "w+") as log:
+        subprocess.run(command, cwd=root, env=environment, check=False, stdout=log, stderr=log)
+        log.seek(0)
+        lines = [line.strip() for line in log if line.strip()]
+    print(f"{root.parent.name}: {lines[-1] if lines else '(no output)'}")
     outcomes = {}
     for case in ElementTree.parse(junit).getroot().iter("testcase"):
-        name = f"{case.get('classname')}::{case.get('name')}"
+        module = (case.get("classname") or "").rsplit(".", 1)[-1]
+        name = f"{module}::{case.get('name')}"
         outcome = "passed"
         for child in case:
             if child.tag in ("failure", "error", "skipped"):
@@ -156,7 +173,8 @@ def main() -> None:
                     text, moved = rewrite(path.read_text())
                     path.write_text(text)
                     print(f"{name}: {moved} imported names now from pytest_parproc")
-            runs[variant] = run(root, folder / f"{variant}.xml", args.pytest_args)
+            extra = ["-p", "joblib_harness"] if variant == "pytest_parproc" else []
+            runs[variant] = run(root, folder / f"{variant}.xml", [*extra, *args.pytest_args])
     joblib, ours = runs["joblib"], runs["pytest_parproc"]
     for variant, outcomes in runs.items():
         counts = Counter(outcome.split(":")[0] for outcome in outcomes.values())
@@ -169,10 +187,28 @@ def main() -> None:
         if outcome == "passed" and ours.get(name) != "passed"
     )
     print(f"pass on joblib, not on pytest_parproc: {len(differ)}")
+    kinds: dict[str, dict[str, list[str]]] = {"internal": {}, "different": {}, "unexplained": {}}
     for name in differ:
-        print(f"  {name}: {ours.get(name, 'missing')}")
+        if name not in ours:
+            kind, reason = "internal", joblib_expected.NOT_COLLECTED
+        else:
+            kind, reason = joblib_expected.explain(name) or ("unexplained", ours[name])
+        kinds[kind].setdefault(reason, []).append(name)
+    titles = {
+        "internal": "use a joblib internal",
+        "different": "meet a deliberate difference (README: Where we differ from joblib)",
+        "unexplained": "unexplained",
+    }
+    for kind, reasons in kinds.items():
+        print(f"{sum(map(len, reasons.values()))} {titles[kind]}:")
+        for reason, names in sorted(reasons.items(), key=lambda item: -len(item[1])):
+            print(f"  {len(names)}: {reason}")
+            for name in names:
+                print(f"      {name}")
     if args.json is not None:
         args.json.write_text(json.dumps(runs, indent=1, sort_keys=True) + "\n")
+    if kinds["unexplained"]:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -282,7 +282,22 @@ def choose_backend(
     params: Mapping[str, Any] | None = None,
 ) -> Choice:
     """The backend for one call, from its explicit argument, the context, hints and nesting.
-    ``params`` are the call's own backend parameters (``Parallel(initializer=...)``)."""
+    ``params`` are the call's own backend parameters (``Parallel(initializer=...)``). A
+    backend without a nesting level gets the one of where it is called (0 at the top), as in
+    joblib."""
+    choice = _choose(backend, prefer, require, params)
+    if choice.backend.nesting_level is None:
+        nested = nested_fallback()
+        choice.backend.nesting_level = 0 if nested is None else nested[1]
+    return choice
+
+
+def _choose(
+    backend: object,
+    prefer: str | None,
+    require: str | None,
+    params: Mapping[str, Any] | None,
+) -> Choice:
     state = _state.get()
     explicit = backend is not None
     given = dict(params or {})

@@ -295,3 +295,12 @@ def test_a_memmapped_array_comes_back_as_an_array_in_its_byte_order(order: str) 
         assert type(returned) is np.ndarray
         assert returned.dtype == array.dtype
         np.testing.assert_array_equal(returned, array)
+
+
+def _level() -> int | None:
+    return Parallel(n_jobs=2, backend="threading").backend.nesting_level
+
+
+def test_a_backend_takes_the_nesting_level_of_where_it_is_called() -> None:
+    assert Parallel(n_jobs=2, backend="loky").backend.nesting_level == 0
+    assert Parallel(n_jobs=2, backend="threading")(delayed(_level)() for _ in "ab") == [1, 1]

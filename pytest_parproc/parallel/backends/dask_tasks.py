@@ -16,8 +16,10 @@ from ..nesting import reset_nested_fallback, set_nested_fallback
 from ..tasks import encode_outcome, run_batch_payload, run_tasks
 
 #: What asking for the dask backend without the extra says.
+#: joblib's words first (a user's pytest.raises(match=...) may depend on them), then ours
 MISSING = (
-    "the 'dask' backend needs dask.distributed, which is not installed: "
+    "To use the dask.distributed backend you must install both the `dask` and distributed "
+    "modules: the 'dask' backend needs dask.distributed, which is not installed: "
     "pip install 'pytest-parproc[dask]'"
 )
 
