@@ -148,11 +148,13 @@ class Parallel:
         #: joblib's counters, for a subclass's ``print_progress``: tasks sent to workers, tasks
         #: finished, and the call's number of tasks once the end of its input has been seen
         self.n_dispatched_tasks = 0
+        self.n_dispatched_batches = 0
         self.n_completed_tasks = 0
         self.n_tasks: int | None = None
         self._progress: Progress | None = None
         self._generator: weakref.ref[Generator[Any, None, None]] | None = None
         self._last_batch: tuple[int, str] = (0, "")
+        self._input_ended = False
 
     def _print(self, msg: str) -> None:
         """One progress line, as joblib writes it: stderr, or stdout from verbose 50."""
@@ -171,14 +173,25 @@ class Parallel:
         if self._progress.ended:
             self._progress.finished(self.n_completed_tasks)
         else:
-            size, worker = self._last_batch
-            self._progress.update(self.n_completed_tasks, self.n_tasks, size, worker)
+            self._progress.update(
+                self.n_completed_tasks,
+                self.n_dispatched_tasks,
+                self.n_dispatched_batches,
+                self._input_ended,
+                self._last_batch,
+            )
 
-    def _start_progress(self, n_jobs: int, backend_class: str = "") -> Progress:
-        self.n_dispatched_tasks = self.n_completed_tasks = 0
-        self.n_tasks = None
-        backend_class = backend_class or type(self._backend).__name__
-        self._progress = Progress(self.verbose, n_jobs, backend_class, self._print)
+    def _start_progress(
+        self, n_jobs: int, known_total: int | None, sequential: bool = False
+    ) -> Progress:
+        self.n_dispatched_tasks = self.n_completed_tasks = self.n_dispatched_batches = 0
+        self.n_tasks = known_total
+        self._input_ended = False
+        backend_class = None if sequential else type(self._backend).__name__
+        pre_dispatch = parse_pre_dispatch(self._settings.pre_dispatch, n_jobs) or 0
+        self._progress = Progress(
+            self.verbose, n_jobs, backend_class, self._print, known_total, pre_dispatch
+        )
         return self._progress
 
     def _end_progress(self) -> None:
@@ -258,7 +271,7 @@ class Parallel:
         return outputs
 
     def _run_sequential(self, iterable: Iterable[Task]) -> Generator[Any, None, None]:
-        self._start_progress(1, "SequentialBackend")  # what joblib names here
+        self._start_progress(1, _length(iterable), sequential=True)
         batch_size = self._settings.batch_size
         # joblib reads a fixed batch's tasks before it runs them, in the caller too
         size = batch_size if isinstance(batch_size, int) else 1
@@ -268,6 +281,7 @@ class Parallel:
             while batch := list(itertools.islice(tasks, size)):
                 batch = [check_task(task, position + offset) for offset, task in enumerate(batch)]
                 self.n_dispatched_tasks += len(batch)
+                self.n_dispatched_batches += 1
                 for function, args, kwargs in batch:
                     value = function(*args, **kwargs)
                     self._batch_done(1, "")
@@ -278,7 +292,7 @@ class Parallel:
             self._running = False
 
     def _run_parallel(self, iterable: Iterable[Task]) -> Generator[Any, None, None]:
-        run = ParallelRun(self, iter(iterable))
+        run = ParallelRun(self, iter(iterable), _length(iterable))
         try:
             if not self._managed:
                 self.n_jobs = self._backend.start(self.n_jobs, self._settings.options)
@@ -293,3 +307,11 @@ class Parallel:
             self._running = False
             if not self._managed:
                 self._backend.stop()
+
+
+def _length(iterable: Iterable[Task]) -> int | None:
+    """The input's length where it has one (a list), as joblib reads it for its progress."""
+    try:
+        return len(iterable)  # type: ignore[arg-type]
+    except TypeError:
+        return None

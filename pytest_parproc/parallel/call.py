@@ -43,7 +43,9 @@ def check_task(task: object, position: int) -> Task:
 class ParallelRun:
     """The state of one parallel call: what is buffered, in flight, done and not yet yielded."""
 
-    def __init__(self, parallel: Parallel, tasks: Iterator[Task]) -> None:
+    def __init__(
+        self, parallel: Parallel, tasks: Iterator[Task], known_total: int | None = None
+    ) -> None:
         settings = parallel._settings
         self.options = settings.options
         self.backend = parallel._backend
@@ -70,7 +72,7 @@ class ParallelRun:
             limit = self.n_jobs if limit is None else min(limit, self.n_jobs)
         self.max_in_flight = limit
         self.parallel = parallel
-        parallel._start_progress(self.n_jobs)
+        parallel._start_progress(self.n_jobs, known_total)
         self.total: int | None = None
 
     def _on_done(self, batch: Batch, outcome: BatchOutcome) -> None:
@@ -83,6 +85,7 @@ class ParallelRun:
                 self.exhausted = True
                 self.total = self.position + len(self.buffer) + len(chunk)
                 self.parallel.n_tasks = self.total
+                self.parallel._input_ended = True
             for task in chunk:
                 self.buffer.append(check_task(task, self.position + len(self.buffer)))
 
@@ -107,6 +110,7 @@ class ParallelRun:
             batch = Batch(self.call_id, self.position, tasks)
             self.position += size
             self.parallel.n_dispatched_tasks += size
+            self.parallel.n_dispatched_batches += 1
             if not self.backend.reports_task_start:
                 batch.mark_started()
             self.in_flight[batch.key] = batch

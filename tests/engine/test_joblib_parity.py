@@ -225,8 +225,32 @@ def test_verbose_output_goes_to_stdout_from_50_with_joblibs_names(
     Parallel(n_jobs=1, verbose=60)(delayed(tasks.square)(i) for i in range(3))
     late = capsys.readouterr()
     assert late.err == ""
-    assert "Using backend SequentialBackend with 1 concurrent workers." in late.out
-    assert "Done 3 out of 3 | elapsed:" in late.out
+    assert "Using backend" not in late.out  # joblib's plain loop does not announce itself
+    assert "[Parallel(n_jobs=1)]: Done   3 out of   3 | elapsed:" in late.out
+
+
+def _progress_lines(verbose: int, tasks_in: Any) -> list[str]:
+    lines: list[str] = []
+
+    class Recording(Parallel):
+        def _print(self, msg: str) -> None:
+            lines.append(msg.split("|")[0])
+
+    Recording(n_jobs=1, verbose=verbose)(tasks_in)
+    return lines
+
+
+def test_verbose_lines_follow_joblibs_schedule() -> None:
+    """With one job the schedule is joblib's to the line: square-root spaced while reading."""
+    listed = [delayed(tasks.square)(i) for i in range(100)]
+    assert _progress_lines(5, listed) == [
+        "Done  17 out of 100 ",
+        "Done  71 out of 100 ",
+        "Done 100 out of 100 ",
+    ]
+    generated = (delayed(tasks.square)(i) for i in range(100))
+    assert _progress_lines(1, generated) == ["Done  49 tasks      ", "Done 100 out of 100 "]
+    assert len(_progress_lines(11, listed)) == 101
 
 
 def _log_and_return(log: list[str], value: int) -> int:
