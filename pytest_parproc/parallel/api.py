@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
+import inspect
 import itertools
 import sys
 import threading
@@ -155,6 +155,7 @@ class Parallel:
         self._generator: weakref.ref[Generator[Any, None, None]] | None = None
         self._last_batch: tuple[int, str] = (0, "")
         self._input_ended = False
+        self._run: ParallelRun | None = None
 
     def _print(self, msg: str) -> None:
         """One progress line, as joblib writes it: stderr, or stdout from verbose 50."""
@@ -226,15 +227,37 @@ class Parallel:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._managed = False
         generator = self._generator() if self._generator is not None else None
-        if generator is not None:
-            # A generator left unconsumed: its tasks are cancelled (running ones stopped where
-            # the backend can), as joblib aborts them, so that the next call does not wait.
-            with contextlib.suppress(ValueError):  # (being consumed in another thread)
-                generator.close()
-        if not self._sequential:
-            self._backend.stop()
+        self._generator = None
+        try:
+            if generator is not None and inspect.getgeneratorstate(generator) != "GEN_CLOSED":
+                self._cancel(generator, raise_errors=exc is None)
+        finally:
+            self._managed = False
+            self._running = False  # (a generator closed before it started ran no finally)
+            if not self._sequential:
+                self._backend.stop()
+
+    def _cancel(self, generator: Generator[Any, None, None], raise_errors: bool) -> None:
+        """A generator left unconsumed when its block ends: its tasks are cancelled (running
+        ones stopped where the backend can), as joblib aborts them, so that the next call does
+        not wait; it gives no more results, and a warning says so."""
+        warnings.warn(
+            "the generator of a Parallel call was not consumed to its end when its `with "
+            "Parallel(...)` block ended: its remaining tasks were cancelled",
+            UserWarning,
+            stacklevel=3,
+        )
+        run = self._run
+        try:
+            generator.close()
+        except ValueError:  # being read in another thread right now: wake that thread
+            if run is not None:
+                run.cancel_from_another_thread()
+                run.done.wait(10.0)  # so that the backend is not stopped under it
+        except Exception:
+            if raise_errors:
+                raise  # (not over the block's own exception)
 
     def __repr__(self) -> str:
         return f"Parallel(n_jobs={self.n_jobs}, backend={self._backend.name!r})"
@@ -292,7 +315,7 @@ class Parallel:
             self._running = False
 
     def _run_parallel(self, iterable: Iterable[Task]) -> Generator[Any, None, None]:
-        run = ParallelRun(self, iter(iterable), _length(iterable))
+        run = self._run = ParallelRun(self, iter(iterable), _length(iterable))
         try:
             if not self._managed:
                 self.n_jobs = self._backend.start(self.n_jobs, self._settings.options)
@@ -305,6 +328,8 @@ class Parallel:
             raise
         finally:
             self._running = False
+            self._run = None
+            run.done.set()
             if not self._managed:
                 self._backend.stop()
 

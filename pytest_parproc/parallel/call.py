@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from .api import Parallel
 
 _call_ids = itertools.count(1)
+
+#: put in a call's queue of completed batches to cancel it from another thread
+CANCELLED: Any = Batch(0, -1, [])
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class ParallelRun:
         self.exhausted = False
         self.in_flight: dict[int, Batch] = {}
         self.completed: queue.SimpleQueue[tuple[Batch, BatchOutcome]] = queue.SimpleQueue()
+        self.done = threading.Event()  # the call's generator has ended
         self.on_done: Callable[[Batch, BatchOutcome], None] = self._on_done
         # One task per batch where a task must be stopped or blamed alone: a process worker is
         # killed as a whole, and a dead one takes its whole batch with it.
@@ -150,6 +155,11 @@ class ParallelRun:
         next_index = 0
         while self.in_flight:
             batch, outcome = self._next_completed()
+            if batch is CANCELLED:
+                raise RuntimeError(
+                    "this Parallel call was cancelled: its `with Parallel(...)` block ended "
+                    "while another thread was reading its results"
+                )
             if self.in_flight.pop(batch.key, None) is None:
                 continue  # a late answer for a batch already given up on
             outcome.resolve()
@@ -180,6 +190,10 @@ class ParallelRun:
                 next_index += len(ready)
                 yield from ready
         self.parallel._end_progress()
+
+    def cancel_from_another_thread(self) -> None:
+        """Wake the thread reading this call's results: it raises, and aborts the call."""
+        self.completed.put((CANCELLED, BatchOutcome()))
 
     def abort(self) -> None:
         if self.in_flight:

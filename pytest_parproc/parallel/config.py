@@ -224,7 +224,7 @@ def check_n_jobs(n_jobs: object, source: str = "Parallel") -> int:
     a value that does not convert is a ValueError, 0 too. ``source`` names where it came from."""
     try:
         value = operator.index(n_jobs) if hasattr(n_jobs, "__index__") else int(n_jobs)  # type: ignore[call-overload]
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ValueError(
             f"{source}: n_jobs could not be converted to int: got {n_jobs!r}"
         ) from None
@@ -309,8 +309,11 @@ def _choose(
         if nested is not None:
             name, level = nested
             return Choice(make_backend(name, nesting_level=level))
-        want_threads = prefer == "threads" or require == "sharedmem"
-        name = "threading" if want_threads else default_backend_name()
+        if prefer == "threads" or require == "sharedmem":
+            # threads the call did not name: as in joblib, its backend parameters (an
+            # initializer) do not apply to them
+            return Choice(make_backend("threading"))
+        name = default_backend_name()
         chosen = make_backend(name, **given)
         if prefer == "processes" and chosen.supports_sharedmem:
             chosen = make_backend("loky", **given)  # the default was made threads (joblib's rule)
@@ -345,18 +348,21 @@ _ALLOWED_OPERATORS = {
 }
 
 
-@functools.lru_cache(maxsize=64)
 def parse_pre_dispatch(pre_dispatch: int | str, n_jobs: int) -> int | None:
     """How many tasks may be dispatched ahead: an int, 'all' (None: no limit), or an arithmetic
     expression of ``n_jobs`` such as '2 * n_jobs' (parsed with ``ast``, never evaluated)."""
-    if isinstance(pre_dispatch, bool):
+    if isinstance(pre_dispatch, bool) or not isinstance(pre_dispatch, (int, str)):
         raise TypeError(f"pre_dispatch must be an int or a string, got {pre_dispatch!r}")
     if isinstance(pre_dispatch, int):
         if pre_dispatch < 1:
             raise ValueError(f"pre_dispatch must be at least 1, got {pre_dispatch}")
         return pre_dispatch
-    if not isinstance(pre_dispatch, str):
-        raise TypeError(f"pre_dispatch must be an int or a string, got {pre_dispatch!r}")
+    return _parse_expression(pre_dispatch, n_jobs)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_expression(pre_dispatch: str, n_jobs: int) -> int | None:
+    # (cached: a call deep in a recursion must not need ast's parser, which fails there)
     if pre_dispatch.strip() == "all":
         return None
     try:

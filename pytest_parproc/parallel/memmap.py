@@ -13,6 +13,8 @@ from typing import Any
 
 import cloudpickle
 
+from .tasks import reopen_reduce
+
 __all__ = ["ArrayMemmapper", "parse_nbytes"]
 
 _MMAP_MODES = (None, "r", "r+", "w+", "c")
@@ -124,7 +126,7 @@ class ArrayMemmapper:
         """Cloudpickle ``obj``, each large array in it replaced by a memmap to open on load."""
         # A caller that never imported numpy cannot be passing arrays: skip the lookups.
         numpy = sys.modules.get("numpy")
-        if not self._enabled or numpy is None:
+        if numpy is None:
             data: bytes = cloudpickle.dumps(obj, protocol=cloudpickle.DEFAULT_PROTOCOL)
             return data
         buffer = io.BytesIO()
@@ -139,16 +141,20 @@ class ArrayMemmapper:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def _reduce(self, obj: object, numpy: Any) -> tuple[Any, tuple[str, str]] | None:
+    def _reduce(self, obj: object, numpy: Any) -> Any:
         """The reduce value that opens ``obj`` as a memmap, or None to pickle it as usual."""
         # Exact ndarray or a memmap only: numpy.save drops what a subclass adds (a masked
         # array's mask), and object arrays cannot be saved without pickling their items.
         if type(obj) is not numpy.ndarray and not isinstance(obj, numpy.memmap):
             return None
         array: Any = obj
-        if array.dtype.hasobject or array.nbytes <= self._max_nbytes:
+        if isinstance(array, numpy.memmap):
+            reopened = reopen_reduce(array)  # a user's own file: by reference, as joblib
+            if reopened is not None:
+                return reopened
+        if not self._enabled or array.dtype.hasobject or array.nbytes <= self._max_nbytes:
             return None
-        assert self._load_mode is not None  # dumps() builds no pickler when mmap_mode is None
+        assert self._load_mode is not None  # (not _enabled without an mmap_mode)
         return _load_memmap, (self._save(array, numpy), self._load_mode)
 
     def _save(self, array: Any, numpy: Any) -> str:

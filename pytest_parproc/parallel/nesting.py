@@ -14,8 +14,7 @@ class Nesting(NamedTuple):
     """Set inside workers, as joblib does: the backend a nested call naming no backend uses
     (threads inside process workers and at the first level of threads, then plain loops), its
     nesting level, and what runs the current task: ``"loky"``, ``"multiprocessing"``,
-    ``"threads"``, ``"dask"``, or ``"tests"`` (the plugin's test workers, where a test's own
-    calls behave as in a serial run's main thread)."""
+    ``"threads"`` or ``"dask"``."""
 
     backend: str
     level: int
@@ -53,13 +52,12 @@ def thread_fallback(parent_level: int | None) -> str:
 
 @contextmanager
 def as_in_tests() -> Iterator[None]:
-    """Run the plugin's tests: the fallback stays, but process backends named by a test keep
-    their jobs and give no nesting warning, as in a serial run."""
-    nesting = _nested.get()
-    if nesting is None:
+    """Run the plugin's tests at the top level, as a serial run does: a test's own calls get
+    no fallback, no nesting level and no nesting warning from the worker that runs it."""
+    if _nested.get() is None:
         yield
         return
-    token = _nested.set(nesting._replace(inside="tests"))
+    token = _nested.set(None)
     try:
         yield
     finally:

@@ -74,20 +74,56 @@ def encode_outcome(values: list[Any], error: BaseException | None, duration_s: f
         return _encode_with_fallback(values, error_part, duration_s)
 
 
+def memmap_reduce(obj: object, numpy: Any) -> Any:
+    """How a memmap in a task's result travels back, as joblib sends it (numpy's own pickle of
+    a memmap loses a non-native byte order and garbles the values): one of the call's own
+    temporary files (an argument it was given) as a plain array, since the folder goes at the
+    call's end; a whole memmap of any other file as that file reopened in the caller; a part
+    of one as an array. None for anything that is not a memmap."""
+    if not isinstance(obj, numpy.memmap):
+        return None
+    reopened = reopen_reduce(obj)
+    if reopened is not None:
+        return reopened
+    return numpy.asarray(obj).__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+
+
+def reopen_reduce(memmap: Any) -> Any:
+    """The reduce value that reopens ``memmap`` by its file name on the other side, as joblib
+    sends a user's memmaps both ways (so that workers write to the caller's file): for a whole
+    memmap of a file that is not one of the engine's temporary ones; None otherwise."""
+    import mmap
+    import os
+
+    filename = getattr(memmap, "filename", None)
+    if filename is None or not isinstance(memmap.base, mmap.mmap):
+        return None  # not backed by a file, or a part of one
+    if os.path.basename(os.path.dirname(filename)).startswith("parproc_memmap_"):
+        return None  # the call's own copy of an argument: its folder goes at the call's end
+    order = "F" if memmap.flags.f_contiguous and not memmap.flags.c_contiguous else "C"
+    mode = "r+" if memmap.mode == "w+" else memmap.mode  # (w+ would empty the file)
+    return _reopen_memmap, (filename, memmap.dtype, mode, memmap.offset, memmap.shape, order)
+
+
+def _reopen_memmap(
+    filename: str, dtype: Any, mode: str, offset: int, shape: tuple[int, ...], order: str
+) -> Any:
+    import numpy
+
+    reopen: Any = numpy.memmap  # its stubs want Literal modes; these came from a memmap
+    return reopen(filename, dtype=dtype, mode=mode, offset=offset, shape=shape, order=order)
+
+
 class _MemmapsAsArrays(pickle.Pickler):
-    """Results go back as plain arrays where a task returns a memmap (one it was given, say),
-    as joblib returns them: numpy's own pickle of a memmap loses a non-native byte order and
-    garbles the values."""
+    """The pickler of results where numpy is loaded: memmaps go as ``memmap_reduce`` says."""
 
     def __init__(self, file: io.BytesIO, numpy: Any) -> None:
         super().__init__(file, pickle.HIGHEST_PROTOCOL)
-        self._memmap = numpy.memmap
-        self._asarray = numpy.asarray
+        self._numpy = numpy
 
     def reducer_override(self, obj: object) -> Any:
-        if isinstance(obj, self._memmap):
-            return self._asarray(obj).__reduce_ex__(pickle.HIGHEST_PROTOCOL)
-        return NotImplemented
+        reduced = memmap_reduce(obj, self._numpy)
+        return NotImplemented if reduced is None else reduced
 
 
 def _rebuildable(error: BaseException) -> BaseException:
@@ -116,13 +152,13 @@ def _encode_with_fallback(
     import cloudpickle
 
     try:
-        return bytes(cloudpickle.dumps((values, error_part, duration_s)))
+        return _cloud_dumps((values, error_part, duration_s))
     except Exception:
         pass
     kept: list[Any] = []
     for index, value in enumerate(values):
         try:
-            cloudpickle.dumps(value)
+            _cloud_dumps(value)
         except Exception as problem:
             replacement = UnpicklableTaskError(
                 f"the result of task {index} of its batch could not be sent back to the "
@@ -141,7 +177,25 @@ def _encode_with_fallback(
                 "pickled, so it is re-raised as this error)"
             )
             error_part = (substitute, text)
-    return bytes(cloudpickle.dumps((kept, error_part, duration_s)))
+    return _cloud_dumps((kept, error_part, duration_s))
+
+
+def _cloud_dumps(obj: object) -> bytes:
+    """cloudpickle, with memmaps sent as ``memmap_reduce`` says where numpy is loaded."""
+    import cloudpickle
+
+    numpy = sys.modules.get("numpy")
+    if numpy is None:
+        return bytes(cloudpickle.dumps(obj))
+
+    class Pickler(cloudpickle.Pickler):  # type: ignore[misc]
+        def reducer_override(self, value: object) -> Any:
+            reduced = memmap_reduce(value, numpy)
+            return super().reducer_override(value) if reduced is None else reduced
+
+    file = io.BytesIO()
+    Pickler(file, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return file.getvalue()
 
 
 def decode_outcome(payload: bytes | memoryview) -> tuple[list[Any], BaseException | None, float]:

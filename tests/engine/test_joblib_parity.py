@@ -328,3 +328,80 @@ def _level() -> int | None:
 def test_a_backend_takes_the_nesting_level_of_where_it_is_called() -> None:
     assert Parallel(n_jobs=2, backend="loky").backend.nesting_level == 0
     assert Parallel(n_jobs=2, backend="threading")(delayed(_level)() for _ in "ab") == [1, 1]
+
+
+def test_n_jobs_infinity_is_a_value_error_naming_it() -> None:
+    with pytest.raises(ValueError, match="n_jobs could not be converted to int: got inf"):
+        Parallel(n_jobs=float("inf"))
+
+
+@pytest.mark.parametrize("bad", [[2], True, 2.0])
+def test_pre_dispatch_of_another_type_is_a_type_error(bad: Any) -> None:
+    Parallel(n_jobs=2, pre_dispatch=2)  # (an earlier good value must not change the verdict)
+    with pytest.raises(TypeError, match="pre_dispatch must be an int or a string"):
+        Parallel(n_jobs=2, pre_dispatch=bad)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_an_unconsumed_generator_at_the_blocks_end_warns_and_the_instance_stays_usable(
+    n_jobs: int,
+) -> None:
+    with (
+        pytest.warns(UserWarning, match="not consumed to its end"),
+        Parallel(n_jobs=n_jobs, backend="threading", return_as="generator") as parallel,
+    ):
+        results = parallel(delayed(tasks.square)(i) for i in range(6))
+    assert list(results) == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a consumed generator gives no warning
+        with parallel:
+            assert list(parallel(delayed(tasks.square)(i) for i in range(3))) == [0, 1, 4]
+
+
+def test_a_generator_read_in_another_thread_is_cancelled_with_its_block() -> None:
+    outcome: dict[str, Any] = {}
+
+    def read(results: Any) -> None:
+        try:
+            outcome["values"] = list(results)
+        except RuntimeError as error:
+            outcome["error"] = str(error)
+
+    import threading
+
+    with (
+        pytest.warns(UserWarning, match="not consumed to its end"),
+        Parallel(n_jobs=2, backend="threading", return_as="generator", batch_size=1) as p,
+    ):
+        results = p(delayed(tasks.sleep_then)(i, 0.2) for i in range(50))
+        reader = threading.Thread(target=read, args=(results,))
+        reader.start()
+        while p.n_completed_tasks == 0:
+            time.sleep(0.01)
+    reader.join(30)
+    assert not reader.is_alive()
+    assert "cancelled: its `with Parallel(...)` block ended" in outcome.get("error", ""), outcome
+
+
+def _write_cell(array: Any, index: int) -> Any:
+    array[index] = index + 1
+    return array
+
+
+def test_a_memmap_of_the_users_own_file_comes_back_as_that_file(tmp_path: Any) -> None:
+    np = pytest.importorskip("numpy")
+    path = tmp_path / "data.bin"
+    array = np.memmap(path, dtype="float64", mode="w+", shape=(4,))
+    array[:] = 0
+    array.flush()
+    for max_nbytes in ("1M", None):  # by reference either way, as joblib passes them
+        array[:] = 0
+        array.flush()
+        results = Parallel(n_jobs=2, backend="loky", max_nbytes=max_nbytes)(
+            delayed(_write_cell)(array, i) for i in range(2)
+        )
+        assert list(np.memmap(path, dtype="float64", mode="r", shape=(4,))) == [1, 2, 0, 0]
+        for returned in results:
+            assert isinstance(returned, np.memmap)
+            assert str(returned.filename) == str(path)
+            assert list(returned) == [1.0, 2.0, 0.0, 0.0]

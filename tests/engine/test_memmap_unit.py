@@ -124,15 +124,23 @@ def test_array_subclasses_are_pickled_normally(memmapper: ArrayMemmapper) -> Non
     assert memmapper.folder is None
 
 
-def test_memmap_arguments_are_memmapped_too(memmapper: ArrayMemmapper, tmp_path: Path) -> None:
+def test_a_memmap_of_a_users_file_travels_by_reference(
+    memmapper: ArrayMemmapper, tmp_path: Path
+) -> None:
+    """As joblib sends it: the worker opens the caller's file (and may write to it), header
+    offset included; nothing is copied into the call's folder."""
     source = np.lib.format.open_memmap(
         tmp_path / "source.npy", mode="w+", dtype=np.float64, shape=(1000,)
     )
     source[:] = big_array()
     loaded = pickle.loads(memmapper.dumps(source))
     assert isinstance(loaded, np.memmap)
-    assert memmapper.folder is not None and Path(loaded.filename).parent == Path(memmapper.folder)
+    assert Path(loaded.filename) == tmp_path / "source.npy"
+    assert memmapper.folder is None
     np.testing.assert_array_equal(loaded, source)
+    part = pickle.loads(memmapper.dumps(source[100:]))  # a part: memmapped as a copy
+    assert memmapper.folder is not None and Path(part.filename).parent == Path(memmapper.folder)
+    np.testing.assert_array_equal(part, source[100:])
 
 
 @pytest.mark.parametrize(("max_nbytes", "mmap_mode"), [(None, "r"), (THRESHOLD, None)])

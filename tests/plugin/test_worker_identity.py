@@ -107,3 +107,40 @@ def test_tests_see_the_environment_of_a_serial_run(
     assert parallel.pop("PYTEST_XDIST_WORKER_COUNT") == "2"
     assert len(parallel.pop("PYTEST_XDIST_TESTRUNUID")) == 32
     assert parallel == serial  # no OMP_NUM_THREADS and friends, no engine variables
+
+
+ENGINE_SUITE = """
+import os
+import pytest
+from pytest_parproc import Parallel, delayed
+
+
+def mark():
+    os.environ["INITIALIZED"] = "1"
+
+
+def initialized():
+    return os.environ.get("INITIALIZED")
+
+
+@pytest.mark.parametrize("n", range(4))
+def test_own_calls(n):
+    parallel = Parallel(n_jobs=2)
+    assert (parallel.backend.name, parallel.backend.nesting_level, parallel.n_jobs) == (
+        "loky", 0, 2
+    )
+    with_initializer = Parallel(n_jobs=2, initializer=mark)
+    assert with_initializer(delayed(initialized)() for _ in range(2)) == ["1", "1"]
+"""
+
+
+@pytest.mark.parametrize("backend", ["loky", "threading"])
+def test_a_tests_own_engine_calls_are_those_of_a_serial_run(
+    pytester: pytest.Pytester, backend: str
+) -> None:
+    """Not a worker's nested fallback (threads, no backend parameters): the top level."""
+    pytester.makepyfile(test_engine_calls=ENGINE_SUITE)
+    serial = run_suite(pytester)
+    assert serial.exitstatus == 0, serial.output
+    parallel = run_suite(pytester, n_jobs=2, backend=backend)
+    assert parallel.exitstatus == 0, parallel.output

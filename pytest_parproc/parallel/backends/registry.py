@@ -67,10 +67,7 @@ def backend_factory(name: str) -> BackendFactory:
         found: BackendFactory = getattr(importlib.import_module(module_name), class_name)
         return found
     # "Invalid backend:" as joblib says it (a pytest.raises(match=...) may depend on it)
-    raise ValueError(
-        f"Invalid backend: {name!r} is an unknown parallel backend, expected one of "
-        f"{known_backend_names()}"
-    )
+    raise ValueError(f"Invalid backend: {name}, expected one of {known_backend_names()}")
 
 
 def make_backend(name: str, **params: Any) -> ParallelBackendBase:
