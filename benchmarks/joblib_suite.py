@@ -135,12 +135,12 @@ def run(root: Path, junit: Path, extra: list[str]) -> dict[str, str]:
         *extra,
     ]
     # pytest's own output (joblib's tests log multiprocessing's debug lines) goes to a file
-    # beside the report; its last line, the counts, is shown.
+    # beside the report; its line of counts is shown.
     with open(junit.with_suffix(".log"), "w+") as log:
         subprocess.run(command, cwd=root, env=environment, check=False, stdout=log, stderr=log)
         log.seek(0)
-        lines = [line.strip() for line in log if line.strip()]
-    print(f"{root.parent.name}: {lines[-1] if lines else '(no output)'}")
+        counts = [line.strip() for line in log if " passed" in line or " failed" in line]
+    print(f"{root.parent.name}: {counts[-1] if counts else '(no counts: see ' + log.name + ')'}")
     outcomes = {}
     for case in ElementTree.parse(junit).getroot().iter("testcase"):
         module = (case.get("classname") or "").rsplit(".", 1)[-1]
