@@ -291,7 +291,10 @@ def _pid_then_sleep(folder: str, index: int) -> int:
 
 
 def test_leaving_the_block_with_an_unconsumed_generator_stops_its_tasks(tmp_path: Any) -> None:
-    with Parallel(n_jobs=2, backend="loky", return_as="generator", batch_size=1) as parallel:
+    with (
+        pytest.warns(UserWarning, match="its remaining tasks were cancelled"),
+        Parallel(n_jobs=2, backend="loky", return_as="generator", batch_size=1) as parallel,
+    ):
         results = parallel(delayed(_pid_then_sleep)(str(tmp_path), i) for i in range(10))
         assert next(results) == 0
         while not list(tmp_path.iterdir()):  # a task of the sleeping kind has started
