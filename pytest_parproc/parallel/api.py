@@ -154,7 +154,6 @@ class Parallel:
         self._progress: Progress | None = None
         self._generator: weakref.ref[Generator[Any, None, None]] | None = None
         self._last_batch: tuple[int, str] = (0, "")
-        self._input_ended = False
         self._run: ParallelRun | None = None
 
     def _print(self, msg: str) -> None:
@@ -178,18 +177,17 @@ class Parallel:
                 self.n_completed_tasks,
                 self.n_dispatched_tasks,
                 self.n_dispatched_batches,
-                self._input_ended,
+                self._run is not None and self._run.exhausted,  # (the input's end was seen)
                 self._last_batch,
             )
 
     def _start_progress(
-        self, n_jobs: int, known_total: int | None, sequential: bool = False
+        self, n_jobs: int, known_total: int | None, pre_dispatch: int, sequential: bool = False
     ) -> Progress:
+        """``pre_dispatch``: the call's, parsed (0 for 'all'); joblib's schedule uses it."""
         self.n_dispatched_tasks = self.n_completed_tasks = self.n_dispatched_batches = 0
         self.n_tasks = known_total
-        self._input_ended = False
         backend_class = None if sequential else type(self._backend).__name__
-        pre_dispatch = parse_pre_dispatch(self._settings.pre_dispatch, n_jobs) or 0
         self._progress = Progress(
             self.verbose, n_jobs, backend_class, self._print, known_total, pre_dispatch
         )
@@ -294,7 +292,8 @@ class Parallel:
         return outputs
 
     def _run_sequential(self, iterable: Iterable[Task]) -> Generator[Any, None, None]:
-        self._start_progress(1, _length(iterable), sequential=True)
+        # (the sequential schedule never uses pre_dispatch: the input's end is not looked for)
+        self._start_progress(1, _length(iterable), 0, sequential=True)
         batch_size = self._settings.batch_size
         # joblib reads a fixed batch's tasks before it runs them, in the caller too
         size = batch_size if isinstance(batch_size, int) else 1

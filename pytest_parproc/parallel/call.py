@@ -70,15 +70,14 @@ class ParallelRun:
             self.options.timeout_s is not None or self.options.crash_policy == "isolate"
         )
         self.sizer = BatchSizer(1 if self.one_per_batch else settings.batch_size, self.n_jobs)
-        limit = parse_pre_dispatch(settings.pre_dispatch, self.n_jobs)
+        limit = pre_dispatch = parse_pre_dispatch(settings.pre_dispatch, self.n_jobs)
         if self.options.timeout_s is not None and not self.backend.reports_task_start:
             # The backend cannot tell when a task starts, so keep no more in flight than there
             # are workers: then a batch starts when it is dispatched.
             limit = self.n_jobs if limit is None else min(limit, self.n_jobs)
         self.max_in_flight = limit
         self.parallel = parallel
-        parallel._start_progress(self.n_jobs, known_total)
-        self.total: int | None = None
+        parallel._start_progress(self.n_jobs, known_total, pre_dispatch or 0)
 
     def _on_done(self, batch: Batch, outcome: BatchOutcome) -> None:
         self.completed.put((batch, outcome))
@@ -88,9 +87,7 @@ class ParallelRun:
             chunk = list(itertools.islice(self.tasks, wanted - len(self.buffer)))
             if len(chunk) < wanted - len(self.buffer):
                 self.exhausted = True
-                self.total = self.position + len(self.buffer) + len(chunk)
-                self.parallel.n_tasks = self.total
-                self.parallel._input_ended = True
+                self.parallel.n_tasks = self.position + len(self.buffer) + len(chunk)
             for task in chunk:
                 self.buffer.append(check_task(task, self.position + len(self.buffer)))
 

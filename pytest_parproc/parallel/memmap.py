@@ -13,7 +13,7 @@ from typing import Any
 
 import cloudpickle
 
-from .tasks import reopen_reduce
+from .tasks import TEMPORARY_PREFIX, reopen_reduce
 
 __all__ = ["ArrayMemmapper", "parse_nbytes"]
 
@@ -166,7 +166,7 @@ class ArrayMemmapper:
             if self._folder is None:
                 base = self._temp_folder or _default_base_folder()
                 os.makedirs(base, exist_ok=True)
-                self._folder = tempfile.mkdtemp(prefix="parproc_memmap_", dir=base)
+                self._folder = tempfile.mkdtemp(prefix=TEMPORARY_PREFIX, dir=base)
             path = os.path.join(self._folder, f"{self._count}.npy")
             self._count += 1
             # Not pickled: allow_pickle=False keeps the worker's load free of arbitrary code.

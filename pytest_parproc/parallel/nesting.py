@@ -5,20 +5,24 @@ from __future__ import annotations
 
 import contextvars
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import NamedTuple
+
+# Not ``typing`` or ``contextlib``: a worker process imports this module before its first task,
+# and those would add milliseconds to its start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import TracebackType
 
 
-class Nesting(NamedTuple):
+class Nesting:
     """Set inside workers, as joblib does: the backend a nested call naming no backend uses
     (threads inside process workers and at the first level of threads, then plain loops), its
     nesting level, and what runs the current task: ``"loky"``, ``"multiprocessing"``,
     ``"threads"`` or ``"dask"``."""
 
-    backend: str
-    level: int
-    inside: str
+    __slots__ = ("backend", "inside", "level")
+
+    def __init__(self, backend: str, level: int, inside: str) -> None:
+        self.backend, self.level, self.inside = backend, level, inside
 
 
 # Kept in a module of its own so a worker process can set it without importing the rest of
@@ -50,18 +54,22 @@ def thread_fallback(parent_level: int | None) -> str:
     return "threading" if (parent_level or 0) + 1 <= 1 else "sequential"
 
 
-@contextmanager
-def as_in_tests() -> Iterator[None]:
+class as_in_tests:  # (lower case: used as a function, ``with as_in_tests():``)
     """Run the plugin's tests at the top level, as a serial run does: a test's own calls get
     no fallback, no nesting level and no nesting warning from the worker that runs it."""
-    if _nested.get() is None:
-        yield
-        return
-    token = _nested.set(None)
-    try:
-        yield
-    finally:
-        _nested.reset(token)
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _nested.set(None)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        _nested.reset(self._token)
 
 
 #: joblib's warnings, word for word, by (backend, what runs the call): a user's filter or

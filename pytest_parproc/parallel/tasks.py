@@ -11,8 +11,6 @@ import pickle
 import sys
 import time
 
-from .errors import RemoteTraceback, UnpicklableTaskError
-
 # Not ``typing.TYPE_CHECKING``: importing typing costs a worker ~10 ms at start-up, and
 # type checkers honour any constant of this name.
 TYPE_CHECKING = False
@@ -68,10 +66,14 @@ def encode_outcome(values: list[Any], error: BaseException | None, duration_s: f
         if numpy is None:
             return pickle.dumps((values, error_part, duration_s), pickle.HIGHEST_PROTOCOL)
         file = io.BytesIO()
-        _MemmapsAsArrays(file, numpy).dump((values, error_part, duration_s))
+        _ResultPickler(file, numpy).dump((values, error_part, duration_s))
         return file.getvalue()
     except Exception:
         return _encode_with_fallback(values, error_part, duration_s)
+
+
+#: the start of the name of a call's folder of memmapped arguments (``memmap.ArrayMemmapper``)
+TEMPORARY_PREFIX = "parproc_memmap_"
 
 
 def memmap_reduce(obj: object, numpy: Any) -> Any:
@@ -98,7 +100,7 @@ def reopen_reduce(memmap: Any) -> Any:
     filename = getattr(memmap, "filename", None)
     if filename is None or not isinstance(memmap.base, mmap.mmap):
         return None  # not backed by a file, or a part of one
-    if os.path.basename(os.path.dirname(filename)).startswith("parproc_memmap_"):
+    if os.path.basename(os.path.dirname(filename)).startswith(TEMPORARY_PREFIX):
         return None  # the call's own copy of an argument: its folder goes at the call's end
     order = "F" if memmap.flags.f_contiguous and not memmap.flags.c_contiguous else "C"
     mode = "r+" if memmap.mode == "w+" else memmap.mode  # (w+ would empty the file)
@@ -114,16 +116,18 @@ def _reopen_memmap(
     return reopen(filename, dtype=dtype, mode=mode, offset=offset, shape=shape, order=order)
 
 
-class _MemmapsAsArrays(pickle.Pickler):
+class _ResultPickler(pickle.Pickler):
     """The pickler of results where numpy is loaded: memmaps go as ``memmap_reduce`` says."""
 
     def __init__(self, file: io.BytesIO, numpy: Any) -> None:
         super().__init__(file, pickle.HIGHEST_PROTOCOL)
         self._numpy = numpy
+        self._memmap = numpy.memmap
 
     def reducer_override(self, obj: object) -> Any:
-        reduced = memmap_reduce(obj, self._numpy)
-        return NotImplemented if reduced is None else reduced
+        if not isinstance(obj, self._memmap):  # (asked for every object of every result)
+            return NotImplemented
+        return memmap_reduce(obj, self._numpy)
 
 
 def _rebuildable(error: BaseException) -> BaseException:
@@ -137,6 +141,8 @@ def _rebuildable(error: BaseException) -> BaseException:
     try:
         pickle.loads(data)
     except Exception as problem:
+        from .errors import UnpicklableTaskError
+
         return UnpicklableTaskError(
             f"{type(error).__name__}: {error} (the exception cannot be rebuilt from its pickle, "
             f"{type(problem).__name__}: {problem}; so it is re-raised as this error)"
@@ -149,7 +155,7 @@ def _encode_with_fallback(
 ) -> bytes:
     # Something did not pickle. Try cloudpickle (a result may be a lambda), then replace what
     # still fails by an error that names it, so the caller learns which task is to blame.
-    import cloudpickle
+    from .errors import UnpicklableTaskError
 
     try:
         return _cloud_dumps((values, error_part, duration_s))
@@ -169,7 +175,7 @@ def _encode_with_fallback(
         kept.append(value)
     if error_part is not None:
         try:
-            cloudpickle.dumps(error_part[0])
+            _cloud_dumps(error_part[0])
         except Exception:
             original, text = error_part
             substitute = UnpicklableTaskError(
@@ -203,5 +209,7 @@ def decode_outcome(payload: bytes | memoryview) -> tuple[list[Any], BaseExceptio
     error: BaseException | None = None
     if error_part is not None:
         error, text = error_part
+        from .errors import RemoteTraceback  # (here: a worker need not import the errors)
+
         error.__cause__ = RemoteTraceback(text)
     return values, error, duration_s

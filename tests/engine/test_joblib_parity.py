@@ -408,3 +408,35 @@ def test_a_memmap_of_the_users_own_file_comes_back_as_that_file(tmp_path: Any) -
             assert isinstance(returned, np.memmap)
             assert str(returned.filename) == str(path)
             assert list(returned) == [1.0, 2.0, 0.0, 0.0]
+
+
+MANAGER_AFTER_THE_POOL = """
+import multiprocessing, sys
+from pytest_parproc import Parallel, delayed
+
+def put(store, key):
+    store[key] = 1
+
+if __name__ == "__main__":
+    assert "multiprocessing.managers" not in sys.modules
+    Parallel(n_jobs=2)(delayed(abs)(i) for i in range(4))  # a warm pool, started keyless
+    with multiprocessing.Manager() as manager:
+        store = manager.dict()
+        Parallel(n_jobs=2)(delayed(put)(store, str(i)) for i in range(4))
+        print(sorted(store.keys()))
+"""
+
+
+def test_a_manager_made_after_the_pool_started_still_works(tmp_path: Any) -> None:
+    """Workers get the key only where a manager can exist: a warm pool started before the
+    first one is replaced, not reused with workers that lack it."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "manager_after.py"
+    script.write_text(MANAGER_AFTER_THE_POOL)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['0', '1', '2', '3']"

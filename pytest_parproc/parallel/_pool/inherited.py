@@ -25,9 +25,16 @@ def thread_limits(n_workers: int, per_worker: int | None = None) -> dict[str, st
     return {name: os.environ.get(name, str(threads)) for name in THREAD_LIMIT_VARIABLES}
 
 
+def caller_thread_limits() -> tuple[tuple[str, str | None], ...]:
+    """The caller's own thread-limit variables now (``PoolSettings.parent_limits``)."""
+    return tuple((name, os.environ.get(name)) for name in THREAD_LIMIT_VARIABLES)
+
+
 def authkey() -> bytes | None:
     """This process's multiprocessing key, which a worker takes before it unpickles anything:
     ``multiprocessing.Manager()`` proxies passed to tasks or an initializer then connect (a
-    spawned process gets the key the same way). None where multiprocessing is not loaded."""
-    process = sys.modules.get("multiprocessing.process")
-    return None if process is None else bytes(process.current_process().authkey)
+    spawned process gets the key the same way). None where no manager can exist (its module
+    is not loaded): the worker then need not import multiprocessing to start."""
+    if "multiprocessing.managers" not in sys.modules:
+        return None
+    return bytes(sys.modules["multiprocessing.process"].current_process().authkey)

@@ -37,7 +37,7 @@ from ..errors import UnpicklableTaskError, WorkerCrashedError, WorkerStartError
 from ..resources import fork_is_safe
 from ..tasks import decode_outcome
 from .handle import WorkerHandle
-from .inherited import authkey, thread_limits
+from .inherited import thread_limits
 from .worker import WorkerSetup
 
 STOP_GRACE_S = 2.0
@@ -60,6 +60,9 @@ class PoolSettings:
     #: the caller's own thread-limit variables when the call started: a pool whose workers
     #: got other values is not reused (joblib's workers follow such a change too)
     parent_limits: tuple[tuple[str, str | None], ...] = ()
+    #: the caller's multiprocessing key where a manager can exist (``inherited.authkey``): a
+    #: pool started before the first manager, whose workers lack it, is not reused after
+    authkey: bytes | None = None
 
 
 class ProcessPool:
@@ -239,7 +242,7 @@ class ProcessPool:
                 close_in_child += [other.inbox_fd, other.outbox_fd, other.stderr_fd]
                 close_in_child += [] if other.pidfd is None else [other.pidfd]
         worker = WorkerHandle(f"w{next(self._names)}", self._environment, fork, close_in_child)
-        setup = pickle.dumps((list(sys.path), worker.name, authkey(), self._setup))
+        setup = pickle.dumps((list(sys.path), worker.name, self.settings.authkey, self._setup))
         if not worker.send(b"I" + setup):
             worker.kill()
             worker.reap()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._pool.inherited import THREAD_LIMIT_VARIABLES
+from .._pool.inherited import THREAD_LIMIT_VARIABLES, authkey, caller_thread_limits
 from .._pool.pool import PoolSettings, ProcessPool
 from .._pool.reusable import get_reusable_pool
 from ..errors import UnpicklableTaskError
@@ -104,8 +103,9 @@ class LokyBackend(ParallelBackendBase):
         return nested_process_jobs(self.name, max(1, n_jobs))
 
     def start(self, n_jobs: int, options: CallOptions) -> int:
-        parent_limits = tuple((name, os.environ.get(name)) for name in THREAD_LIMIT_VARIABLES)
-        settings = dataclasses.replace(self._settings, parent_limits=parent_limits)
+        settings = dataclasses.replace(
+            self._settings, parent_limits=caller_thread_limits(), authkey=authkey()
+        )
         if options.inner_max_num_threads is not None:
             limits = {name: str(options.inner_max_num_threads) for name in THREAD_LIMIT_VARIABLES}
             environment = {**limits, **dict(settings.environment)}

@@ -34,7 +34,8 @@ class WorkersNow:
     running: Running
     done: int = 0
     failed: int = 0
-    #: the indices of the tests replayed (a copy: the main thread adds to the original)
+    #: the indices of the tests replayed: the replayer's own set, not a copy (the main thread
+    #: replays only while it holds the lock, which a look holds throughout)
     finished: frozenset[int] | set[int] = frozenset()
 
     @classmethod
@@ -45,8 +46,7 @@ class WorkersNow:
         the tests replayed and the failed reports the session counted (tests that ran in the
         main process, or whose worker died, count only there)."""
         running, done, failed = told
-        replayed = finished.copy()
-        return cls(running, max(done, len(replayed)), max(failed, failed_reports), replayed)
+        return cls(running, max(done, len(finished)), max(failed, failed_reports), finished)
 
 
 BAR_TICK_S = 0.25
@@ -95,7 +95,9 @@ class Progress:
         #: durations of tests with none recorded are taken to be the mean of those recorded
         mean_s = sum(known) / len(known) if known else 0.0
         self._expected = [expected.get(nodeid, mean_s) for nodeid in nodeids]
-        self._expected_s = sum(self._expected)
+        #: the expected seconds of the tests not replayed yet, and those already taken off
+        self._expected_left_s = sum(self._expected)
+        self._counted: set[int] = set()
         self._planned = len(known) * 2 >= len(nodeids) > 0  # enough is known to plan with
         self._reported_slow: set[tuple[str, str, float]] = set()
         self._started = time.monotonic()
@@ -179,11 +181,13 @@ class Progress:
                 self.write_line(slow_line(worker_id, nodeid, self.slow_s))
         if self.bar is not None:
             total = len(self.nodeids)
-            expected = self._expected
+            if len(finished) != len(self._counted):  # (only the tests replayed since the last)
+                expected = self._expected
+                new = finished - self._counted
+                self._expected_left_s -= sum(expected[index] for index in new)
+                self._counted |= new
             counts = Counts(
-                min(total, max(len(finished), workers.done)),
-                workers.failed,
-                self._expected_s - sum(expected[index] for index in finished),
+                min(total, max(len(finished), workers.done)), workers.failed, self._expected_left_s
             )
             width = self.bar.size().columns - 1
             self.bar.draw(status_text(counts, total, self._left_s(counts, running), running, width))
