@@ -13,6 +13,7 @@ import _pytest.config
 import pytest
 
 from pytest_parproc.plugin import pytest_internals
+from pytest_parproc.plugin.pytest_internals import threads as thread_internals
 
 pytest_plugins = ["pytester"]
 
@@ -462,3 +463,36 @@ def test_the_terminal_writer_keeps_its_file_as_file(pytestconfig: pytest.Config)
     writer.write("abc", flush=True)
     assert file.getvalue() == "abc"
     assert terminal_file(pytestconfig) is pytestconfig.get_terminal_writer()._file
+
+
+def test_a_test_keeps_its_captured_sections_on_the_item(pytester: pytest.Pytester) -> None:
+    # pytest adds each phase's captured output to item._report_sections and never empties it:
+    # a test run again alone (the threading backend's confirmation) must start from none
+    pytester.makepyfile("def test_a():\n    print('hello')\n")
+    items, _ = pytester.inline_genitems("-p", "no:syrupy")
+    item = items[0]
+    assert item._report_sections == []
+    item.add_report_section("call", "stdout", "hello")
+    assert item._report_sections == [("call", "stdout", "hello")]
+    thread_internals.forget_report_sections(item)
+    assert item._report_sections == []
+
+
+def test_direct_parametrization_stands_a_pseudo_fixture_in(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        "import pytest\n"
+        "@pytest.fixture\n"
+        "def caplog_like():\n    return 1\n"
+        "@pytest.mark.parametrize('extras', [1])\n"
+        "@pytest.mark.parametrize('value', [1], indirect=False)\n"
+        "def test_a(extras, value, caplog_like):\n    pass\n"
+    )
+    items, _ = pytester.inline_genitems("-p", "no:syrupy")
+    assert thread_internals.direct_parameters(items[0]) == {"extras", "value"}
+
+
+def test_request_fixturedef_is_made_for_each_request_on_pytest_9() -> None:
+    definition = thread_internals._request_fixturedef()
+    if int(pytest.__version__.split(".")[0]) >= 9:
+        assert definition is not None and issubclass(definition, pytest.FixtureDef)
+        assert "A new one is generated on-demand" in (definition.__doc__ or "")

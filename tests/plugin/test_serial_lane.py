@@ -1,10 +1,19 @@
-"""Which tests the threading backend runs alone: how ini entries match node ids."""
+"""Which tests the threading backend runs alone (how ini entries match node ids, what source is
+searched, and how often), and ``PYTEST_CURRENT_TEST`` across threads."""
 
 from __future__ import annotations
 
+import os
+import re
+import threading
+
 import pytest
 
+from pytest_parproc.plugin.threads import serial_lane
+from pytest_parproc.plugin.threads.isolation import update_current_test_var
 from pytest_parproc.plugin.threads.serial_lane import _PATCHES, _matches
+
+pytest_plugins = ["pytester"]
 
 
 @pytest.mark.parametrize(
@@ -40,3 +49,111 @@ def test_ini_entries_match_ids_files_directories_and_globs(pattern: str, expecte
 )
 def test_patchers_are_recognised_in_source(source: str, patches: bool) -> None:
     assert (_PATCHES.search(source) is not None) is patches
+
+
+CLASS_OF_MANY = """
+import pytest, warnings
+
+class TestMany:
+    @pytest.mark.parametrize("n", range(200))
+    def test_plain(self, n):
+        assert n >= 0
+
+    def test_warns(self):
+        with pytest.warns(UserWarning):
+            warnings.warn("w")
+
+@pytest.mark.parametrize("extras", [[], ["a"]])
+def test_named_like_a_fixture(extras):
+    assert len(extras) < 2
+"""
+
+
+class _Probe:
+    """Reads the serial lane's reasons where pytest collected (the test modules imported)."""
+
+    items: list[pytest.Item]
+    found: dict[int, str]
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.items = list(session.items)
+        self.found = serial_lane.reasons(session.config, self.items)
+
+
+def _probe(pytester: pytest.Pytester) -> _Probe:
+    pytester.makepyfile(CLASS_OF_MANY)
+    probe = _Probe()
+    pytester.inline_run("--collect-only", "-p", "no:syrupy", "-p", "no:randomly", plugins=[probe])
+    return probe
+
+
+class _CountingPattern:
+    """A compiled pattern that counts its searches."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern, self.searches = pattern, 0
+
+    def search(self, text: str) -> re.Match[str] | None:
+        self.searches += 1
+        return self.pattern.search(text)
+
+
+def test_a_class_is_searched_once_not_once_per_test(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # packaging's suite: classes of thousands of parametrized tests, each once searched again
+    # (6.8x the serial time on threads); the cost must not grow with the class's tests
+    counted = {}
+    for name in ("_WARNING_STATE", "_SUBTEST", "_PATCHES"):
+        counted[name] = _CountingPattern(getattr(serial_lane, name))
+        monkeypatch.setattr(serial_lane, name, counted[name])
+    found = _probe(pytester).found
+    # the class's source holds pytest.warns: all its tests run alone, found with one search
+    assert len(found) == 201
+    assert set(found.values()) == {serial_lane._WARNINGS_REASON}
+    # (once per function, class and fixture: a dozen here, where once per test was over 200)
+    assert all(pattern.searches < 40 for pattern in counted.values()), {
+        name: pattern.searches for name, pattern in counted.items()
+    }
+
+
+def test_a_parameter_named_like_a_fixture_is_a_value(pytester: pytest.Pytester) -> None:
+    probe = _probe(pytester)
+    items, found = probe.items, probe.found
+    named = [i for i, item in enumerate(items) if "test_named_like_a_fixture" in item.nodeid]
+    assert len(named) == 2 and not set(named) & set(found)
+
+
+def test_pytest_current_test_names_a_running_test_whatever_the_threads_do() -> None:
+    # no lock: ends racing starts must never leave a running test without the variable, nor
+    # raise (os.environ.pop is two steps)
+    saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    class Item:
+        def __init__(self, nodeid: str) -> None:
+            self.nodeid = nodeid
+
+    def run(number: int) -> None:
+        item = Item(f"t.py::test_{number}")
+        try:
+            start.wait()
+            for _ in range(2000):
+                update_current_test_var(item, "call")
+                assert os.environ["PYTEST_CURRENT_TEST"].startswith("t.py::test_")
+                update_current_test_var(item, None)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert "PYTEST_CURRENT_TEST" not in os.environ  # every test ended
+    finally:
+        if saved is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = saved

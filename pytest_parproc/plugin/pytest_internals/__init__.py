@@ -184,38 +184,6 @@ def replace_setup_state(session: pytest.Session, state: object) -> Callable[[], 
 #: Given pytest's function, the function to use in its place.
 Wrapper = Callable[[Callable[..., Any]], Callable[..., Any]]
 
-_MISSING = object()
-_fixturedef_saved: dict[str, object] = {}
-
-
-def patch_fixturedef(
-    *,
-    execute: Callable[..., Any],
-    finish: Callable[..., Any],
-    cached_result: Any,
-    finalizers: Any,
-    func: Any,
-) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """A FixtureDef caches one value (``cached_result``, ``_finalizers``), made in ``execute`` and
-    torn down in ``finish``: the threading runner wraps both and keeps those per slot, and
-    ``func`` per thread (pytest-asyncio swaps it per test). Returns the original methods."""
-    cls: Any = pytest.FixtureDef
-    if _fixturedef_saved:
-        raise RuntimeError("FixtureDef is patched already (a run abandoned by Ctrl-C?)")
-    replacements = dict(execute=execute, finish=finish, cached_result=cached_result, func=func)
-    replacements["_finalizers"] = finalizers
-    for name, value in replacements.items():
-        _fixturedef_saved[name] = cls.__dict__.get(name, _MISSING)
-        setattr(cls, name, value)
-    return _fixturedef_saved["execute"], _fixturedef_saved["finish"]  # type: ignore[return-value]
-
-
-def unpatch_fixturedef() -> None:
-    cls: Any = pytest.FixtureDef
-    for name, value in _fixturedef_saved.items():
-        delattr(cls, name) if value is _MISSING else setattr(cls, name, value)
-    _fixturedef_saved.clear()
-
 
 def run_protocol(item: pytest.Item) -> list[pytest.TestReport]:
     """Set-up, call and teardown of one test, returning its reports instead of logging them

@@ -15,6 +15,7 @@ import pytest
 from ...parallel import Parallel, delayed
 from .. import compat, pytest_internals
 from ..options import ParprocOptions
+from ..pytest_internals import threads as thread_internals
 from ..replay import Replayer, release_held
 from ..report.events import SERIAL_LANE
 from ..report.timeline import RunFacts
@@ -23,8 +24,10 @@ from ..signals import InterruptGate, main_thread_limit
 from ..timing import RunTiming
 from . import serial_lane
 from .capture import in_isolated_test
+from .confirm import Confirmations, call_failed
 from .fixtures import finish_other_parameters, install_fixture_slots
-from .isolation import isolation, update_current_test_var
+from .guidance import CpuShare
+from .isolation import isolation, locations_before_threads, update_current_test_var
 from .limits import PluginTimers, stopped_text, summary_line
 from .runner import ThreadResult, ThreadRunner, keep_report, protocol_on_test_thread
 from .setup_state import ConcurrentSetupState, running
@@ -43,6 +46,10 @@ class ThreadController(RunController):
         #: per-thread capture kept for tests left running (``Isolation.keep_overrides``)
         self._kept_overrides = ExitStack()
         self._threads: ThreadRunner | None = None
+        #: tests that failed on a thread, run again alone (``confirm``)
+        self.confirmations = Confirmations(enabled=False)
+        #: CPU and wall time of the concurrent parts: whether threads could bring anything
+        self.cpu_share = CpuShare()
 
     def pytest_report_header(self) -> str:
         return f"parproc: {self.options.n_jobs} threads in this process (backend threading)"
@@ -52,15 +59,25 @@ class ThreadController(RunController):
         return protocol_on_test_thread(item)
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self) -> Any:
+    def pytest_runtest_makereport(self, item: pytest.Item) -> Any:
         report = yield
         keep_report(report)
+        confirmations = self.confirmations
+        confirmations.annotate(report)
+        if confirmations.enabled and call_failed(report) and in_isolated_test():
+            assert self._threads is not None
+            self._threads.state.confirm_later(item)  # (before its teardown: see there)
         return report
 
     def _write_notes(self, writer: Any) -> None:
         verbose = self.config.get_verbosity() > 0
         for line in serial_lane.summary(self.alone, self._total, verbose):
             writer.write_line(line)
+        for line in self.confirmations.summary(verbose):
+            writer.write_line(line)
+        busy = self.cpu_share.line()
+        if busy is not None:
+            writer.write_line(busy)
         threads = self._threads
         if threads is not None and threads.left_running:
             passed = threads.limits_passed
@@ -79,6 +96,7 @@ class ThreadController(RunController):
             alone = serial_lane.reasons(self.config, items)
             self.alone = {items[index].nodeid: reason for index, reason in alone.items()}
             plan = serial_lane.segments(items, alone)
+            locations_before_threads(items)
         self._total = len(items)
         self.timing = timing = RunTiming(time.time())
         started = time.perf_counter()
@@ -92,6 +110,7 @@ class ThreadController(RunController):
         order = [segment.concurrent + segment.alone for segment in plan]
         state = ConcurrentSetupState(items, order, end_segment)
         maxfail = int(self.config.getoption("maxfail") or 0)
+        self.confirmations = Confirmations(enabled=not maxfail)
         threads = self._threads = ThreadRunner(self, state, self.options.timeout_s, maxfail)
         self.view.facts = RunFacts(
             "threading", self.options.n_jobs, "threads share one interpreter (and the GIL)"
@@ -114,11 +133,15 @@ class ThreadController(RunController):
                     if self._stop_wanted(session):
                         break
                     if segment.concurrent:
+                        wall_started, cpu_started = time.perf_counter(), time.thread_time()
                         self._concurrent(session, items, segment.concurrent, replayer)
-                    for index in segment.alone:
-                        if self._stop_wanted(session):
-                            break
-                        self._alone(items[index], timing)
+                        self.cpu_share.add(
+                            time.thread_time() - cpu_started,
+                            time.perf_counter() - wall_started,
+                        )
+                        self._confirm(session, items, timing)
+                    if segment.alone:
+                        self._serial_lane(session, [items[i] for i in segment.alone], timing)
                     if number + 1 < len(plan) and state.segment_ended_without_its_last(number):
                         # its last test was left running: what it would have torn down
                         self._tear_down(lambda: end_segment(number))  # noqa: B023 - called now
@@ -135,6 +158,39 @@ class ThreadController(RunController):
                 timing.wall_s = time.perf_counter() - started
                 timing.test_time_s += replayer.test_time_s
 
+    def _serial_lane(
+        self, session: pytest.Session, lane: list[pytest.Item], timing: RunTiming
+    ) -> None:
+        """A segment's tests that run alone, one after another: the progress thread is ended
+        once for all of them, not around each."""
+        with self.view.main_thread_tests():
+            for item in lane:
+                if self._stop_wanted(session):
+                    break
+                self._alone(item, timing)
+
+    def _confirm(
+        self, session: pytest.Session, items: Sequence[pytest.Item], timing: RunTiming
+    ) -> None:
+        """The segment's tests that failed on a thread, each run again alone (``confirm``)."""
+        taken = self.confirmations.take()
+        if not taken or self._abandoned:
+            return
+        with self.view.main_thread_tests():
+            for index, text in taken:
+                if self._stop_wanted(session):
+                    break
+                item = items[index]
+                self.confirmations.started(text)
+                assert self._threads is not None
+                self._threads.state.rerunning(item)
+                thread_internals.forget_report_sections(item)
+                try:
+                    self._alone(item, timing)
+                finally:
+                    self._threads.state.rerunning(None)
+                    self.confirmations.ended(item.nodeid)
+
     def _alone(self, item: pytest.Item, timing: RunTiming) -> None:
         """A test of the serial lane, in the main thread with no other test running."""
         assert self._threads is not None
@@ -147,7 +203,7 @@ class ThreadController(RunController):
 
         # pytest-timeout's own timer keeps its limit here, in the main thread
         limit_s = None if compat.timeout.item_limit(item) else self.options.timeout_s
-        with running(item), main_thread_limit(limit_s, overrun), self.view.main_thread_tests():
+        with running(item), main_thread_limit(limit_s, overrun):
             try:
                 self.stop_request = self._threads.protocol(item, "in the main thread")
             except pytest.fail.Exception as error:  # the limit, outside the test's own phases
@@ -194,11 +250,13 @@ class ThreadController(RunController):
                 return_as="generator_unordered",
             )
 
+            run_one = delayed(threads.run_one)
+
             def tasks() -> Iterator[Any]:
                 for index in indices:
                     if self.stopping:
                         return
-                    yield delayed(threads.run_one)(items[index], index, filters[index], n_threads)
+                    yield run_one(items[index], index, filters[index], n_threads)
 
             gate = InterruptGate()
             try:
@@ -231,13 +289,21 @@ class ThreadController(RunController):
             return
         assert self.timing is not None
         self.timing.add_test(result.worker_id, os.getpid(), result.busy_s)
+        self.cpu_share.add(result.cpu_s, 0.0)
         view = self.view
         view.lane = result.worker_id
-        with view.span("replay"):
-            replayer.replay_reports(result.index, result.reports)
         threads = self._threads
         # (``item.nodeid`` is built on each access: asked only where a test was left running)
-        if threads is not None and threads.left_running and item.nodeid in threads.left_running:
+        left = bool(threads and threads.left_running and item.nodeid in threads.left_running)
+        if (
+            not left
+            and result.stop is None
+            and self.confirmations.hold(result.index, result.reports)
+        ):
+            return  # reported from its run alone, warnings and all
+        with view.span("replay"):
+            replayer.replay_reports(result.index, result.reports)
+        if left:
             text = f"{item.nodeid} ran past its time limit and was left running on its thread"
             view.mark(result.worker_id, "timeout", item.nodeid, text)
         for message in result.warnings:

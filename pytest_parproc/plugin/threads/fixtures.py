@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from .. import pytest_internals
 from ..pytest_internals import fixture_runs
+from ..pytest_internals import threads as thread_internals
 from .setup_state import OUTCOMES, context, shared_lock
 
 
@@ -30,10 +30,13 @@ _REQUEST_KEY = "_parproc_slot_key"
 
 
 def _slot(fixturedef: Any) -> _Slot:
+    # (read some 60 times a test: each step kept to one dictionary operation)
     key = context.overrides.get(fixturedef, _NO_KEY)
     if key is _NO_KEY:
         key = context.resolved.get(fixturedef)
-    slots: dict[Hashable, _Slot] = fixturedef.__dict__.setdefault(_SLOTS, {})
+    slots: dict[Hashable, _Slot] | None = fixturedef.__dict__.get(_SLOTS)
+    if slots is None:
+        slots = fixturedef.__dict__.setdefault(_SLOTS, {})
     found = slots.get(key)
     return found if found is not None else slots.setdefault(key, _Slot())
 
@@ -182,7 +185,7 @@ def install_fixture_slots() -> Callable[[], None]:
     def set_finalizers(self: Any, value: list[Callable[[], object]]) -> None:
         _slot(self).finalizers = value
 
-    original_execute, original_finish = pytest_internals.patch_fixturedef(
+    original_execute, original_finish = thread_internals.patch_fixturedef(
         execute=execute,
         finish=finish,
         cached_result=property(get_cached, set_cached),
@@ -191,7 +194,7 @@ def install_fixture_slots() -> Callable[[], None]:
     )
 
     def restore() -> None:
-        pytest_internals.unpatch_fixturedef()
+        thread_internals.unpatch_fixturedef()
         for cache in (_parametrized, _slot_locks, _closures):
             cache.clear()  # they hold this session's nodes and requests
 

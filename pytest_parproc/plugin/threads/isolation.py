@@ -3,12 +3,13 @@ per-thread for the concurrent part of a run. The package docstring explains the 
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,25 +135,44 @@ def _restore_hooks(saved: tuple[Any, Any]) -> None:
     sys.unraisablehook, threading.excepthook = saved
 
 
+#: Python 3.11's ``functools.cached_property`` takes one lock for every instance of a class
+_CACHED_PROPERTY_LOCKS = hasattr(functools.cached_property(repr), "lock")
+
+
+def locations_before_threads(items: Sequence[pytest.Item]) -> None:
+    """Where ``cached_property`` locks (Python < 3.12), each test's ``location`` (a cached
+    property every report reads) is computed here, before the threads start: else threads take
+    turns at one lock for all the tests. The same work a thread would do, with no lock to wait
+    for."""
+    if _CACHED_PROPERTY_LOCKS:
+        for item in items:
+            item.location  # noqa: B018 - computed and cached now
+
+
 _CURRENT_TEST = "PYTEST_CURRENT_TEST"
 _current_tests: dict[int, str] = {}
-_current_tests_lock = threading.Lock()
 
 
 def update_current_test_var(item: Any, when: str | None) -> None:
     """PYTEST_CURRENT_TEST for tests on several threads: the latest phase to start of those
-    running, removed when none is."""
-    with _current_tests_lock:
-        ident = threading.get_ident()
-        if when:
-            value = f"{item.nodeid} ({when})".replace("\x00", "(null)")
-            _current_tests[ident] = os.environ[_CURRENT_TEST] = value
-            return
-        _current_tests.pop(ident, None)
-        if _current_tests:
-            os.environ[_CURRENT_TEST] = next(reversed(_current_tests.values()))
+    running, removed when none is. No lock, which threads would queue for four times a test:
+    each step is atomic, and a thread whose test ends writes again until what it wrote is still
+    true (a test that started meanwhile never loses its value)."""
+    ident = threading.get_ident()
+    if when:
+        value = f"{item.nodeid} ({when})".replace("\x00", "(null)")
+        _current_tests[ident] = os.environ[_CURRENT_TEST] = value
+        return
+    _current_tests.pop(ident, None)
+    while True:
+        running = list(_current_tests.values())
+        if running:
+            os.environ[_CURRENT_TEST] = running[-1]
         else:
-            os.environ.pop(_CURRENT_TEST, None)
+            with suppress(KeyError):  # (another thread's removal came first)
+                del os.environ[_CURRENT_TEST]
+        if list(_current_tests.values()) == running:
+            return
 
 
 def serialize_ast_parse() -> Callable[[], None]:

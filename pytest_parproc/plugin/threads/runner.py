@@ -36,6 +36,8 @@ class ThreadResult:
     stop: StopRequest | None
     #: not started: the run was stopping when its turn came
     skipped: bool = False
+    #: CPU seconds its thread spent on it (``time.thread_time``)
+    cpu_s: float = 0.0
 
 
 class RunState(Protocol):
@@ -159,7 +161,7 @@ class ThreadRunner:
         made: list[pytest.TestReport],
     ) -> ThreadResult:
         """One test's protocol on this thread; ``made`` gets its reports as they are made."""
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         isolated = self.isolated
         assert isolated is not None
         _protocol.reports = made
@@ -172,7 +174,9 @@ class ThreadRunner:
             ):
                 stop = self.protocol(item, f"on worker {worker_id}")
             busy_s = time.perf_counter() - started
-            return ThreadResult(index, _protocol.reports, list(caught), worker_id, busy_s, stop)
+            cpu_s = time.thread_time() - cpu_started
+            reports, warned = _protocol.reports, list(caught)
+            return ThreadResult(index, reports, warned, worker_id, busy_s, stop, cpu_s=cpu_s)
         finally:
             workerinfo.leave_thread_worker()
 

@@ -17,6 +17,7 @@ import pytest
 from .. import compat, pytest_internals
 from ..compat import django
 from ..names import SERIAL_INI, SERIAL_MARK, THREAD_UNSAFE_MARK
+from ..pytest_internals import threads as thread_internals
 
 #: Fixtures that change state of the whole process, which no other test may see meanwhile.
 SERIAL_FIXTURES = {
@@ -69,7 +70,8 @@ def reasons(config: pytest.Config, items: Sequence[pytest.Item]) -> dict[int, st
         reason = compat.alone_reason(config, item) or _reason(item, patterns, scan_warnings)
         if reason is not None:
             found[index] = reason
-    _sources.clear()  # read once per run
+    for cache in (_sources, _found, _by_code, _patching):
+        cache.clear()  # read once per run
     return found
 
 
@@ -83,30 +85,62 @@ def _reason(item: pytest.Item, patterns: list[str], scan_warnings: bool) -> str 
             return f"listed in the {SERIAL_INI} ini option ({pattern})"
     if isinstance(item, pytest.DoctestItem):
         return "a doctest (doctest swaps sys.stdout for its own)"
-    for name in getattr(item, "fixturenames", ()):
-        if name in SERIAL_FIXTURES and (name != "monkeypatch" or _patches(item)):
-            return SERIAL_FIXTURES[name]
+    serial = [name for name in getattr(item, "fixturenames", ()) if name in SERIAL_FIXTURES]
+    if serial:
+        values = thread_internals.direct_parameters(item)  # parameters named like fixtures
+        for name in serial:
+            if name not in values and (name != "monkeypatch" or _patches(item)):
+                return SERIAL_FIXTURES[name]
+    return _code_reason(item, scan_warnings)
+
+
+#: the tests of one function share a fixture graph (one mapping for all its parameters): what
+#: their code says is read once, keyed by function, class, module and that mapping's identity
+#: (the mapping is kept in the value, so that its identity is not reused)
+_by_code: dict[tuple[Any, ...], tuple[str | None, Any]] = {}
+_patching: dict[int, tuple[bool, Any]] = {}
+
+
+def _code_reason(item: pytest.Item, scan_warnings: bool) -> str | None:
+    graph = pytest_internals.fixture_graph(item)
+    key = (
+        getattr(item, "function", None),
+        getattr(item, "cls", None),
+        getattr(item, "module", None),
+        id(graph),
+    )
+    known = _by_code.get(key)
+    if known is not None:
+        return known[0]
     code = list(_code_of(item))
+    reason = None
     if scan_warnings and any(_source_matches(function, _WARNING_STATE) for function in code):
-        return _WARNINGS_REASON
-    if any(_source_matches(function, _SUBTEST) for function in code):
-        return _SUBTEST_REASON
-    if any(_source_matches(function, _PATCHES) for function in code):
-        return _PATCHES_REASON
-    return None
+        reason = _WARNINGS_REASON
+    elif any(_source_matches(function, _SUBTEST) for function in code):
+        reason = _SUBTEST_REASON
+    elif any(_source_matches(function, _PATCHES) for function in code):
+        reason = _PATCHES_REASON
+    _by_code[key] = (reason, graph)
+    return reason
 
 
 def _patches(item: pytest.Item) -> bool:
     """Whether a test that has ``monkeypatch`` among its fixtures may patch with it: the test
     asks for it, or a fixture that asks for it may use it (not pytest-django's template
     fixtures, which patch nothing unless asked to: ``compat.django``)."""
-    unused = django.idle_patchers()
-    for name, definitions in pytest_internals.fixture_graph(item).items():
-        if name == "monkeypatch" or name in unused or not definitions:
-            continue
-        if "monkeypatch" in getattr(definitions[-1], "argnames", ()):
-            return True
-    return "monkeypatch" in _requested_by_test(item)
+    graph = pytest_internals.fixture_graph(item)
+    known = _patching.get(id(graph))
+    if known is None:
+        unused = django.idle_patchers()
+        by_fixture = any(
+            name != "monkeypatch"
+            and name not in unused
+            and definitions
+            and "monkeypatch" in getattr(definitions[-1], "argnames", ())
+            for name, definitions in graph.items()
+        )
+        known = _patching[id(graph)] = (by_fixture, graph)
+    return known[0] or "monkeypatch" in _requested_by_test(item)
 
 
 def _requested_by_test(item: pytest.Item) -> set[str]:
@@ -152,25 +186,32 @@ def _code_of(item: pytest.Item) -> Iterable[Any]:
             yield getattr(definition, "func", None)
 
 
+#: (code object or class, pattern) -> whether its source matches: a class's source is read and
+#: searched once per run, not once for each of its tests (a class of 2,000 parametrized tests)
+_found: dict[tuple[Any, re.Pattern[str]], bool] = {}
 _sources: dict[Any, str] = {}
 
 
 def _source_matches(code: Any, pattern: re.Pattern[str]) -> bool:
-    """Whether the source of a function or class matches (its code object read once)."""
+    """Whether the source of a function or class matches (each searched once)."""
     if code is None:
         return False
     if not isinstance(code, type):
         code = getattr(inspect.unwrap(code), "__code__", None)
         if code is None:
             return False
-    source = _sources.get(code)
-    if source is None:
-        try:
-            source = inspect.getsource(code)
-        except (OSError, TypeError):
-            source = ""
-        _sources[code] = source
-    return pattern.search(source) is not None
+    key = (code, pattern)
+    found = _found.get(key)
+    if found is None:
+        source = _sources.get(code)
+        if source is None:
+            try:
+                source = inspect.getsource(code)
+            except (OSError, TypeError):
+                source = ""
+            _sources[code] = source
+        found = _found[key] = pattern.search(source) is not None
+    return found
 
 
 @dataclass

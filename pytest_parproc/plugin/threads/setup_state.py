@@ -67,6 +67,8 @@ class _Collector:
     finalizers: list[Callable[[], object]]
     error: BaseException | None = None
     traceback: TracebackType | None = None
+    #: its set-up has ended (or failed): the tests after its first read it with no lock
+    done: bool = False
 
 
 @dataclass
@@ -127,6 +129,13 @@ class ConcurrentSetupState:
         self._abandoned: set[Any] = set()
         #: test -> its waits for other tests (not its own time: see ``waited_s``)
         self._waited: dict[Any, _Waiting] = {}
+        #: tests whose call failed on a thread, to be run again alone (``confirm``): the
+        #: collectors they are in stay set up for that run, as their fixtures' values
+        self._confirming: set[Any] = set()
+        #: collector -> how many of its tests are still to be run again alone
+        self._kept: dict[Any, int] = {}
+        #: the test running again alone now
+        self._rerun: Any = None
         self.stack = _ActiveNodes(self)
 
     def is_node_active(self, node: Any) -> bool:
@@ -135,39 +144,55 @@ class ConcurrentSetupState:
     def setup(self, item: pytest.Item) -> None:
         __tracebackhide__ = True  # a fixture's error shows the user's frames, as serially
         for node in item.listchain()[:-1]:
-            # A lock per collector, not the shared one: a set-up that hangs (past --par-timeout)
-            # holds up the tests of that collector only.
-            with self._setup_lock(node):
-                with shared_lock:
-                    state = self._nodes.get(node)
-                    if state is None:
-                        self._nodes[node] = _Collector([node.teardown])
-                if state is None:
-                    try:
-                        node.setup()
-                    except OUTCOMES as error:
-                        with shared_lock:
-                            collector = self._nodes[node]
-                            collector.error, collector.traceback = error, error.__traceback__
-                        raise
-                elif state.error is not None:
-                    raise state.error.with_traceback(state.traceback)
+            # Set up already (most tests): read with no lock, where threads would queue for it
+            # on every test. (A dict read is atomic, and ``done`` is set after the set-up.)
+            state = self._nodes.get(node)
+            if state is None or not state.done:
+                state = self._set_up(node)
+            if state is not None and state.error is not None:
+                raise state.error.with_traceback(state.traceback)
         self._items[item] = [item.teardown]
         item.setup()
 
+    def _set_up(self, node: Any) -> _Collector | None:
+        """Set ``node`` up, or wait for the thread doing it; None when this thread did."""
+        __tracebackhide__ = True
+        # A lock per collector, not the shared one: a set-up that hangs (past --par-timeout)
+        # holds up the tests of that collector only.
+        with self._setup_lock(node):
+            with shared_lock:
+                state = self._nodes.get(node)
+                if state is None:
+                    collector = self._nodes[node] = _Collector([node.teardown])
+            if state is not None:
+                return state
+            try:
+                node.setup()
+            except OUTCOMES as error:
+                collector.error, collector.traceback = error, error.__traceback__
+                raise
+            finally:
+                collector.done = True
+        return None
+
     def _setup_lock(self, node: Any) -> threading.Lock:
+        found = self._setup_locks.get(node)
+        if found is not None:
+            return found
         with shared_lock:
             return self._setup_locks.setdefault(node, threading.Lock())
 
     def addfinalizer(self, finalizer: Callable[[], object], node: Any) -> None:
+        # No lock: a test adds to its own list, or to a collector it keeps set up until it ends
+        # (a list's append is atomic).
         assert callable(finalizer)
-        with shared_lock:
-            if node in self._items:
-                self._items[node].append(finalizer)
-            elif node in self._nodes:
-                self._nodes[node].finalizers.append(finalizer)
-            else:
+        finalizers = self._items.get(node)
+        if finalizers is None:
+            collector = self._nodes.get(node)
+            if collector is None:
                 raise AssertionError(f"{node!r} is not set up: cannot add a finalizer to it")
+            finalizers = collector.finalizers
+        finalizers.append(finalizer)
 
     def teardown_exact(self, nextitem: pytest.Item | None) -> None:
         """Tear down this thread's test, then (as the last test of its segment, or of a
@@ -194,14 +219,40 @@ class ConcurrentSetupState:
             exceptions += self._end_segment(segment.number)
         done = []
         with self._finished:
+            rerun = self._rerun is item
             for node in reversed(item.listchain()[:-1]):
+                if node in self._kept:
+                    if rerun:  # the last of its tests to run again alone tears it down
+                        self._kept[node] -= 1
+                        if self._kept[node] <= 0:
+                            del self._kept[node]
+                            if node in self._nodes:
+                                done.append((node, self._nodes.pop(node).finalizers))
+                    continue
                 if self._last.get(node) is item:
                     self._wait_for_others(node)
+                    waiting = sum(1 for test in self._confirming if node in test.listchain())
+                    if waiting:
+                        self._kept[node] = waiting  # set up still for their runs alone
+                        continue
                     if node in self._nodes:
                         done.append((node, self._nodes.pop(node).finalizers))
         for node, finalizers in done:
             exceptions += _run_finalizers(node, finalizers)
         _raise(exceptions)
+
+    def confirm_later(self, item: pytest.Item) -> None:
+        """On a test's thread: its call failed, it will run again alone (``confirm``), and what
+        it is in stays set up until then, so that the run alone gets the same values of its
+        wider fixtures (set up once, as serially)."""
+        with shared_lock:
+            self._confirming.add(item)
+
+    def rerunning(self, item: pytest.Item | None) -> None:
+        """In the main thread: ``item`` runs again alone now (None: no test does)."""
+        with shared_lock:
+            self._confirming.discard(item)
+            self._rerun = item
 
     def forget(self, item: pytest.Item) -> None:
         """A test that will not reach its teardown: it was never started (the run was stopping),

@@ -1,0 +1,41 @@
+"""Whether threads could bring anything to this run: when the concurrent tests kept the
+interpreter busy nearly all the time they ran (CPU-bound Python, one GIL for all threads), no
+number of threads makes them faster, and the summary says so, with the figures, and names the
+backend that would."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: CPU seconds (tests' threads and the main thread) per second of the concurrent part from
+#: which threads are judged to bring nothing: waiting (I/O, sleeps, subprocesses, C code that
+#: lets go of the GIL) is what threads overlap, and a run this busy had too little of it.
+BUSY_SHARE = 0.8
+#: Below this much concurrent time the figures say little (start-up dominates).
+MIN_WALL_S = 1.0
+
+
+@dataclass
+class CpuShare:
+    """CPU time and wall time of the concurrent parts of a run."""
+
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+
+    def add(self, cpu_s: float, wall_s: float) -> None:
+        self.cpu_s += cpu_s
+        self.wall_s += wall_s
+
+    def line(self) -> str | None:
+        """The summary's line when threads could bring nothing; None otherwise."""
+        if self.wall_s < MIN_WALL_S:
+            return None
+        share = self.cpu_s / self.wall_s
+        if share < BUSY_SHARE:
+            return None
+        return (
+            f"parproc: threads bring no speed-up to these tests: they kept the interpreter busy "
+            f"{share:.0%} of the {self.wall_s:.1f} s they ran on threads ({self.cpu_s:.1f} s of "
+            "CPU, one GIL for all threads), with little waiting for threads to overlap; a "
+            "process backend runs them side by side: --par-backend=loky"
+        )

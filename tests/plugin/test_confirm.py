@@ -1,0 +1,199 @@
+"""The threading backend's confirmation pass: a test that fails on a thread only because of what
+ran beside it is run again alone and reported as a serial run reports it; a real failure fails
+once. And the summary's line when threads bring nothing (CPU-bound tests)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ElementTree
+
+import pytest
+from compare import BACKENDS, assert_same_results, copy_suite, run_suite, serial_run
+
+from pytest_parproc.plugin.threads import guidance
+from pytest_parproc.plugin.threads.confirm import PROPERTY, Confirmations, failure_text
+from pytest_parproc.plugin.threads.guidance import CpuShare
+
+pytest_plugins = ["pytester"]
+
+#: the suite's tests that fail beside other tests on threads, and pass alone
+BESIDE = (
+    "test_cli.py::test_cli_greets_and_leaves[ada]",
+    "test_cli.py::test_cli_greets_and_leaves[bob]",
+    "test_gc_references.py::test_nothing_else_refers_to_the_thing",
+    "test_switch.py::test_packrat_is_off_by_default",
+)
+REAL_FAILURE = "test_switch.py::test_fails_alone_too"
+
+
+def _properties(junit_path: str) -> dict[str, list[tuple[str, str]]]:
+    found: dict[str, list[tuple[str, str]]] = {}
+    for case in ElementTree.parse(junit_path).getroot().iter("testcase"):
+        name = f"{case.get('classname')}::{case.get('name')}"
+        found[name] = [(p.get("name", ""), p.get("value", "")) for p in case.iter("property")]
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_thread_unsafe_suite_matches_serial(pytester: pytest.Pytester, backend: str) -> None:
+    copy_suite(pytester, "thread_unsafe")
+    serial = serial_run(pytester, "thread_unsafe")
+    n_jobs = 4 if backend == "threading" else 2
+    parallel = run_suite(pytester, n_jobs=n_jobs, backend=backend)
+    assert_same_results(serial, parallel)
+    parallel.result.assert_outcomes(passed=909, failed=1)
+    if backend != "threading":
+        return
+    output = parallel.output
+    # (the suite's tests meet at barriers and events: on four threads they do fail beside
+    # each other, every time)
+    assert (
+        "parproc: 4 failed beside other tests, passed alone: likely not thread-safe; mark them "
+        "parproc_serial (reported passed):" in output
+    )
+    for nodeid in BESIDE:
+        assert f"\n  {nodeid}\n" in output
+    assert "parproc: 1 failed on a thread and again alone (reported once" in output
+    # junitxml: each confirmed test case carries the failure on its thread; the real failure
+    # is one test case, failed once
+    junit = str(pytester.path / ".junit-threading-4.xml")
+    properties = _properties(junit)
+    for nodeid in BESIDE:
+        name = nodeid.replace(".py::", "::").replace("/", ".")
+        ((key, value),) = properties[name]
+        assert key == PROPERTY and value.startswith("call: ")
+    assert parallel.junit[REAL_FAILURE.replace(".py::", "::")] == "failure"
+    assert properties[REAL_FAILURE.replace(".py::", "::")] == [
+        (
+            PROPERTY,
+            "call: AssertionError: assert ['packrat'] == ['cache'] At index 0 diff: "
+            "'packrat' != 'cache' Use -v to get more diff",
+        )
+    ]
+    # the extras parameter is a value, not pytest-html's fixture: those tests are concurrent
+    assert "requests extras" not in output
+
+
+THREAD_UNSAFE = """
+import threading
+SWITCH = {"on": False}
+switched_on, looked = threading.Event(), threading.Event()
+
+def test_turns_it_on():
+    SWITCH["on"] = True
+    switched_on.set()
+    looked.wait(timeout=0.5)
+    SWITCH["on"] = False
+
+def test_expects_it_off():
+    switched_on.wait(timeout=0.5)
+    try:
+        assert not SWITCH["on"]
+    finally:
+        looked.set()
+"""
+
+
+@pytest.mark.slow
+def test_under_maxfail_a_failure_on_a_thread_stops_the_run_unconfirmed(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(THREAD_UNSAFE)
+    result = pytester.runpytest_subprocess(
+        "--n-jobs=2", "--par-backend=threading", "-x", "-p", "no:randomly"
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    assert "passed alone" not in result.stdout.str()
+    result = pytester.runpytest_subprocess("--n-jobs=2", "--par-backend=threading")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["parproc: 1 failed beside other tests, passed alone*"])
+
+
+def test_failure_text_is_a_failed_call_s_message(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.fixture
+        def broken():
+            raise RuntimeError("no database")
+        def test_setup(broken):
+            pass
+        @pytest.mark.xfail(strict=False)
+        def test_xfail():
+            assert 0
+        def test_long():
+            assert "x" * 1000 == ""
+        """
+    )
+    reports = pytester.inline_run("-p", "no:parproc").getreports("pytest_runtest_logreport")
+    by_test: dict[str, list[pytest.TestReport]] = {}
+    for report in reports:
+        by_test.setdefault(report.nodeid.split("::")[-1], []).append(report)
+    assert failure_text(by_test["test_setup"]) is None  # a fixture's: not run again
+    assert failure_text(by_test["test_xfail"]) is None
+    long = failure_text(by_test["test_long"])
+    assert long is not None and long.startswith("call: AssertionError") and len(long) <= 306
+
+
+def test_confirmations_hold_only_failures_and_only_when_enabled(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile("def test_ok():\n    pass\ndef test_bad():\n    assert 0\n")
+    reports = pytester.inline_run("-p", "no:parproc").getreports("pytest_runtest_logreport")
+    ok = [r for r in reports if r.nodeid.endswith("test_ok")]
+    bad = [r for r in reports if r.nodeid.endswith("test_bad")]
+    assert not Confirmations(enabled=False).hold(1, bad)
+    confirmations = Confirmations(enabled=True)
+    assert not confirmations.hold(0, ok)
+    assert confirmations.hold(1, bad)
+    assert confirmations.take() == [(1, "call: assert 0")]
+    assert confirmations.take() == []
+    # the run alone: a passed teardown carries the thread's failure; the test counts as
+    # passed alone
+    confirmations.started("call: assert 0")
+    for report in ok:
+        confirmations.annotate(report)
+    confirmations.ended("test_bad")
+    assert ok[-1].user_properties == [(PROPERTY, "call: assert 0")]
+    assert confirmations.passed_alone == {"test_bad": "call: assert 0"}
+    assert confirmations.summary(verbose=False)[1:] == ["  test_bad"]
+    assert confirmations.summary(verbose=True)[2] == "    on a thread, call: assert 0"
+
+
+def test_the_busy_line_needs_a_busy_interpreter_and_a_second_of_threads() -> None:
+    assert CpuShare(cpu_s=0.5, wall_s=0.5).line() is None  # too short to judge
+    assert CpuShare(cpu_s=2.0, wall_s=10.0).line() is None  # mostly waiting: threads help
+    line = CpuShare(cpu_s=9.5, wall_s=10.0).line()
+    assert line is not None
+    assert "busy 95% of the 10.0 s" in line and "9.5 s of CPU" in line
+    assert line.endswith("--par-backend=loky")
+
+
+SLEEPY = """
+import time, pytest
+@pytest.mark.parametrize("n", range(16))
+def test_waits(n):
+    time.sleep(0.1)
+"""
+
+
+@pytest.mark.slow
+def test_no_busy_line_where_tests_wait(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(SLEEPY)
+    result = pytester.runpytest_subprocess("--n-jobs=4", "--par-backend=threading")
+    result.assert_outcomes(passed=16)
+    assert "bring no speed-up" not in result.stdout.str()
+
+
+def test_the_busy_line_is_written_from_the_run_s_figures(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (in this process, with the thresholds at zero: that the controller measures and writes)
+    monkeypatch.setattr(guidance, "BUSY_SHARE", 0.0)
+    monkeypatch.setattr(guidance, "MIN_WALL_S", 0.0)
+    pytester.makepyfile("def test_a():\n    pass\ndef test_b():\n    pass\n")
+    result = pytester.runpytest("--n-jobs=2", "--par-backend=threading", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["parproc: threads bring no speed-up to these tests: they kept the interpreter busy *"]
+    )
