@@ -3,15 +3,18 @@ searched, and how often), and ``PYTEST_CURRENT_TEST`` across threads."""
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import threading
+from pathlib import Path
 
 import pytest
 
 from pytest_parproc.plugin.threads import serial_lane
 from pytest_parproc.plugin.threads.isolation import update_current_test_var
 from pytest_parproc.plugin.threads.serial_lane import _PATCHES, _matches
+from pytest_parproc.plugin.threads.sources import Sources
 
 pytest_plugins = ["pytester"]
 
@@ -157,3 +160,78 @@ def test_pytest_current_test_names_a_running_test_whatever_the_threads_do() -> N
     finally:
         if saved is not None:
             os.environ["PYTEST_CURRENT_TEST"] = saved
+
+
+@pytest.mark.parametrize(
+    ("source", "swaps"),
+    [
+        ("runner = CliRunner()", True),  # click's, typer's
+        ("result = CliRunner(mix_stderr=False).invoke(cli)", True),
+        ("with contextlib.redirect_stdout(buffer):", True),
+        ("with redirect_stderr(io.StringIO()):", True),
+        ("sys.stdout = io.StringIO()", True),
+        ("sys.argv = ['prog', '--help']", True),
+        ("saved = sys.argv", False),
+        ("assert sys.stdout == original", False),
+        ("print(x, file=sys.stdout)", False),
+    ],
+)
+def test_stream_swaps_are_recognised_in_source(source: str, swaps: bool) -> None:
+    assert (serial_lane._STREAMS.search(source) is not None) is swaps
+
+
+SOURCES = """
+import functools
+
+def deco(f):
+    return f
+
+@deco
+@functools.lru_cache
+def decorated(x):
+    return x  # in decorated
+
+
+class Outer:
+    @deco
+    class Inner:
+        def method(self):
+            return "in method"
+
+    def after(self):
+        pass
+
+
+def factory():
+    class Local:
+        pass
+    return Local
+
+LAMBDA = lambda: "in lambda"  # noqa: E731
+"""
+
+
+def test_sources_are_sliced_from_one_parse_per_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "mod_sources.py").write_text(SOURCES)
+    monkeypatch.syspath_prepend(tmp_path)
+    import mod_sources  # type: ignore[import-not-found]
+
+    sources = Sources()
+    parses = []
+    real_parse = ast.parse
+    monkeypatch.setattr(ast, "parse", lambda *a, **k: parses.append(1) or real_parse(*a, **k))
+    decorated = sources.of(mod_sources.decorated.__wrapped__.__code__)
+    assert decorated.startswith("@deco\n@functools.lru_cache\ndef decorated")
+    assert decorated.rstrip().endswith("# in decorated")
+    inner = sources.of(mod_sources.Outer.Inner)
+    assert inner.startswith("    @deco\n    class Inner") and "in method" in inner
+    assert "def after" not in inner
+    assert sources.of(mod_sources.Outer).startswith("class Outer:") and "def after" in sources.of(
+        mod_sources.Outer
+    )
+    assert sources.of(mod_sources.factory()).strip() == "class Local:\n        pass"
+    assert "in lambda" in sources.of(mod_sources.LAMBDA.__code__)  # (inspect's, as before)
+    assert len(parses) == 1
+    assert Sources().of(int) == ""

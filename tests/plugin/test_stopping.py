@@ -133,7 +133,8 @@ def test_ctrl_c(pytester: pytest.Pytester, backend: str, signum: int) -> None:
         @pytest.mark.parametrize("n", range(4))
         def test_sleeps(n):
             pathlib.Path(os.environ["MARKERS"], f"{os.getpid()}-{n}").touch()
-            time.sleep(120)
+            for _ in range(1200):  # (dask interrupts between two calls into C: README)
+                time.sleep(0.1)
         """
     )
     args = ("--n-jobs=2", f"--par-backend={backend}")

@@ -5,8 +5,7 @@ a lock of its own. The package docstring explains the whole approach."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import pytest
@@ -25,6 +24,7 @@ class _Slot:
 
 
 _NO_KEY = object()
+_NO_SLOTS: dict[Hashable, _Slot] = {}
 _SLOTS = "_parproc_slots"
 _REQUEST_KEY = "_parproc_slot_key"
 
@@ -77,17 +77,20 @@ def _slot_lock(fixturedef: Any, key: Hashable) -> Any:
     return found
 
 
-@contextmanager
-def _override(fixturedef: Any, key: Hashable) -> Iterator[None]:
-    previous = context.overrides.get(fixturedef, _NO_KEY)
-    context.overrides[fixturedef] = key
-    try:
-        yield
-    finally:
-        if previous is _NO_KEY:
-            del context.overrides[fixturedef]
-        else:
-            context.overrides[fixturedef] = previous
+def _override(fixturedef: Any, key: Hashable) -> Any:
+    """This thread sees slot ``key`` of ``fixturedef`` until ``_restore(fixturedef, previous)``
+    (no context manager: a dozen of these a test)."""
+    overrides = context.overrides
+    previous = overrides.get(fixturedef, _NO_KEY)
+    overrides[fixturedef] = key
+    return previous
+
+
+def _restore(fixturedef: Any, previous: Any) -> None:
+    if previous is _NO_KEY:
+        del context.overrides[fixturedef]
+    else:
+        context.overrides[fixturedef] = previous
 
 
 #: values of fixtures wider than a function that depend on parameters, in creation order
@@ -147,34 +150,44 @@ def install_fixture_slots() -> Callable[[], None]:
         key = slot_key(self, request)
         context.resolved[self] = key
         setattr(request, _REQUEST_KEY, key)
-        if self.scope != "function" and key[1]:
+        wide = self.scope != "function"
+        if wide and key[1]:
             _parametrized.setdefault((id(self), key), (self, request))
-        with _override(self, key):
-            if self.scope == "function":
+        previous = _override(self, key)
+        try:
+            if not wide:
                 return original_execute(self, request)
             with _slot_lock(self, key):
                 return original_execute(self, request)
+        finally:
+            _restore(self, previous)
 
     def finish(self: Any, request: Any) -> None:
         __tracebackhide__ = True
         key = getattr(request, _REQUEST_KEY, None)
         if key is None:
             key = slot_key(self, request)
+        previous = _override(self, key)
         try:
-            with _override(self, key):
-                if self.scope == "function":
+            if self.scope == "function":
+                original_finish(self, request)
+            else:
+                with _slot_lock(self, key):
                     original_finish(self, request)
-                else:
-                    with _slot_lock(self, key):
-                        original_finish(self, request)
         finally:
+            _restore(self, previous)
             slots = self.__dict__.get(_SLOTS, {})
             slot = slots.get(key)
             if slot is not None and slot.cached_result is None and not slot.finalizers:
                 slots.pop(key, None)
 
     def get_cached(self: Any) -> Any:
-        return _slot(self).cached_result
+        # (the most read: ``_slot`` inlined, for the common case of a slot that exists)
+        key = context.overrides.get(self, _NO_KEY)
+        if key is _NO_KEY:
+            key = context.resolved.get(self)
+        found = self.__dict__.get(_SLOTS, _NO_SLOTS).get(key)
+        return found.cached_result if found is not None else _slot(self).cached_result
 
     def set_cached(self: Any, value: Any) -> None:
         _slot(self).cached_result = value

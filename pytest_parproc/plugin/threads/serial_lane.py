@@ -18,6 +18,7 @@ from .. import compat, pytest_internals
 from ..compat import django
 from ..names import SERIAL_INI, SERIAL_MARK, THREAD_UNSAFE_MARK
 from ..pytest_internals import threads as thread_internals
+from .sources import Sources
 
 #: Fixtures that change state of the whole process, which no other test may see meanwhile.
 SERIAL_FIXTURES = {
@@ -54,6 +55,17 @@ _PATCHES_REASON = (
     "uses unittest.mock.patch, pytest.MonkeyPatch or freezegun (patches process-wide state)"
 )
 _SUBTEST_REASON = "uses unittest's subTest (pytest reports each subtest from the test's thread)"
+#: what swaps the process's standard streams or arguments for a while: click's (and typer's)
+#: CliRunner swaps sys.stdin, sys.stdout and sys.stderr; two at once on threads can restore
+#: each other's, and leave the process with a closed stream for every later test
+_STREAMS = re.compile(
+    r"\bCliRunner\b|\bredirect_std(out|err)\s*\("
+    r"|\bsys\s*\.\s*(stdout|stderr|stdin|argv)\s*=(?!=)"
+)
+_STREAMS_REASON = (
+    "swaps sys.stdout, sys.stdin or sys.argv (click's CliRunner, contextlib.redirect_stdout, an "
+    "assignment: process-wide)"
+)
 
 
 def context_aware_warnings() -> bool:
@@ -120,6 +132,8 @@ def _code_reason(item: pytest.Item, scan_warnings: bool) -> str | None:
         reason = _SUBTEST_REASON
     elif any(_source_matches(function, _PATCHES) for function in code):
         reason = _PATCHES_REASON
+    elif any(_source_matches(function, _STREAMS) for function in code):
+        reason = _STREAMS_REASON
     _by_code[key] = (reason, graph)
     return reason
 
@@ -189,7 +203,7 @@ def _code_of(item: pytest.Item) -> Iterable[Any]:
 #: (code object or class, pattern) -> whether its source matches: a class's source is read and
 #: searched once per run, not once for each of its tests (a class of 2,000 parametrized tests)
 _found: dict[tuple[Any, re.Pattern[str]], bool] = {}
-_sources: dict[Any, str] = {}
+_sources = Sources()
 
 
 def _source_matches(code: Any, pattern: re.Pattern[str]) -> bool:
@@ -203,14 +217,7 @@ def _source_matches(code: Any, pattern: re.Pattern[str]) -> bool:
     key = (code, pattern)
     found = _found.get(key)
     if found is None:
-        source = _sources.get(code)
-        if source is None:
-            try:
-                source = inspect.getsource(code)
-            except (OSError, TypeError):
-                source = ""
-            _sources[code] = source
-        found = _found[key] = pattern.search(source) is not None
+        found = _found[key] = pattern.search(_sources.of(code)) is not None
     return found
 
 
