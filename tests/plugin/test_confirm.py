@@ -12,6 +12,7 @@ from compare import BACKENDS, assert_same_results, copy_suite, run_suite, serial
 from pytest_parproc.plugin.threads import guidance
 from pytest_parproc.plugin.threads.confirm import PROPERTY, Confirmations, failure_text
 from pytest_parproc.plugin.threads.guidance import CpuShare
+from pytest_parproc.plugin.threads.runner import ThreadResult
 
 pytest_plugins = ["pytester"]
 
@@ -135,6 +136,10 @@ def test_failure_text_is_a_failed_call_s_message(pytester: pytest.Pytester) -> N
     assert long is not None and long.startswith("call: AssertionError") and len(long) <= 306
 
 
+def _result(index: int, reports: list[pytest.TestReport], main: bool = False) -> ThreadResult:
+    return ThreadResult(index, reports, [], "w1", 0.0, None, on_main_thread=main)
+
+
 def test_confirmations_hold_only_failures_and_only_when_enabled(
     pytester: pytest.Pytester,
 ) -> None:
@@ -142,27 +147,133 @@ def test_confirmations_hold_only_failures_and_only_when_enabled(
     reports = pytester.inline_run("-p", "no:parproc").getreports("pytest_runtest_logreport")
     ok = [r for r in reports if r.nodeid.endswith("test_ok")]
     bad = [r for r in reports if r.nodeid.endswith("test_bad")]
-    assert not Confirmations(enabled=False).hold(1, bad)
+    assert not Confirmations(enabled=False).hold(_result(1, bad))
     confirmations = Confirmations(enabled=True)
-    assert not confirmations.hold(0, ok)
-    assert confirmations.hold(1, bad)
-    assert confirmations.take() == [(1, "call: assert 0")]
+    assert not confirmations.hold(_result(0, ok))
+    assert not confirmations.hold(_result(1, bad, main=True))  # it ran with nothing beside it
+    held = _result(1, bad)
+    assert confirmations.hold(held)
+    assert confirmations.take() == [(1, "call: assert 0", held)]
     assert confirmations.take() == []
     # the run alone: a passed teardown carries the thread's failure; the test counts as
     # passed alone
     confirmations.started("call: assert 0")
     for report in ok:
         confirmations.annotate(report)
-    confirmations.ended("test_bad")
+    confirmations.ended("test_bad", completed=True)
     assert ok[-1].user_properties == [(PROPERTY, "call: assert 0")]
     assert confirmations.passed_alone == {"test_bad": "call: assert 0"}
     assert confirmations.summary(verbose=False)[1:] == ["  test_bad"]
     assert confirmations.summary(verbose=True)[2] == "    on a thread, call: assert 0"
+    # a run alone cut short by a stop is neither passed nor failed alone
+    confirmations.started("call: assert 0")
+    confirmations.ended("test_cut", completed=False)
+    assert "test_cut" not in confirmations.passed_alone | confirmations.failed_alone
+
+
+#: two tests that fail when they overlap (each checks it is alone for a moment)
+OVERLAP = """
+import time
+active = []
+
+def alone():
+    active.append(1)
+    time.sleep(0.3)
+    overlapping = len(active)
+    active.pop()
+    assert overlapping == 1
+"""
+
+
+@pytest.mark.slow
+def test_a_segment_ends_after_its_tests_ran_again_alone(pytester: pytest.Pytester) -> None:
+    # a module fixture with two parameters: the first value torn down before the second is
+    # set up, as serially, though a test of the first ran again alone meanwhile
+    pytester.makepyfile(
+        test_segments=OVERLAP
+        + """
+import os, pytest
+
+def log(text):
+    with open(os.environ["LOG"], "a") as file:
+        file.write(text + "\\n")
+
+@pytest.fixture(scope="module", params=[1, 2])
+def p(request):
+    log(f"setup {request.param}")
+    yield request.param
+    log(f"teardown {request.param}")
+
+def test_a(p):
+    alone()
+
+def test_b(p):
+    alone()
+"""
+    )
+    logs = {}
+    for name, args in {"serial": ("-p", "no:parproc"), "threads": THREADS}.items():
+        log = pytester.path / f"{name}.log"
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("LOG", str(log))
+            result = pytester.runpytest_subprocess("-p", "no:randomly", *args)
+        result.assert_outcomes(passed=4)
+        logs[name] = log.read_text().splitlines()
+    assert logs["threads"] == logs["serial"] == ["setup 1", "teardown 1", "setup 2", "teardown 2"]
+
+
+THREADS = ("--n-jobs=4", "--par-backend=threading")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", ["pytest.exit('bye', returncode=3)", "raise KeyboardInterrupt"])
+def test_a_failure_held_for_confirmation_is_reported_when_the_run_stops(
+    pytester: pytest.Pytester, stop: str
+) -> None:
+    pytester.makepyfile(
+        f"""
+import time, pytest
+
+def test_real():
+    assert 1 == 2
+
+def test_stops():
+    time.sleep(0.5)
+    {stop}
+"""
+    )
+    # (the stop comes before the segment's confirmation: the thread's failure stands)
+    serial = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:parproc")
+    threads = pytester.runpytest_subprocess("-p", "no:randomly", *THREADS)
+    assert serial.parseoutcomes().get("failed") == threads.parseoutcomes().get("failed") == 1
+    assert threads.ret == serial.ret
+
+
+@pytest.mark.slow
+def test_properties_of_a_test_run_again_are_recorded_once(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        OVERLAP
+        + """
+def test_a(record_property):
+    record_property("k", "v")
+    alone()
+
+def test_b():
+    alone()
+"""
+    )
+    junit = pytester.path / "junit.xml"
+    result = pytester.runpytest_subprocess("-p", "no:randomly", *THREADS, f"--junitxml={junit}")
+    result.assert_outcomes(passed=2)
+    properties = _properties(str(junit))
+    (name,) = [name for name in properties if name.endswith("test_a")]
+    assert [key for key, _ in properties[name]] == ["k", PROPERTY]
 
 
 def test_the_busy_line_needs_a_busy_interpreter_and_a_second_of_threads() -> None:
     assert CpuShare(cpu_s=0.5, wall_s=0.5).line() is None  # too short to judge
     assert CpuShare(cpu_s=2.0, wall_s=10.0).line() is None  # mostly waiting: threads help
+    assert CpuShare(cpu_s=15.0, wall_s=10.0).line() is None  # threads ran at once: they help
     line = CpuShare(cpu_s=9.5, wall_s=10.0).line()
     assert line is not None
     assert "busy 95% of the 10.0 s" in line and "9.5 s of CPU" in line

@@ -16,6 +16,7 @@ that asked the whole run to stop (``pytest.exit``, Ctrl-C).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -56,8 +57,8 @@ class Confirmations:
 
     #: whether failures on threads are confirmed in this run (not under -x / --maxfail)
     enabled: bool
-    #: index of the test -> how it failed on its thread, waiting for its run alone
-    pending: dict[int, str] = field(default_factory=dict)
+    #: index of the test -> how it failed on its thread and that run, waiting for its run alone
+    pending: dict[int, tuple[str, Any]] = field(default_factory=dict)
     #: node id -> how it failed on its thread: passed alone
     passed_alone: dict[str, str] = field(default_factory=dict)
     #: node id -> how it failed on its thread: failed alone too
@@ -66,19 +67,20 @@ class Confirmations:
     _current: str | None = None
     _outcome_failed: bool = False
 
-    def hold(self, index: int, reports: list[pytest.TestReport]) -> bool:
-        """Keep a test's reports from a thread back when it failed there; whether they were."""
-        if not self.enabled:
+    def hold(self, result: Any) -> bool:
+        """Keep a test's run on a thread (a ``ThreadResult``) back when its call failed there
+        beside other tests; whether it was."""
+        if not self.enabled or result.on_main_thread:
             return False
-        text = failure_text(reports)
+        text = failure_text(result.reports)
         if text is None:
             return False
-        self.pending[index] = text
+        self.pending[result.index] = (text, result)
         return True
 
-    def take(self) -> list[tuple[int, str]]:
-        """The tests to run alone now, in collection order."""
-        taken = sorted(self.pending.items())
+    def take(self) -> list[tuple[int, str, Any]]:
+        """The tests to run alone now, in collection order, with their runs on threads."""
+        taken = [(index, text, result) for index, (text, result) in sorted(self.pending.items())]
         self.pending.clear()
         return taken
 
@@ -94,11 +96,13 @@ class Confirmations:
         if report.when == "teardown":
             report.user_properties.append((PROPERTY, self._current))
 
-    def ended(self, nodeid: str) -> None:
+    def ended(self, nodeid: str, completed: bool) -> None:
+        """The run alone ended; ``completed``: not cut short by a stop (then it is neither)."""
         if self._current is None:
             return
-        target = self.failed_alone if self._outcome_failed else self.passed_alone
-        target[nodeid] = self._current
+        if completed:
+            target = self.failed_alone if self._outcome_failed else self.passed_alone
+            target[nodeid] = self._current
         self._current = None
 
     def summary(self, verbose: bool) -> list[str]:

@@ -29,7 +29,13 @@ from .fixtures import finish_other_parameters, install_fixture_slots
 from .guidance import CpuShare
 from .isolation import isolation, locations_before_threads, update_current_test_var
 from .limits import PluginTimers, stopped_text, summary_line
-from .runner import ThreadResult, ThreadRunner, keep_report, protocol_on_test_thread
+from .runner import (
+    ThreadResult,
+    ThreadRunner,
+    in_test_thread,
+    keep_report,
+    protocol_on_test_thread,
+)
 from .setup_state import ConcurrentSetupState, running
 
 
@@ -50,6 +56,7 @@ class ThreadController(RunController):
         self.confirmations = Confirmations(enabled=False)
         #: CPU and wall time of the concurrent parts: whether threads could bring anything
         self.cpu_share = CpuShare()
+        self._properties: dict[int, list[tuple[str, object]]] = {}
 
     def pytest_report_header(self) -> str:
         return f"parproc: {self.options.n_jobs} threads in this process (backend threading)"
@@ -64,7 +71,7 @@ class ThreadController(RunController):
         keep_report(report)
         confirmations = self.confirmations
         confirmations.annotate(report)
-        if confirmations.enabled and call_failed(report) and in_isolated_test():
+        if confirmations.enabled and call_failed(report) and in_test_thread():
             assert self._threads is not None
             self._threads.state.confirm_later(item)  # (before its teardown: see there)
         return report
@@ -111,6 +118,10 @@ class ThreadController(RunController):
         state = ConcurrentSetupState(items, order, end_segment)
         maxfail = int(self.config.getoption("maxfail") or 0)
         self.confirmations = Confirmations(enabled=not maxfail)
+        # each test's user_properties before it ran (collection's), for a run again alone
+        self._properties = {
+            i: list(item.user_properties) for i, item in enumerate(items) if item.user_properties
+        }
         threads = self._threads = ThreadRunner(self, state, self.options.timeout_s, maxfail)
         self.view.facts = RunFacts(
             "threading", self.options.n_jobs, "threads share one interpreter (and the GIL)"
@@ -134,12 +145,14 @@ class ThreadController(RunController):
                         break
                     if segment.concurrent:
                         wall_started, cpu_started = time.perf_counter(), time.thread_time()
-                        self._concurrent(session, items, segment.concurrent, replayer)
-                        self.cpu_share.add(
-                            time.thread_time() - cpu_started,
-                            time.perf_counter() - wall_started,
-                        )
-                        self._confirm(session, items, timing)
+                        try:
+                            self._concurrent(session, items, segment.concurrent, replayer)
+                        finally:
+                            self.cpu_share.add(
+                                time.thread_time() - cpu_started,
+                                time.perf_counter() - wall_started,
+                            )
+                            self._confirm(session, items, timing, replayer)
                     if segment.alone:
                         self._serial_lane(session, [items[i] for i in segment.alone], timing)
                     if number + 1 < len(plan) and state.segment_ended_without_its_last(number):
@@ -170,26 +183,49 @@ class ThreadController(RunController):
                 self._alone(item, timing)
 
     def _confirm(
-        self, session: pytest.Session, items: Sequence[pytest.Item], timing: RunTiming
+        self,
+        session: pytest.Session,
+        items: Sequence[pytest.Item],
+        timing: RunTiming,
+        replayer: Replayer,
     ) -> None:
-        """The segment's tests that failed on a thread, each run again alone (``confirm``)."""
+        """The segment's tests that failed on a thread, each run again alone (``confirm``);
+        those a stop leaves are reported from their thread's run."""
         taken = self.confirmations.take()
-        if not taken or self._abandoned:
+        if not taken:
             return
-        with self.view.main_thread_tests():
-            for index, text in taken:
-                if self._stop_wanted(session):
-                    break
-                item = items[index]
-                self.confirmations.started(text)
-                assert self._threads is not None
-                self._threads.state.rerunning(item)
-                thread_internals.forget_report_sections(item)
-                try:
-                    self._alone(item, timing)
-                finally:
-                    self._threads.state.rerunning(None)
-                    self.confirmations.ended(item.nodeid)
+        threads = self._threads
+        assert threads is not None
+        try:
+            with self.view.main_thread_tests():
+                while taken and not self._abandoned and not self._stop_wanted(session):
+                    index, text, _ = taken[0]
+                    item = items[index]
+                    del taken[0]
+                    self.confirmations.started(text)
+                    threads.state.rerunning(item)
+                    thread_internals.forget_report_sections(item)
+                    item.user_properties[:] = self._properties.get(index, [])
+                    try:
+                        self._alone(item, timing)
+                    finally:
+                        threads.state.rerunning(None)
+                        self.confirmations.ended(item.nodeid, self.stop_request is None)
+        finally:
+            for _, _, result in taken:  # (a stop, Ctrl-C: no failure is lost)
+                self._report_thread_run(result, items[result.index], replayer)
+
+    def _report_thread_run(
+        self, result: ThreadResult, item: pytest.Item, replayer: Replayer
+    ) -> None:
+        """A held test's run on its thread, reported after all: it will not run again."""
+        with self.view.span("replay"):
+            replayer.replay_reports(result.index, result.reports)
+        for message in result.warnings:
+            replayer.warn_message(message, item.nodeid)
+        threads = self._threads
+        if threads is not None:
+            self._tear_down(lambda: threads.state.unconfirm(item))
 
     def _alone(self, item: pytest.Item, timing: RunTiming) -> None:
         """A test of the serial lane, in the main thread with no other test running."""
@@ -289,20 +325,19 @@ class ThreadController(RunController):
             return
         assert self.timing is not None
         self.timing.add_test(result.worker_id, os.getpid(), result.busy_s)
-        self.cpu_share.add(result.cpu_s, 0.0)
+        if not result.on_main_thread:  # (else counted in the main thread's own time)
+            self.cpu_share.add(result.cpu_s, 0.0)
         view = self.view
         view.lane = result.worker_id
         threads = self._threads
         # (``item.nodeid`` is built on each access: asked only where a test was left running)
         left = bool(threads and threads.left_running and item.nodeid in threads.left_running)
-        if (
-            not left
-            and result.stop is None
-            and self.confirmations.hold(result.index, result.reports)
-        ):
+        if not left and result.stop is None and self.confirmations.hold(result):
             return  # reported from its run alone, warnings and all
         with view.span("replay"):
             replayer.replay_reports(result.index, result.reports)
+        if threads is not None and threads.state.confirming(item):  # (marked, not held)
+            self._tear_down(lambda: threads.state.unconfirm(item))
         if left:
             text = f"{item.nodeid} ran past its time limit and was left running on its thread"
             view.mark(result.worker_id, "timeout", item.nodeid, text)

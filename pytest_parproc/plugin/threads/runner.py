@@ -38,6 +38,8 @@ class ThreadResult:
     skipped: bool = False
     #: CPU seconds its thread spent on it (``time.thread_time``)
     cpu_s: float = 0.0
+    #: it ran in the main thread (a segment's one concurrent test): no test beside it
+    on_main_thread: bool = False
 
 
 class RunState(Protocol):
@@ -63,6 +65,11 @@ def protocol_on_test_thread(item: pytest.Item) -> bool | None:
     # the like ask it to make); the wrapper's list only when pytest.exit cut it short.
     _protocol.reports = pytest_internals.run_protocol(item)
     return True
+
+
+def in_test_thread() -> bool:
+    """Whether this is a concurrent test's own thread (not the main thread running one)."""
+    return capture.in_isolated_test() and threading.current_thread() is not threading.main_thread()
 
 
 def keep_report(report: pytest.TestReport) -> None:
@@ -176,7 +183,10 @@ class ThreadRunner:
             busy_s = time.perf_counter() - started
             cpu_s = time.thread_time() - cpu_started
             reports, warned = _protocol.reports, list(caught)
-            return ThreadResult(index, reports, warned, worker_id, busy_s, stop, cpu_s=cpu_s)
+            main = threading.current_thread() is threading.main_thread()
+            return ThreadResult(
+                index, reports, warned, worker_id, busy_s, stop, cpu_s=cpu_s, on_main_thread=main
+            )
         finally:
             workerinfo.leave_thread_worker()
 

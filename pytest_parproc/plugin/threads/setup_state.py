@@ -136,6 +136,8 @@ class ConcurrentSetupState:
         self._kept: dict[Any, int] = {}
         #: the test running again alone now
         self._rerun: Any = None
+        #: segments whose end the main thread does, after their tests run again alone
+        self._segments_left: set[int] = set()
         self.stack = _ActiveNodes(self)
 
     def is_node_active(self, node: Any) -> bool:
@@ -214,9 +216,19 @@ class ConcurrentSetupState:
             return
         segment = self._segment_of.get(item)
         last_of_segment = segment is not None and self._last.get(segment) is item
-        if segment is not None and last_of_segment and segment.number + 1 < self._segments:
+        if (
+            segment is not None
+            and last_of_segment
+            and segment.number + 1 < self._segments
+            and self._rerun is not item
+        ):
             self._wait_for_others(segment)
-            exceptions += self._end_segment(segment.number)
+            if any(self._segment_of.get(test) == segment for test in self._confirming):
+                # its tests still to run again alone need this segment's parameters: the main
+                # thread ends it after them (``segment_ended_without_its_last``)
+                self._segments_left.add(segment.number)
+            else:
+                exceptions += self._end_segment(segment.number)
         done = []
         with self._finished:
             rerun = self._rerun is item
@@ -247,6 +259,30 @@ class ConcurrentSetupState:
         wider fixtures (set up once, as serially)."""
         with shared_lock:
             self._confirming.add(item)
+
+    def confirming(self, item: pytest.Item) -> bool:
+        return item in self._confirming
+
+    def unconfirm(self, item: pytest.Item) -> list[BaseException]:
+        """A test marked for ``confirm_later`` that will not run again (the main thread reports
+        its thread's run): the collectors kept for it are torn down if it was their last;
+        returns the errors of those teardowns."""
+        done = []
+        with shared_lock:
+            if item not in self._confirming:
+                return []
+            self._confirming.discard(item)
+            for node in reversed(item.listchain()[:-1]):
+                if node in self._kept:
+                    self._kept[node] -= 1
+                    if self._kept[node] <= 0:
+                        del self._kept[node]
+                        if node in self._nodes:
+                            done.append((node, self._nodes.pop(node).finalizers))
+        errors: list[BaseException] = []
+        for node, finalizers in done:
+            errors += _run_finalizers(node, finalizers)
+        return errors
 
     def rerunning(self, item: pytest.Item | None) -> None:
         """In the main thread: ``item`` runs again alone now (None: no test does)."""
@@ -286,7 +322,9 @@ class ConcurrentSetupState:
     def segment_ended_without_its_last(self, number: int) -> bool:
         """Whether segment ``number``'s last test was left running, so that the segment's end
         (the next segment's parameters) is still to be done."""
-        return self._last.get(SegmentKey(number)) in self._abandoned
+        return (
+            self._last.get(SegmentKey(number)) in self._abandoned or number in self._segments_left
+        )
 
     def waited_s(self, item: pytest.Item | None) -> float:
         """Seconds ``item``'s thread has spent waiting for other tests to end (in its
