@@ -496,3 +496,30 @@ def test_request_fixturedef_is_made_for_each_request_on_pytest_9() -> None:
     if int(pytest.__version__.split(".")[0]) >= 9:
         assert definition is not None and issubclass(definition, pytest.FixtureDef)
         assert "A new one is generated on-demand" in (definition.__doc__ or "")
+
+
+def test_junitxml_keeps_suite_properties_in_a_list(pytester: pytest.Pytester) -> None:
+    # record_testsuite_property appends to LogXML.global_properties: a test run again alone
+    # (the threading backend's confirmation) must not record its values twice
+    pytester.makepyfile(
+        "def test_a(record_testsuite_property):\n"
+        "    record_testsuite_property('k', 'v')\n"
+        "    record_testsuite_property('k', 'v')\n"
+    )
+    seen = []
+
+    class Probe:
+        def pytest_runtest_setup(self, item: pytest.Item) -> None:
+            xml = pytest_internals.junit_xml(item.config)
+            xml.global_properties.append(("k", "v"))  # as if a first run had recorded it
+            seen.append(thread_internals.suite_properties_kept_once(item.config))
+
+        def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+            xml = pytest_internals.junit_xml(item.config)
+            assert xml.global_properties == [("k", "v")] * 3
+            seen[0]()
+            assert xml.global_properties == [("k", "v")]
+
+    junit = pytester.path / "j.xml"
+    result = pytester.inline_run(f"--junitxml={junit}", "-p", "no:syrupy", plugins=[Probe()])
+    result.assertoutcome(passed=1)

@@ -84,3 +84,22 @@ def forget_report_sections(item: pytest.Item) -> None:
     sections = getattr(item, "_report_sections", None)
     if isinstance(sections, list):
         sections.clear()
+
+
+def suite_properties_kept_once(config: pytest.Config) -> Callable[[], None]:
+    """Before a test runs again: returns what drops, after it, the ``record_testsuite_property``
+    values the run again added that junitxml holds already (``LogXML.global_properties``, a
+    list it appends to; the first run added them)."""
+    from . import junit_xml
+
+    xml = junit_xml(config)
+    properties = getattr(xml, "global_properties", None)
+    if not isinstance(properties, list):
+        return lambda: None
+    before = list(properties)
+
+    def drop() -> None:
+        added = properties[len(before) :]
+        properties[len(before) :] = [value for value in added if value not in before]
+
+    return drop

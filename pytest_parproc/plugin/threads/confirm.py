@@ -5,8 +5,7 @@ A test that passes alone failed because of what ran beside it (process-wide stat
 isolation of ours covers: ``sys.argv``, ``gc.get_referrers``, a module-level switch). The run
 reports it passed and lists it in one summary section, with advice to mark it
 ``parproc_serial``; junitxml records the failure on the thread as a property of its test case.
-A test that fails alone too is a failure, reported once, from the run alone (the thread's
-failure is a property of it too).
+A test that fails alone too is a failure, reported once, from the run alone, as serially.
 
 Not confirmed: failures under ``-x`` / ``--maxfail`` (the threads stop at the first failure they
 see, before any confirmation could run), tests left running past their time limit, and tests
@@ -88,12 +87,13 @@ class Confirmations:
         self._current, self._outcome_failed = text, False
 
     def annotate(self, report: pytest.TestReport) -> None:
-        """A report of the test running alone: the teardown's carries the thread's failure."""
+        """A report of the test running alone: when it passed alone, the teardown's carries the
+        thread's failure (one that fails alone too is reported exactly as serially)."""
         if self._current is None:
             return
         if report.failed and not hasattr(report, "wasxfail"):
             self._outcome_failed = True
-        if report.when == "teardown":
+        if report.when == "teardown" and not self._outcome_failed:
             report.user_properties.append((PROPERTY, self._current))
 
     def ended(self, nodeid: str, completed: bool) -> None:

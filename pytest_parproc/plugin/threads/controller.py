@@ -206,9 +206,11 @@ class ThreadController(RunController):
                     threads.state.rerunning(item)
                     thread_internals.forget_report_sections(item)
                     item.user_properties[:] = self._properties.get(index, [])
+                    drop_repeated = thread_internals.suite_properties_kept_once(self.config)
                     try:
                         self._alone(item, timing)
                     finally:
+                        drop_repeated()
                         threads.state.rerunning(None)
                         self.confirmations.ended(item.nodeid, self.stop_request is None)
         finally:

@@ -258,7 +258,8 @@ class ConcurrentSetupState:
         it is in stays set up until then, so that the run alone gets the same values of its
         wider fixtures (set up once, as serially)."""
         with shared_lock:
-            self._confirming.add(item)
+            if item not in self._abandoned:  # (left running: its failure is not confirmed)
+                self._confirming.add(item)
 
     def confirming(self, item: pytest.Item) -> bool:
         return item in self._confirming
@@ -317,6 +318,7 @@ class ConcurrentSetupState:
         and the main thread ends its segment (``segment_ended_without_its_last``)."""
         with shared_lock:
             self._abandoned.add(item)
+            self._confirming.discard(item)
         self._count_down(item)
 
     def segment_ended_without_its_last(self, number: int) -> bool:
