@@ -119,9 +119,12 @@ class ThreadController(RunController):
         maxfail = int(self.config.getoption("maxfail") or 0)
         self.confirmations = Confirmations(enabled=not maxfail)
         # each test's user_properties before it ran (collection's), for a run again alone
-        self._properties = {
-            i: list(item.user_properties) for i, item in enumerate(items) if item.user_properties
-        }
+        if self.confirmations.enabled:
+            self._properties = {
+                i: list(item.user_properties)
+                for i, item in enumerate(items)
+                if item.user_properties
+            }
         threads = self._threads = ThreadRunner(self, state, self.options.timeout_s, maxfail)
         self.view.facts = RunFacts(
             "threading", self.options.n_jobs, "threads share one interpreter (and the GIL)"

@@ -24,7 +24,6 @@ class _Slot:
 
 
 _NO_KEY = object()
-_NO_SLOTS: dict[Hashable, _Slot] = {}
 _SLOTS = "_parproc_slots"
 _REQUEST_KEY = "_parproc_slot_key"
 
@@ -182,12 +181,7 @@ def install_fixture_slots() -> Callable[[], None]:
                 slots.pop(key, None)
 
     def get_cached(self: Any) -> Any:
-        # (the most read: ``_slot`` inlined, for the common case of a slot that exists)
-        key = context.overrides.get(self, _NO_KEY)
-        if key is _NO_KEY:
-            key = context.resolved.get(self)
-        found = self.__dict__.get(_SLOTS, _NO_SLOTS).get(key)
-        return found.cached_result if found is not None else _slot(self).cached_result
+        return _slot(self).cached_result
 
     def set_cached(self: Any, value: Any) -> None:
         _slot(self).cached_result = value

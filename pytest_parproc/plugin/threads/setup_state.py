@@ -235,11 +235,7 @@ class ConcurrentSetupState:
             for node in reversed(item.listchain()[:-1]):
                 if node in self._kept:
                     if rerun:  # the last of its tests to run again alone tears it down
-                        self._kept[node] -= 1
-                        if self._kept[node] <= 0:
-                            del self._kept[node]
-                            if node in self._nodes:
-                                done.append((node, self._nodes.pop(node).finalizers))
+                        done += self._release_kept(node)
                     continue
                 if self._last.get(node) is item:
                     self._wait_for_others(node)
@@ -275,15 +271,20 @@ class ConcurrentSetupState:
             self._confirming.discard(item)
             for node in reversed(item.listchain()[:-1]):
                 if node in self._kept:
-                    self._kept[node] -= 1
-                    if self._kept[node] <= 0:
-                        del self._kept[node]
-                        if node in self._nodes:
-                            done.append((node, self._nodes.pop(node).finalizers))
+                    done += self._release_kept(node)
         errors: list[BaseException] = []
         for node, finalizers in done:
             errors += _run_finalizers(node, finalizers)
         return errors
+
+    def _release_kept(self, node: Any) -> list[tuple[Any, list[Callable[[], object]]]]:
+        """One test kept ``node`` set up no longer (under ``shared_lock``): with the last,
+        the node and its finalizers, to tear down."""
+        self._kept[node] -= 1
+        if self._kept[node] > 0:
+            return []
+        del self._kept[node]
+        return [(node, self._nodes.pop(node).finalizers)] if node in self._nodes else []
 
     def rerunning(self, item: pytest.Item | None) -> None:
         """In the main thread: ``item`` runs again alone now (None: no test does)."""
