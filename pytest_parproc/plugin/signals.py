@@ -15,9 +15,25 @@ from typing import Any
 
 import pytest
 
+#: The process whose handlers these are (a process forked from it must not act on them).
+_owner = os.getpid()
+
+
+def _elsewhere(signum: int) -> bool:
+    """In a process forked while a handler of ours was installed, where the fork hook below did
+    not reset it: the signal does there what it does by default (a pool's SIGTERM ends its
+    worker), and the handler must do nothing else. In CI, a multiprocessing worker took the
+    pool's SIGTERM for the user's and asked the whole run to stop."""
+    if os.getpid() == _owner:
+        return False
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    return True
+
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"pytest-parproc: stopped by {signal.Signals(signum).name}")
+    if not _elsewhere(signum):
+        raise KeyboardInterrupt(f"pytest-parproc: stopped by {signal.Signals(signum).name}")
 
 
 #: handlers installed by this module (a worker forked meanwhile must not keep them)
@@ -26,6 +42,8 @@ _ours: set[Any] = {_interrupt}
 
 def _reset_in_child() -> None:
     # A worker forked during the run must die of SIGTERM as usual (pools stop workers with it).
+    global _owner
+    _owner = os.getpid()
     for signum in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGALRM", signal.SIGTERM)):
         if signal.getsignal(signum) in _ours:
             signal.signal(signum, signal.SIG_DFL)
@@ -64,6 +82,8 @@ def graceful_interrupts(on_first: Callable[[str], None], grace_s: float) -> Iter
     state = {"first": True}
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        if _elsewhere(signum):
+            return
         name = signal.Signals(signum).name
         if not state["first"]:
             raise KeyboardInterrupt(f"pytest-parproc: stopped at once by a second {name}")
@@ -72,7 +92,7 @@ def graceful_interrupts(on_first: Callable[[str], None], grace_s: float) -> Iter
         on_first(name)
 
     def on_alarm(signum: int, frame: FrameType | None) -> None:
-        if not state["first"]:
+        if not _elsewhere(signum) and not state["first"]:
             raise KeyboardInterrupt(
                 f"pytest-parproc: the workers had not torn down within {grace_s:g} s"
             )
@@ -115,15 +135,16 @@ class InterruptGate:
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        self._previous = {
-            signum: signal.signal(signum, self._on_signal) for signum in self._SIGNALS
-        }
+        handler = self._on_signal  # (one bound method: a worker forked meanwhile drops it)
+        _ours.add(handler)
+        self._previous = {signum: signal.signal(signum, handler) for signum in self._SIGNALS}
         try:
             yield
         finally:
-            for signum, handler in self._previous.items():
-                signal.signal(signum, handler)
+            for signum, previous in self._previous.items():
+                signal.signal(signum, previous)
             self._previous = {}
+            _ours.discard(handler)
 
     def __enter__(self) -> None:
         self._holding = True
@@ -135,6 +156,8 @@ class InterruptGate:
             self._forward(signum, None)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if _elsewhere(signum):
+            return
         if self._holding:
             self._caught.append(signum)
         else:
@@ -165,10 +188,13 @@ def main_thread_limit(limit_s: float | None, message: Callable[[], str]) -> Iter
     armed = [True]
 
     def on_alarm(signum: int, frame: object) -> None:
-        if armed[0]:  # (not once the block is ending: a late alarm is ignored)
+        if (
+            not _elsewhere(signum) and armed[0]
+        ):  # (not once the block is ending: a late alarm is ignored)
             signal.setitimer(signal.ITIMER_REAL, limit_s)
             pytest.fail(message())
 
+    _ours.add(on_alarm)
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, limit_s)
     try:
@@ -177,3 +203,4 @@ def main_thread_limit(limit_s: float | None, message: Callable[[], str]) -> Iter
         armed[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        _ours.discard(on_alarm)
