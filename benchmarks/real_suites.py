@@ -9,7 +9,7 @@ every run of this script (the rest is made once and reused). Usage::
     python benchmarks/real_suites.py --setup-only        # download, unpack, install (~2 min)
     python benchmarks/real_suites.py --check             # one serial + one parproc run each
     python benchmarks/real_suites.py [--rounds 3] [--jobs 2] [--suites packaging,click|all]
-                                     [--par-args "--par-backend=threading"] [--xdist] [--json P]
+                                     [--par-args "--par-backend=threading"]... [--xdist] [--json P]
 
 Each run is ``python -m pytest -q -p no:randomly PATHS EXTRA`` in the sdist's folder, with
 ``PYTHONHASHSEED=0``, without ``PYTHONDONTWRITEBYTECODE`` and ``PYTEST_ADDOPTS``, loading only its
@@ -25,7 +25,8 @@ Caveat: the reference machine is a shared 2-core VM whose load moves absolute ti
 times below moved by 20% between runs): quote the ratios, and race on a quiet machine. A 3-round
 race of the default suites takes about 20 minutes.
 
-Suites (tests, serial seconds on that VM; networkx only if named or with ``--suites all``):
+Suites (tests, serial seconds on that VM; networkx and pytest only if named, or with
+``--suites all``):
 
 * packaging: 64,207 tiny tests, ~50 s: the per-test cost of distributing and replaying reports;
 * click: 2,459 short tests, ~8 s (its addopts deselect 31,000 stress tests): ``CliRunner``, I/O;
@@ -37,6 +38,9 @@ Suites (tests, serial seconds on that VM; networkx only if named or with ``--sui
 * pygments: 5,346 tests, ~19 s: mostly custom non-Python items (golden-file lexer tests);
 * babel: 8,294 tests, ~19 s: the package's doctests, and tests that load the CLDR locale data;
 * networkx (optional): 6,848 tests, ~115-140 s: a large scientific suite, with numpy and scipy.
+* pytest (optional): 4,775 tests, ~250 s: pytest's own ``testing/``, most of it pytest run
+  in-process through ``pytester`` (capture, warnings, tmp paths, legacy ``tmpdir``, plugins).
+  Its sdist is pytest itself: the venv's pytest is the sdist's, at this interpreter's version.
 """
 
 from __future__ import annotations
@@ -102,6 +106,13 @@ SUITES: dict[str, Suite] = {
                    "freezegun==1.5.5 jinja2==3.1.6 pytz==2026.6 setuptools==65.5.0", "tests babel"),
     # Extra "default" less matplotlib and pandas (their tests skip without them).
     "networkx": Suite("networkx", "3.6.1", "numpy==2.4.6 scipy==1.17.1", "networkx", default=False),
+    # pyproject extra "dev" (asynctest only below 3.11; pytest-xdist is pinned for every suite).
+    # -p no:cacheprovider as its tox runs; its pyproject adds -p pytester.
+    "pytest": Suite("pytest", "9.2.0",
+                    "argcomplete==3.7.2 attrs==26.1.0 coverage==7.18.0 hypothesis==6.170.27 "
+                    "mock==5.2.0 numpy==2.4.6 pexpect==4.9.0 PyYAML==6.0.4 requests==2.34.2 "
+                    "setuptools==84.2.1 xmlschema==4.3.2", "testing", "-p no:cacheprovider",
+                    default=False),
 }
 # fmt: on
 
@@ -310,12 +321,16 @@ def main() -> None:
     add("--check", action="store_true", help="--rounds 0: each column runs once, compared")
     add("--setup-only", action="store_true", help="download and install, run no test")
     add("--jobs", type=int, default=2, help="--n-jobs and -n (default 2)")
-    add("--par-args", default="", help='more parproc flags, e.g. "--par-backend=threading"')
+    add(
+        "--par-args",
+        action="append",
+        help='more parproc flags, e.g. "--par-backend=threading"; each one more parproc column',
+    )
     add("--xdist", action="store_true", help="add a pytest-xdist -n N column")
     add("--json", type=Path, help="write all raw times, exit statuses and differences here")
     add("--timeout", type=float, default=900.0, help="seconds a run may take (default 900)")
     argv = sys.argv[1:]  # "--par-args --x" would read "--x" as an option: glue the two
-    if "--par-args" in argv[:-1]:
+    while "--par-args" in argv[:-1]:
         at = argv.index("--par-args")
         argv[at : at + 2] = [f"--par-args={argv[at + 1]}"]
     args = parser.parse_args(argv)
@@ -333,8 +348,12 @@ def main() -> None:
     places = {name: setup(name, SUITES[name], cache, wheel) for name in names}
     if args.setup_only:
         return
-    par = ["-p", "no:xdist", f"--n-jobs={args.jobs}", *shlex.split(args.par_args)]
-    columns = [Column("serial", ["-p", "no:parproc", "-p", "no:xdist"]), Column("parproc", par)]
+    columns = [Column("serial", ["-p", "no:parproc", "-p", "no:xdist"])]
+    variants = args.par_args or [""]
+    for extra in variants:
+        label = "parproc" if len(variants) == 1 else f"parproc {extra}".strip()
+        par = ["-p", "no:xdist", f"--n-jobs={args.jobs}", *shlex.split(extra)]
+        columns.append(Column(label, par))
     columns += [Column("xdist", ["-p", "no:parproc", "-n", str(args.jobs)])] if args.xdist else []
     tests = {name: race(name, *places[name], columns, args) for name in names}
     mode = "check: one run each" if not args.rounds else f"medians of {args.rounds} rounds"

@@ -77,7 +77,8 @@ class RunTiming:
                 "can be read from it)"
             )
         if verbosity < 0:
-            return [f"parproc: {len(self.workers)} workers ({backend}): {total}"]
+            count = len(self.workers)
+            return [f"parproc: {count} worker{'s' if count != 1 else ''} ({backend}): {total}"]
         # Dask workers (maybe on other machines) are named by their address beside the pid.
         addressed = any(worker.address for worker in self.workers.values())
         where = "address/pid" if addressed else "pid"

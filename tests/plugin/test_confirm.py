@@ -42,7 +42,7 @@ def test_thread_unsafe_suite_matches_serial(pytester: pytest.Pytester, backend: 
     n_jobs = 4 if backend == "threading" else 2
     parallel = run_suite(pytester, n_jobs=n_jobs, backend=backend)
     assert_same_results(serial, parallel)
-    parallel.result.assert_outcomes(passed=909, failed=1)
+    parallel.result.assert_outcomes(passed=912, failed=1)
     if backend != "threading":
         return
     output = parallel.output

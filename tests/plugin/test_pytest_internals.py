@@ -7,6 +7,7 @@ import inspect
 import io
 import threading
 import warnings
+from pathlib import Path
 from typing import Any
 
 import _pytest.config
@@ -223,8 +224,20 @@ def test_tmp_path_factory_is_rebuilt_from_the_config(pytester: pytest.Pytester) 
         base = pytester.path / "worker-base"
         pytest_internals.use_basetemp(config, str(base))
         assert pytest_internals.main_basetemp(config) == base
+        # legacypath's tmpdir_factory returns config._tmpdirhandler: it wraps the new factory
+        handler = config._tmpdirhandler  # type: ignore[attr-defined]
+        assert isinstance(handler, pytest.TempdirFactory)
+        assert Path(str(handler.getbasetemp())) == base.resolve()
     finally:
         pytest_internals.unconfigure(config)
+
+
+def test_legacypath_s_tmpdir_factory_is_the_config_s_handler() -> None:
+    from _pytest import legacypath
+
+    source = inspect.getsource(legacypath)
+    assert "return request.config._tmpdirhandler" in source
+    assert '"_tmpdirhandler"' in source  # set by its pytest_configure
 
 
 def test_session_setup_state_tears_down_exactly(pytester: pytest.Pytester) -> None:

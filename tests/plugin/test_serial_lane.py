@@ -235,3 +235,101 @@ def test_sources_are_sliced_from_one_parse_per_file(
     assert "in lambda" in sources.of(mod_sources.LAMBDA.__code__)  # (inspect's, as before)
     assert len(parses) == 1
     assert Sources().of(int) == ""
+
+
+HANDOFF = """
+import other
+
+class TestA:
+    context = 1
+    def setUp(self):
+        self.value = TestA.context  # reading is fine
+    @classmethod
+    def setUpClass(cls):
+        TestA.context = 2  # once, before the class's tests
+    def test_local(self):
+        value = 3
+        other.Thing.flag = True  # another module's class: a patch, judged elsewhere
+        self.attr = value
+"""
+
+
+@pytest.mark.parametrize(
+    ("addition", "expected"),
+    [
+        ("", None),
+        (
+            "class TestB:\n    def test_b(self):\n        TestA.context = 4\n",
+            "`TestA.context = ...` in TestB.test_b",
+        ),
+        (
+            "def test_c():\n    TestA.context += 1\n",
+            "`TestA.context = ...` in test_c",
+        ),
+        (
+            "def test_d():\n    (TestA.context, x), y = (1, 2), 3\n",
+            "`TestA.context = ...` in test_d",
+        ),
+        (
+            "SWITCH = False\ndef helper():\n    global SWITCH\n    SWITCH = True\n",
+            "`global SWITCH` in helper",
+        ),
+        ("def setup_module():\n    global SWITCH\n    SWITCH = 1\n", None),
+    ],
+)
+def test_modules_whose_tests_hand_state_to_each_other(addition: str, expected: str | None) -> None:
+    from pytest_parproc.plugin.threads.module_state import order_dependence
+
+    assert order_dependence(ast.parse(HANDOFF + addition)) == expected
+
+
+def test_a_run_all_in_the_serial_lane_says_threads_brought_nothing() -> None:
+    alone = {"a": "requests monkeypatch (x)", "b": "requests monkeypatch (x)", "c": "marked y"}
+    (last,) = [line for line in serial_lane.summary(alone, 3, False) if "no concurrency" in line]
+    assert "(the most common reason, for 2 of 3: requests monkeypatch (x))" in last
+    assert last.endswith("--par-backend=loky")
+    same = serial_lane.summary({"a": "marked y", "b": "marked y"}, 2, False)
+    assert "(the most common reason, for all 2: marked y)" in same[-1]
+    # one test concurrent: threads did run something
+    assert not any("no concurrency" in line for line in serial_lane.summary(alone, 4, False))
+
+
+def test_the_line_in_a_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        "def test_a(monkeypatch):\n    monkeypatch.setenv('X', '1')\n"
+        "def test_b(monkeypatch):\n    monkeypatch.setenv('X', '2')\n"
+    )
+    run = pytester.runpytest("--n-jobs=2", "--par-backend=threading", "-p", "no:randomly")
+    run.assert_outcomes(passed=2)
+    run.stdout.fnmatch_lines(
+        ["parproc: the threading backend brought no concurrency: every test ran alone (the most "
+         "common reason, for all 2: requests monkeypatch*--par-backend=loky"]
+    )  # fmt: skip
+
+
+def test_a_run_all_in_the_serial_lane_replaces_nothing_of_pytest(pytester: pytest.Pytester) -> None:
+    """No thread runs a test: pytest's own set-up state, fixture execution and
+    PYTEST_CURRENT_TEST run the tests (the serial lane costs what pytest's own loop does)."""
+    pytester.makepyfile(
+        """
+        import os
+        import _pytest.fixtures, _pytest.runner
+        ORIGINAL = (
+            _pytest.runner.SetupState,
+            _pytest.fixtures.FixtureDef.execute,
+            _pytest.runner._update_current_test_var,
+        )
+
+        def test_a(request, monkeypatch):
+            assert type(request.session._setupstate) is ORIGINAL[0]
+            assert _pytest.fixtures.FixtureDef.execute is ORIGINAL[1]
+            assert _pytest.runner._update_current_test_var is ORIGINAL[2]
+            assert os.environ["PYTEST_CURRENT_TEST"].endswith("::test_a (call)")
+
+        def test_b(monkeypatch):
+            test_a.__globals__["ORIGINAL"]  # (a second test: a plan of more than one)
+        """
+    )
+    run = pytester.runpytest("--n-jobs=2", "--par-backend=threading", "-p", "no:randomly")
+    run.assert_outcomes(passed=2)
+    assert "brought no concurrency" in run.stdout.str()

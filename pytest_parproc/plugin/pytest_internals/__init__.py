@@ -139,8 +139,20 @@ def use_basetemp(config: pytest.Config, basetemp: str) -> None:
     if getattr(config, "_tmp_path_factory", None) is None:
         return
     config.option.basetemp = basetemp
-    config._tmp_path_factory = pytest.TempPathFactory.from_config(  # type: ignore[attr-defined]
-        config, _ispytest=True
+    factory = pytest.TempPathFactory.from_config(config, _ispytest=True)
+    config._tmp_path_factory = factory  # type: ignore[attr-defined]
+    legacy_tmpdir_factory(config, factory)
+
+
+def legacy_tmpdir_factory(config: pytest.Config, factory: pytest.TempPathFactory) -> None:
+    """``tmpdir_factory`` and ``tmpdir`` (pytest's legacypath plugin) wrap the factory that
+    existed at configure time, kept as ``config._tmpdirhandler`` (private, "set dynamically by
+    pytest_configure"): wrap the worker's own, or the two factories give different folders and
+    ``tmpdir`` users of different workers share one."""
+    if getattr(config, "_tmpdirhandler", None) is None:
+        return  # the legacypath plugin is disabled (-p no:legacypath) or the tmpdir plugin is
+    config._tmpdirhandler = pytest.TempdirFactory(  # type: ignore[attr-defined]
+        factory, _ispytest=True
     )
 
 

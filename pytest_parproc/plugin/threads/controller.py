@@ -21,6 +21,7 @@ from ..report.events import SERIAL_LANE
 from ..report.timeline import RunFacts
 from ..run import RunController
 from ..signals import InterruptGate, main_thread_limit
+from ..stopping import run_test
 from ..timing import RunTiming
 from . import serial_lane
 from .capture import in_isolated_test
@@ -106,6 +107,9 @@ class ThreadController(RunController):
             locations_before_threads(items)
         self._total = len(items)
         self.timing = timing = RunTiming(time.time())
+        if not any(segment.concurrent for segment in plan):
+            self._lane_only(session, items, timing)
+            return
         started = time.perf_counter()
         replayer = Replayer(self.config, items)
         pytest_internals.main_basetemp(self.config)  # created now, not raced for by threads
@@ -174,6 +178,25 @@ class ThreadController(RunController):
                 timing.wall_s = time.perf_counter() - started
                 timing.test_time_s += replayer.test_time_s
 
+    def _lane_only(
+        self, session: pytest.Session, items: Sequence[pytest.Item], timing: RunTiming
+    ) -> None:
+        """Every test runs alone: no thread runs a test, so nothing of pytest is replaced (the
+        fixture slots, the set-up state, ``PYTEST_CURRENT_TEST``...): pytest's own protocol
+        runs them in order, as its own loop would, with --par-timeout still applied."""
+        started = time.perf_counter()
+        self.confirmations = Confirmations(enabled=False)
+        self.view.facts = RunFacts("threading", 1, "every test ran alone (the serial lane)")
+        try:
+            with self.view.main_thread_tests():
+                for position, item in enumerate(items):
+                    if self._stop_wanted(session):
+                        break
+                    nextitem = items[position + 1] if position + 1 < len(items) else None
+                    self._alone(item, timing, nextitem)
+        finally:
+            timing.wall_s = time.perf_counter() - started
+
     def _serial_lane(
         self, session: pytest.Session, lane: list[pytest.Item], timing: RunTiming
     ) -> None:
@@ -232,9 +255,11 @@ class ThreadController(RunController):
         if threads is not None:
             self._tear_down(lambda: threads.state.unconfirm(item))
 
-    def _alone(self, item: pytest.Item, timing: RunTiming) -> None:
-        """A test of the serial lane, in the main thread with no other test running."""
-        assert self._threads is not None
+    def _alone(
+        self, item: pytest.Item, timing: RunTiming, nextitem: pytest.Item | None = None
+    ) -> None:
+        """A test of the serial lane, in the main thread with no other test running (with
+        ``nextitem`` where no thread runs at all: pytest's own set-up state)."""
         release_held(self.config)
         self.view.lane = SERIAL_LANE
         started = time.perf_counter()
@@ -246,7 +271,10 @@ class ThreadController(RunController):
         limit_s = None if compat.timeout.item_limit(item) else self.options.timeout_s
         with running(item), main_thread_limit(limit_s, overrun):
             try:
-                self.stop_request = self._threads.protocol(item, "in the main thread")
+                if self._threads is None:
+                    self.stop_request = run_test(item.ihook, item, nextitem, "in the main thread")
+                else:
+                    self.stop_request = self._threads.protocol(item, "in the main thread")
             except pytest.fail.Exception as error:  # the limit, outside the test's own phases
                 self.finish_errors.append(("main", f"{item.nodeid}: {error}"))
         busy_s = time.perf_counter() - started

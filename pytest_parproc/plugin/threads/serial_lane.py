@@ -97,6 +97,9 @@ def _reason(item: pytest.Item, patterns: list[str], scan_warnings: bool) -> str 
             return f"listed in the {SERIAL_INI} ini option ({pattern})"
     if isinstance(item, pytest.DoctestItem):
         return "a doctest (doctest swaps sys.stdout for its own)"
+    handed = _order_dependence(item)
+    if handed is not None:
+        return f"in a module whose tests hand state to each other ({handed}): in their order"
     serial = [name for name in getattr(item, "fixturenames", ()) if name in SERIAL_FIXTURES]
     if serial:
         values = thread_internals.direct_parameters(item)  # parameters named like fixtures
@@ -136,6 +139,11 @@ def _code_reason(item: pytest.Item, scan_warnings: bool) -> str | None:
         reason = _STREAMS_REASON
     _by_code[key] = (reason, graph)
     return reason
+
+
+def _order_dependence(item: pytest.Item) -> str | None:
+    filename = getattr(getattr(item, "module", None), "__file__", None)
+    return _sources.order_dependence(filename) if filename else None
 
 
 def _patches(item: pytest.Item) -> bool:
@@ -273,4 +281,12 @@ def summary(alone: dict[str, str], total: int, verbose: bool) -> list[str]:
     for reason, nodeids in by_reason.items():
         lines.append(f"  {len(nodeids)} {reason}")
         lines.extend(f"    {nodeid}" for nodeid in (nodeids if verbose else ()))
+    if alone and len(alone) == total:
+        reason, nodeids = max(by_reason.items(), key=lambda entry: len(entry[1]))
+        share = f"all {total}" if len(nodeids) == total else f"{len(nodeids)} of {total}"
+        lines.append(
+            "parproc: the threading backend brought no concurrency: every test ran alone (the "
+            f"most common reason, for {share}: {reason}); a process backend runs such tests "
+            "side by side, each worker a process of its own: --par-backend=loky"
+        )
     return lines

@@ -14,6 +14,8 @@ import linecache
 from dataclasses import dataclass, field
 from typing import Any
 
+from .module_state import order_dependence, statements
+
 
 @dataclass
 class _File:
@@ -22,6 +24,8 @@ class _File:
     functions: dict[int, int] = field(default_factory=dict)
     #: a class's ``__qualname__`` -> its first line (its first decorator) and its last line
     classes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: why the file's tests depend on their order (``module_state``), or None
+    order_dependence: str | None = None
 
 
 class Sources:
@@ -54,6 +58,11 @@ class Sources:
             return _getsource(cls)
         return "".join(found.lines[span[0] - 1 : span[1]])
 
+    def order_dependence(self, filename: str) -> str | None:
+        """Why the tests of a module hand state to each other (``module_state``), or None."""
+        found = self._file(filename)
+        return found.order_dependence if found is not None else None
+
     def _file(self, filename: str) -> _File | None:
         if filename not in self._files:
             self._files[filename] = _read(filename)
@@ -68,13 +77,13 @@ def _read(filename: str) -> _File | None:
         tree = ast.parse("".join(lines), filename)
     except (SyntaxError, ValueError):
         return None
-    found = _File(lines)
+    found = _File(lines, order_dependence=order_dependence(tree))
     _index(tree, found, "")
     return found
 
 
 def _index(node: ast.AST, found: _File, prefix: str) -> None:
-    for child in ast.iter_child_nodes(node):
+    for child in statements(node):
         if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
             last = child.end_lineno or child.lineno

@@ -1,0 +1,14 @@
+"""The legacy ``tmpdir`` and ``tmpdir_factory`` (pytest's legacypath plugin) agree with
+``tmp_path`` and ``tmp_path_factory``: one base folder, whichever process runs the test."""
+
+import pytest
+
+
+@pytest.mark.parametrize("n", range(6))
+def test_legacy_and_pathlib_factories_agree(n, tmpdir, tmp_path, tmpdir_factory, tmp_path_factory):
+    base = tmp_path_factory.getbasetemp()
+    assert str(tmpdir_factory.getbasetemp()) == str(base)
+    assert str(tmpdir) == str(tmp_path)
+    assert tmp_path.parent == base
+    made = tmpdir_factory.mktemp(f"legacy{n}")
+    assert str(made.dirpath()) == str(base)
