@@ -188,9 +188,9 @@ def main_thread_limit(limit_s: float | None, message: Callable[[], str]) -> Iter
     armed = [True]
 
     def on_alarm(signum: int, frame: object) -> None:
-        if (
-            not _elsewhere(signum) and armed[0]
-        ):  # (not once the block is ending: a late alarm is ignored)
+        __tracebackhide__ = True  # the report ends where the test was stopped
+        # (not once the block is ending: a late alarm is ignored)
+        if not _elsewhere(signum) and armed[0]:
             signal.setitimer(signal.ITIMER_REAL, limit_s)
             pytest.fail(message())
 

@@ -121,3 +121,18 @@ def test_tracebacks_are_the_serial_run_s_entry_for_entry(
     }
     assert found == expected
     assert "pytest_parproc" not in parallel.output.split("short test summary info")[0]
+
+
+@pytest.mark.slow  # waits on purpose: a time limit
+def test_a_test_stopped_at_the_time_limit_shows_its_own_frame_last(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_limit="import time\n\ndef test_slow(monkeypatch):\n    time.sleep(5)\n"
+        "\ndef test_other():\n    pass\n"
+    )
+    run = run_suite(pytester, "--par-timeout=0.5", n_jobs=2, backend="threading")
+    (text,) = sections(run.output).values()
+    assert text.rstrip().endswith("test_limit.py:4: Failed")
+    assert "ran past the time limit" in text
+    assert "setitimer" not in text and "pytest_parproc" not in text

@@ -138,6 +138,7 @@ class WorkerSession:
         self.address = dask_address()
         os.chdir(spec.invocation_dir)
         worker_process.lead_process_group()
+        worker_process.may_start_processes()
         self._devnull = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the session
         # A fatal signal's traceback, or the stacks at --par-timeout, go to a file the main
         # process reads when this worker dies, whatever the backend does with its stderr.

@@ -44,6 +44,22 @@ def lead_process_group() -> None:
         pass  # not POSIX, or already a group leader (a session leader cannot move)
 
 
+def may_start_processes() -> None:
+    """A multiprocessing pool's workers are daemonic, and Python refuses a daemonic process
+    children of its own ("daemonic processes are not allowed to have children"): a test that
+    starts a ``multiprocessing.Pool`` or ``Process`` would fail here and pass serially. Its
+    tests run as in a serial run's process: not daemonic, as far as this process knows (the
+    main process still sees the worker as daemonic, and ends it at exit as before)."""
+    import multiprocessing
+
+    current = multiprocessing.current_process()
+    if current.daemon:
+        try:
+            current.daemon = False  # (its setter refuses only a process started from here)
+        except AssertionError:
+            pass
+
+
 def process_started_at() -> float | None:
     import psutil
 
