@@ -71,3 +71,12 @@ def test_report_attributes_that_cannot_be_pickled(pytester: pytest.Pytester, bac
     serial = run_suite(pytester)
     parallel = run_suite(pytester, n_jobs=2, backend=backend)
     assert_same_results(serial, parallel)
+
+
+@pytest.mark.slow
+def test_legacy_tmpdir_agrees_in_workers_that_collect(pytester: pytest.Pytester) -> None:
+    """Workers that start a new interpreter (not forked) build their own session: the legacy
+    and pathlib factories agree there too."""
+    copy_suite(pytester, "builtins")
+    run = run_suite(pytester, "test_legacy_tmpdir.py", "--par-start=collect", n_jobs=2)
+    run.result.assert_outcomes(passed=7)
