@@ -76,13 +76,18 @@ def test_scattered_arguments_travel_once(dask_client: Any) -> None:
     # dask broadcasts to the workers there at the time: both (an earlier test of the module may
     # have had one restarted by its nanny; on a loaded machine it takes a moment to come back)
     dask_client.wait_for_workers(2, timeout=60)
+    workers = set(dask_client.scheduler_info()["workers"])
     big = list(range(200_000))
     with parallel_config("dask", scatter=[big]):
         parallel = Parallel(n_jobs=2)
         backend = parallel.backend
         assert parallel(delayed(len)(big) for _ in range(6)) == [200_000] * 6
-    (future,) = backend._futures_by_id.values()
-    assert len(dask_client.who_has([future])[future.key]) == 2, "broadcast to both workers"
+    (future,) = backend._futures_by_id.values()  # one future for the six tasks
+    holders = dask_client.who_has([future])[future.key]
+    assert holders, "scattered"
+    if set(dask_client.scheduler_info()["workers"]) == workers:
+        # (a worker its nanny restarted meanwhile, on a loaded machine, lost its copy: CI)
+        assert len(holders) == 2, "broadcast to both workers"
 
 
 def test_bad_parameters_are_named(dask_client: Any) -> None:
