@@ -316,7 +316,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     add = parser.add_argument
     add("--cache", type=Path, default=Path("~/.cache/parproc-real-suites"))
-    add("--suites", help="comma-separated names, or all (default: all but networkx)")
+    add("--suites", help="comma-separated names, or all (default: all but networkx and pytest)")
     add("--rounds", type=int, default=3, help="timed rounds after one warm-up run (default 3)")
     add("--check", action="store_true", help="--rounds 0: each column runs once, compared")
     add("--setup-only", action="store_true", help="download and install, run no test")
