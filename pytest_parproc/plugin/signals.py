@@ -40,17 +40,42 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 _ours: set[Any] = {_interrupt}
 
 
+_SIGNALS = (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGALRM", signal.SIGTERM))
+#: the forking thread's signal mask before a fork, where ``_before_fork`` blocked ours
+_masks = threading.local()
+
+
+def _before_fork() -> None:
+    """While a handler of ours is installed, the signals stay blocked across the fork: a signal
+    sent to the child before its hooks have run is kept pending (CPython drops one its handler
+    caught then) and acts once the child has the default action back."""
+    if hasattr(signal, "pthread_sigmask") and any(
+        signal.getsignal(signum) in _ours for signum in _SIGNALS
+    ):
+        _masks.previous = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+
+
+def _unblock() -> None:
+    previous = getattr(_masks, "previous", None)
+    if previous is not None:
+        _masks.previous = None
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _reset_in_child() -> None:
     # A worker forked during the run must die of SIGTERM as usual (pools stop workers with it).
     global _owner
     _owner = os.getpid()
-    for signum in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGALRM", signal.SIGTERM)):
+    for signum in _SIGNALS:
         if signal.getsignal(signum) in _ours:
             signal.signal(signum, signal.SIG_DFL)
+    _unblock()  # a signal sent meanwhile acts now, by default
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_in_child)
+    os.register_at_fork(
+        before=_before_fork, after_in_parent=_unblock, after_in_child=_reset_in_child
+    )
 
 
 @contextmanager

@@ -275,6 +275,14 @@ class TestA:
             "`global SWITCH` in helper",
         ),
         ("def setup_module():\n    global SWITCH\n    SWITCH = 1\n", None),
+        (
+            "@pytest.fixture(scope='module')\ndef db():\n    global DB\n    DB = 1\n",
+            None,
+        ),
+        (
+            "@pytest.fixture\ndef per_test():\n    global DB\n    DB = 1\n",
+            "`global DB` in per_test",
+        ),
     ],
 )
 def test_modules_whose_tests_hand_state_to_each_other(addition: str, expected: str | None) -> None:
@@ -333,3 +341,42 @@ def test_a_run_all_in_the_serial_lane_replaces_nothing_of_pytest(pytester: pytes
     run = pytester.runpytest("--n-jobs=2", "--par-backend=threading", "-p", "no:randomly")
     run.assert_outcomes(passed=2)
     assert "brought no concurrency" in run.stdout.str()
+
+
+@pytest.mark.slow  # waits on purpose: a time limit
+def test_a_lane_only_protocol_cut_short_leaves_nothing_set_up(pytester: pytest.Pytester) -> None:
+    """--par-timeout fires in a hook, outside the test's phases: the test's protocol is cut
+    short, and what it had set up is torn down before the next test (which pytest would
+    otherwise refuse: "previous item was not torn down properly")."""
+    pytester.makeconftest(
+        "import time\n"
+        "def pytest_runtest_logreport(report):\n"
+        "    if report.when == 'setup' and report.nodeid.endswith('test_a'):\n"
+        "        time.sleep(3)\n"
+    )
+    pytester.makepyfile(
+        "class TestX:\n"
+        "    def test_a(self, monkeypatch):\n        pass\n"
+        "    def test_b(self, monkeypatch):\n        pass\n"
+        "def test_c(monkeypatch):\n    pass\n"
+    )
+    run = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "--n-jobs=2", "--par-backend=threading", "--par-timeout=1"
+    )
+    run.assert_outcomes(passed=2)
+    assert "brought no concurrency" in run.stdout.str()
+    assert "not torn down properly" not in run.stdout.str()
+
+
+def test_modules_that_hand_state_on_are_advised_to_stay_whole() -> None:
+    handed = "in a module whose tests hand state to each other (`global {}` in f): in their order"
+    alone = {
+        "a": handed.format("G"),
+        "b": handed.format("G"),
+        "c": handed.format("H"),  # another module: the same kind of reason
+        "d": "requests monkeypatch (x)",
+        "e": "requests monkeypatch (x)",
+    }
+    line = serial_lane.summary(alone, 5, False)[-1]
+    assert f"(the most common reason, for 3 of 5: {handed.format('G')})" in line
+    assert line.endswith("--par-backend=loky --par-dist=loadfile")

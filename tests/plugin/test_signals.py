@@ -88,3 +88,23 @@ def test_the_handlers_are_forgotten_once_the_blocks_end() -> None:
 class _nothing(AbstractContextManager[None]):
     def __exit__(self, *exc_info: object) -> None:
         return None
+
+
+@pytest.mark.parametrize("name", list(HANDLERS))
+def test_a_sigterm_sent_as_the_child_starts_is_not_lost(name: str) -> None:
+    """Sent before the child's fork hooks have run, the signal would reach our inherited
+    handler, which CPython's own after-fork code throws away: the child lived on."""
+    outer = graceful_interrupts(lambda name: None, 30.0) if "inside" in name else _nothing()
+    deaths = []
+    with outer, HANDLERS[name]():
+        for _ in range(10):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child
+                time.sleep(3)
+                os._exit(7)
+            os.kill(pid, signal.SIGTERM)  # at once: the child is still in its fork hooks
+            _, status = os.waitpid(pid, 0)
+            deaths.append(os.WTERMSIG(status) if os.WIFSIGNALED(status) else None)
+    assert deaths == [signal.SIGTERM] * 10

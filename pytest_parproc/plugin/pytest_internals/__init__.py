@@ -156,6 +156,13 @@ def legacy_tmpdir_factory(config: pytest.Config, factory: pytest.TempPathFactory
     )
 
 
+def teardown_towards(session: pytest.Session, nextitem: pytest.Item | None) -> None:
+    """What a test's protocol would have torn down had it ended (``session._setupstate``,
+    pytest's ``SetupState.teardown_exact``): where it was cut short outside the test's phases,
+    the next test must not find it still set up."""
+    session._setupstate.teardown_exact(nextitem)
+
+
 def teardown_all(session: pytest.Session) -> None:
     """Tear down every fixture still set up, as pytest's ``pytest_sessionfinish`` does: a forked
     worker runs no session-finish hook (they are the main process's plugins': files, cache)."""

@@ -271,12 +271,17 @@ class ThreadController(RunController):
         limit_s = None if compat.timeout.item_limit(item) else self.options.timeout_s
         with running(item), main_thread_limit(limit_s, overrun):
             try:
-                if self._threads is None:
-                    self.stop_request = run_test(item.ihook, item, nextitem, "in the main thread")
+                if self._threads is None:  # (the hook pytest's own loop calls)
+                    hook = item.config.hook
+                    self.stop_request = run_test(hook, item, nextitem, "in the main thread")
                 else:
                     self.stop_request = self._threads.protocol(item, "in the main thread")
             except pytest.fail.Exception as error:  # the limit, outside the test's own phases
                 self.finish_errors.append(("main", f"{item.nodeid}: {error}"))
+                if self._threads is None:  # what the cut protocol left set up
+                    self._tear_down(
+                        lambda: pytest_internals.teardown_towards(item.session, nextitem)
+                    )
         busy_s = time.perf_counter() - started
         timing.add_test("main", os.getpid(), busy_s)
         timing.test_time_s += busy_s

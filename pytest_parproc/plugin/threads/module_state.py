@@ -5,8 +5,9 @@ their order; on threads, in any order. Such a module's tests run in the serial l
 order (a parser's test module that turns a cache on in one test class and asserts it off in
 an earlier one).
 
-Set-up and teardown of a class or module (``setUpClass``, ``setup_module``, ...) are left out:
-they run once, before or after all of the tests they serve, on threads as serially."""
+Set-up and teardown of a class or module (``setUpClass``, ``setup_module``, ...) and fixtures
+wider than a function (``@pytest.fixture(scope="module")``) are left out: they run once,
+before or after all of the tests they serve, on threads as serially."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def order_dependence(tree: ast.Module) -> str | None:
     """Why the tests of the module parsed as ``tree`` depend on their order, or None."""
     classes = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
     for qualname, function in _functions(tree, ""):
-        if function.name in _ONCE:
+        if function.name in _ONCE or _wider_fixture(function):
             continue
         for node in _statements_within(function):
             if isinstance(node, ast.Global):
@@ -79,6 +80,26 @@ def _functions(
         elif isinstance(child, ast.ClassDef):
             found += _functions(child, f"{prefix}{child.name}.")
     return found
+
+
+def _wider_fixture(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """``@pytest.fixture(scope="module")`` and the like: set up once for the tests it serves."""
+    for decorator in function.decorator_list:
+        if not isinstance(decorator, ast.Call):
+            continue
+        name = decorator.func
+        called = name.attr if isinstance(name, ast.Attribute) else getattr(name, "id", "")
+        if called != "fixture":
+            continue
+        for keyword in decorator.keywords:
+            scope = keyword.value
+            if (
+                keyword.arg == "scope"
+                and isinstance(scope, ast.Constant)
+                and scope.value in {"class", "module", "package", "session"}
+            ):
+                return True
+    return False
 
 
 def _targets(node: ast.AST) -> list[ast.expr]:

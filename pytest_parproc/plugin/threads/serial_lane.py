@@ -99,7 +99,7 @@ def _reason(item: pytest.Item, patterns: list[str], scan_warnings: bool) -> str 
         return "a doctest (doctest swaps sys.stdout for its own)"
     handed = _order_dependence(item)
     if handed is not None:
-        return f"in a module whose tests hand state to each other ({handed}): in their order"
+        return f"{_HANDED} ({handed}): in their order"
     serial = [name for name in getattr(item, "fixturenames", ()) if name in SERIAL_FIXTURES]
     if serial:
         values = thread_internals.direct_parameters(item)  # parameters named like fixtures
@@ -282,11 +282,34 @@ def summary(alone: dict[str, str], total: int, verbose: bool) -> list[str]:
         lines.append(f"  {len(nodeids)} {reason}")
         lines.extend(f"    {nodeid}" for nodeid in (nodeids if verbose else ()))
     if alone and len(alone) == total:
-        reason, nodeids = max(by_reason.items(), key=lambda entry: len(entry[1]))
-        share = f"all {total}" if len(nodeids) == total else f"{len(nodeids)} of {total}"
-        lines.append(
-            "parproc: the threading backend brought no concurrency: every test ran alone (the "
-            f"most common reason, for {share}: {reason}); a process backend runs such tests "
-            "side by side, each worker a process of its own: --par-backend=loky"
-        )
+        lines.append(_no_concurrency(by_reason, total))
     return lines
+
+
+#: the start of the reason ``_order_dependence`` gives (the rest names the module's function)
+_HANDED = "in a module whose tests hand state to each other"
+
+
+def _no_concurrency(by_reason: dict[str, list[str]], total: int) -> str:
+    """The line for a run whose every test ran alone: the most common kind of reason (the
+    module rule's reasons differ only by the function they name), and the process backend's
+    settings that keep what those tests need."""
+    kinds: dict[str, list[str]] = {}
+    for reason, nodeids in by_reason.items():
+        kinds.setdefault(reason.split(" (", 1)[0], []).extend(nodeids)
+    kind, nodeids = max(kinds.items(), key=lambda entry: len(entry[1]))
+    reason = max(
+        (r for r in by_reason if r.split(" (", 1)[0] == kind), key=lambda r: len(by_reason[r])
+    )
+    share = f"all {total}" if len(nodeids) == total else f"{len(nodeids)} of {total}"
+    if kind == _HANDED:  # a module must stay whole, in its order, in one process
+        advice = (
+            "each module whole on one worker, in its order: --par-backend=loky --par-dist=loadfile"
+        )
+    else:
+        advice = "each worker a process of its own: --par-backend=loky"
+    return (
+        "parproc: the threading backend brought no concurrency: every test ran alone (the "
+        f"most common reason, for {share}: {reason}); a process backend runs such tests side "
+        f"by side, {advice}"
+    )
