@@ -66,10 +66,12 @@ def _reset_in_child() -> None:
     # A worker forked during the run must die of SIGTERM as usual (pools stop workers with it).
     global _owner
     _owner = os.getpid()
-    for signum in _SIGNALS:
-        if signal.getsignal(signum) in _ours:
-            signal.signal(signum, signal.SIG_DFL)
-    _unblock()  # a signal sent meanwhile acts now, by default
+    try:
+        for signum in _SIGNALS:
+            if signal.getsignal(signum) in _ours:
+                signal.signal(signum, signal.SIG_DFL)
+    finally:
+        _unblock()  # a signal sent meanwhile acts now, by default
 
 
 if hasattr(os, "register_at_fork"):
