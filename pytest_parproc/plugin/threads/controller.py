@@ -185,7 +185,6 @@ class ThreadController(RunController):
         fixture slots, the set-up state, ``PYTEST_CURRENT_TEST``...): pytest's own protocol
         runs them in order, as its own loop would, with --par-timeout still applied."""
         started = time.perf_counter()
-        self.confirmations = Confirmations(enabled=False)
         self.view.facts = RunFacts("threading", 1, "every test ran alone (the serial lane)")
         try:
             with self.view.main_thread_tests():

@@ -54,6 +54,8 @@ _PATCHES = re.compile(
 _PATCHES_REASON = (
     "uses unittest.mock.patch, pytest.MonkeyPatch or freezegun (patches process-wide state)"
 )
+#: the start of the reason ``_order_dependence`` gives (the rest names the module's function)
+_HANDED = "in a module whose tests hand state to each other"
 _SUBTEST_REASON = "uses unittest's subTest (pytest reports each subtest from the test's thread)"
 #: what swaps the process's standard streams or arguments for a while: click's (and typer's)
 #: CliRunner swaps sys.stdin, sys.stdout and sys.stderr; two at once on threads can restore
@@ -284,10 +286,6 @@ def summary(alone: dict[str, str], total: int, verbose: bool) -> list[str]:
     if alone and len(alone) == total:
         lines.append(_no_concurrency(by_reason, total))
     return lines
-
-
-#: the start of the reason ``_order_dependence`` gives (the rest names the module's function)
-_HANDED = "in a module whose tests hand state to each other"
 
 
 def _no_concurrency(by_reason: dict[str, list[str]], total: int) -> str:
