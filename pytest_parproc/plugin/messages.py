@@ -31,7 +31,7 @@ class RunSpec:
     timeout_s: float | None = None
     #: the longest a worker may take to build its session (--par-start-timeout, or by default
     #: ten times what the main process took to start and collect, at least 60 s and at least
-    #: --par-timeout's limit; see ``options.start_limit``)
+    #: --par-timeout's limit; see ``processes.verdict.start_limit``)
     start_limit_s: float | None = None
     #: --par-max-tasks-per-worker (tests) and --par-max-worker-memory (bytes): when a worker
     #: retires

@@ -123,6 +123,15 @@ SCHEDULER = Setting(
     "of --n-jobs single-threaded workers on 127.0.0.1, for the run.",
     metavar="ADDRESS",
 )
+THREAD_CONCURRENCY = Setting(
+    "--par-thread-concurrency",
+    "par_thread_concurrency",
+    "PYTEST_PARPROC_THREAD_CONCURRENCY",
+    "with --par-backend=threading, how many tests run at once: adaptive (default: --n-jobs, "
+    "and one at a time while the tests keep the interpreter busy, where more only adds cost) "
+    "or full (always --n-jobs, as a thread-safety check wants).",
+    metavar="MODE",
+)
 SETTINGS = (
     N_JOBS,
     BACKEND,
@@ -134,9 +143,11 @@ SETTINGS = (
     MAX_TASKS,
     MAX_MEMORY,
     SCHEDULER,
+    THREAD_CONCURRENCY,
 )
 START_MODES = ("fork", "collect")
 DIST_MODES = ("auto", "load", "loadscope", "loadfile", "loadgroup")
+THREAD_CONCURRENCY_MODES = ("adaptive", "full")
 
 #: "sequential" means no distribution at all.
 SERIAL_BACKENDS = ("sequential",)
@@ -164,6 +175,8 @@ class ParprocOptions:
     #: workers, where there is a cluster)
     scheduler: str | None = None
     requested_jobs: int = 0
+    #: --par-thread-concurrency (``threads.admission``)
+    thread_concurrency: str = "adaptive"
 
     @property
     def active(self) -> bool:
@@ -285,6 +298,9 @@ def resolve(config: pytest.Config) -> ParprocOptions:
         max_worker_memory=_max_memory(config, sources),
         scheduler=_scheduler(config, sources),
         requested_jobs=requested,
+        thread_concurrency=choice(
+            config, THREAD_CONCURRENCY, THREAD_CONCURRENCY_MODES, sources, "thread_concurrency"
+        ),
     )
     _check_dask(options)
     return options
@@ -336,20 +352,6 @@ def _max_memory(config: pytest.Config, sources: dict[str, str]) -> int | None:
             f"got {found[0]!r}"
         )
     return size
-
-
-def start_limit(options: ParprocOptions, own_s: float) -> tuple[float, str]:
-    """How long a worker may take to build its session, and where that comes from: a worker
-    that collects does what this process did in ``own_s`` (start-up and collection), so a
-    slow collection is not taken for a hang."""
-    explicit = options.start_timeout_s
-    if explicit is not None:
-        return explicit, f"{options.sources['start_timeout']} = {explicit:g} s"
-    floor = max(DEFAULT_START_LIMIT_S, options.timeout_s or 0.0)
-    return max(floor, 10 * own_s), (
-        f"ten times this process's own start-up and collection, and at least {floor:g} s; "
-        f"{START_TIMEOUT.flag} sets it"
-    )
 
 
 def seconds(

@@ -40,7 +40,9 @@ def test_thread_unsafe_suite_matches_serial(pytester: pytest.Pytester, backend: 
     copy_suite(pytester, "thread_unsafe")
     serial = serial_run(pytester, "thread_unsafe")
     n_jobs = 4 if backend == "threading" else 2
-    parallel = run_suite(pytester, n_jobs=n_jobs, backend=backend)
+    # (four tests at once throughout: one at a time, fewer of them would fail beside others)
+    full = ("--par-thread-concurrency=full",) if backend == "threading" else ()
+    parallel = run_suite(pytester, *full, n_jobs=n_jobs, backend=backend)
     assert_same_results(serial, parallel)
     parallel.result.assert_outcomes(passed=912, failed=1)
     if backend != "threading":

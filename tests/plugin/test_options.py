@@ -98,6 +98,10 @@ def usage_error(pytester: pytest.Pytester, *args: str) -> str:
         (("--n-jobs=2", "--par-backend=nope"), ["option --par-backend", "backend: nope", "'loky'"]),
         (("--n-jobs=2", "--par-max-worker-restart=-1"), ["--par-max-worker-restart", "'-1'"]),
         (("--n-jobs=2", "--par-max-worker-restart=x"), ["--par-max-worker-restart", "'x'"]),
+        (
+            ("--n-jobs=2", "--par-backend=threading", "--par-thread-concurrency=half"),
+            ["option --par-thread-concurrency", "adaptive, full", "'half'"],
+        ),
     ],
 )
 def test_bad_command_line_values(
@@ -112,6 +116,12 @@ def test_bad_environment_value(pytester: pytest.Pytester, monkeypatch: pytest.Mo
     monkeypatch.setenv("PYTEST_PARPROC_N_JOBS", "many")
     message = usage_error(pytester)
     assert "environment variable PYTEST_PARPROC_N_JOBS" in message and "'many'" in message
+
+
+def test_thread_concurrency_from_the_ini_file(pytester: pytest.Pytester) -> None:
+    ini = pytester.makeini("[pytest]\nn_jobs = 2\npar_thread_concurrency = some\n")
+    message = usage_error(pytester, "--par-backend=threading")
+    assert f"ini option par_thread_concurrency in {ini}" in message and "'some'" in message
 
 
 def test_bad_ini_value(pytester: pytest.Pytester) -> None:

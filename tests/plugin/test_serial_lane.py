@@ -7,6 +7,7 @@ import ast
 import os
 import re
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from pytest_parproc.plugin.threads import serial_lane
 from pytest_parproc.plugin.threads.isolation import update_current_test_var
 from pytest_parproc.plugin.threads.serial_lane import _PATCHES, _matches
-from pytest_parproc.plugin.threads.sources import Sources
+from pytest_parproc.plugin.threads.sources import SourcePattern, Sources
 
 pytest_plugins = ["pytester"]
 
@@ -51,7 +52,7 @@ def test_ini_entries_match_ids_files_directories_and_globs(pattern: str, expecte
     ],
 )
 def test_patchers_are_recognised_in_source(source: str, patches: bool) -> None:
-    assert (_PATCHES.search(source) is not None) is patches
+    assert _PATCHES.search(source) is patches
 
 
 CLASS_OF_MANY = """
@@ -90,7 +91,7 @@ def _probe(pytester: pytest.Pytester) -> _Probe:
     return probe
 
 
-class _CountingPattern:
+class _CountingRegex:
     """A compiled pattern that counts its searches."""
 
     def __init__(self, pattern: re.Pattern[str]) -> None:
@@ -100,6 +101,10 @@ class _CountingPattern:
         self.searches += 1
         return self.pattern.search(text)
 
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        self.searches += 1
+        return self.pattern.finditer(text)
+
 
 def test_a_class_is_searched_once_not_once_per_test(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
@@ -108,14 +113,16 @@ def test_a_class_is_searched_once_not_once_per_test(
     # (6.8x the serial time on threads); the cost must not grow with the class's tests
     counted = {}
     for name in ("_WARNING_STATE", "_SUBTEST", "_PATCHES"):
-        counted[name] = _CountingPattern(getattr(serial_lane, name))
-        monkeypatch.setattr(serial_lane, name, counted[name])
+        pattern = getattr(serial_lane, name)
+        counted[name] = _CountingRegex(pattern.regex)
+        monkeypatch.setattr(serial_lane, name, SourcePattern(counted[name], pattern.needles))  # type: ignore[arg-type]
     found = _probe(pytester).found
     # the class's source holds pytest.warns: all its tests run alone, found with one search
     assert len(found) == 201
     assert set(found.values()) == {serial_lane._WARNINGS_REASON}
-    # (once per function, class and fixture: a dozen here, where once per test was over 200)
-    assert all(pattern.searches < 40 for pattern in counted.values()), {
+    # (once per file that holds one of the pattern's words: the module, a plugin's fixture's;
+    # where once per test was over 200)
+    assert all(pattern.searches <= 3 for pattern in counted.values()), {
         name: pattern.searches for name, pattern in counted.items()
     }
 
@@ -177,7 +184,7 @@ def test_pytest_current_test_names_a_running_test_whatever_the_threads_do() -> N
     ],
 )
 def test_stream_swaps_are_recognised_in_source(source: str, swaps: bool) -> None:
-    assert (serial_lane._STREAMS.search(source) is not None) is swaps
+    assert serial_lane._STREAMS.search(source) is swaps
 
 
 SOURCES = """
@@ -235,6 +242,89 @@ def test_sources_are_sliced_from_one_parse_per_file(
     assert "in lambda" in sources.of(mod_sources.LAMBDA.__code__)  # (inspect's, as before)
     assert len(parses) == 1
     assert Sources().of(int) == ""
+
+
+PLAIN = """
+import pytest
+
+class TestPlain:
+    @pytest.mark.parametrize("n", range(3))
+    def test_value(self, n):
+        assert n >= 0
+
+def helper():
+    return 1
+
+def test_helper():
+    assert helper() == 1
+"""
+
+PATCHING = """
+from unittest import mock
+
+def test_plain():
+    assert True
+
+@mock.patch("os.getcwd")
+def test_patched(getcwd):
+    assert getcwd
+
+def test_after():
+    assert True
+"""
+
+
+def test_a_file_without_a_pattern_s_words_is_not_parsed(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # parsing every test module cost jinja2's 2 s suite a tenth of its time on threads; a file
+    # that names none of the patterns' words and none of its classes twice needs no parse
+    pytester.makepyfile(test_plain=PLAIN, test_patching=PATCHING)
+    parsed: list[str] = []
+    real_parse = ast.parse
+
+    def parse(source: str, *args: object, **kwargs: object) -> object:
+        parsed.append(str(args[0]) if args else "")
+        return real_parse(source, *args, **kwargs)  # type: ignore[call-overload]
+
+    probe = _Probe()
+    items: list[pytest.Item] = []
+
+    class Collected:
+        def pytest_collection_finish(self, session: pytest.Session) -> None:
+            items.extend(session.items)
+            monkeypatch.setattr(ast, "parse", parse)
+            probe.found = {
+                items[index].nodeid: reason
+                for index, reason in serial_lane.reasons(session.config, items).items()
+            }
+
+    pytester.inline_run("--collect-only", "-p", "no:randomly", plugins=[Collected()])
+    # only the patching test runs alone: the match is placed in its function, not its file's
+    assert probe.found == {"test_patching.py::test_patched": serial_lane._PATCHES_REASON}
+    # test_patching.py is parsed, for the match's place; test_plain.py is not
+    assert [Path(name).name for name in parsed if "test_p" in name] == ["test_patching.py"]
+
+
+@pytest.mark.parametrize(
+    ("source", "may"),
+    [
+        ("class TestA:\n    def test(self):\n        pass\n", False),
+        ("def test():\n    global FLAG\n", True),
+        (
+            "class TestA:\n    x = 1\n\nclass TestB:\n    def test(self):\n        TestA.x = 2\n",
+            True,
+        ),
+        ("class TestA:\n    pass\n\nclass TestB(TestA):\n    pass\n", True),  # (a parse says no)
+        ("import other\n\ndef test():\n    other.Thing.x = 1\n", False),
+    ],
+)
+def test_what_may_hand_state_is_told_from_the_text(source: str, may: bool) -> None:
+    from pytest_parproc.plugin.threads.module_state import may_hand_state, order_dependence
+
+    assert may_hand_state(source) is may
+    if order_dependence(ast.parse(source)) is not None:  # the text test is never narrower
+        assert may
 
 
 HANDOFF = """

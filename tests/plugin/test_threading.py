@@ -38,13 +38,16 @@ _cache: dict[tuple[str, ...], ThreadedRun] = {}
 
 
 def threaded_run(pytester: pytest.Pytester, *args: str) -> ThreadedRun:
-    """The threads suite with four threads, once per test session for the same arguments."""
+    """The threads suite with four threads, once per test session for the same arguments.
+    Four tests at once throughout (``full``): its tests meet in fours, which tests handed to a
+    thread together while tests run one at a time could not (``test_admission``)."""
     if args not in _cache:
         copy_suite(pytester, "threads")
         records = pytester.path / ".records"
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("PARPROC_TIMES", str(records))
-            run = run_suite(pytester, *args, n_jobs=4, backend="threading")
+            full = "--par-thread-concurrency=full"
+            run = run_suite(pytester, full, *args, n_jobs=4, backend="threading")
         _cache[args] = ThreadedRun(run, records.read_text().splitlines())
     return _cache[args]
 

@@ -13,7 +13,8 @@ import pytest
 from compare import DASK, PROCESS_BACKENDS, run_suite
 from processes_left import start_pytest, still_running
 
-from pytest_parproc.plugin.options import ParprocOptions, start_limit
+from pytest_parproc.plugin.options import ParprocOptions
+from pytest_parproc.plugin.processes.verdict import start_limit
 
 pytest_plugins = ["pytester"]
 

@@ -17,11 +17,15 @@ tests:
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 
 def alone_reason(item: pytest.Item) -> str | None:
     """Why a test cannot run on a test thread because of pytest-asyncio."""
+    if "pytest_asyncio" not in sys.modules:  # (its marker is not looked for on every test)
+        return None
     # pytest-asyncio's own test items tell their loop's scope (marker, then ini option).
     scope = getattr(item, "_loop_scope", None) if item.get_closest_marker("asyncio") else None
     if scope is None or scope == "function":

@@ -16,7 +16,7 @@ import pytest
 from ...parallel import WorkerCrashedError
 from .. import compat, pytest_internals
 from ..messages import RunSpec, StopRequest, TaskResult, Unit
-from ..options import ParprocOptions, start_limit
+from ..options import ParprocOptions
 from ..replay import Replayer, release_held
 from ..report.events import SERIAL_LANE
 from ..report.timeline import RunFacts
@@ -39,7 +39,7 @@ from .rundir import RunDirectory
 from .scheduling import plan_units
 from .spec import run_spec
 from .summary import write_crash_notes, write_session_errors
-from .verdict import Death, Victim, crashed_count, judge, over_budget
+from .verdict import Death, Victim, crashed_count, judge, over_budget, start_limit
 
 #: how long the workers may take to tear their fixtures down after the first Ctrl-C
 INTERRUPT_GRACE_S = 30.0

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from ...parallel.backends.dask_tasks import Pinned
-from ..options import start_limit
+from .verdict import start_limit
 
 #: The scheduler's own settings for a LocalCluster started here: a task whose worker dies is
 #: not run again elsewhere (a crashing test would take a second worker down), and workers are

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ...parallel import WorkerCrashedError
+from ..options import DEFAULT_START_LIMIT_S, START_TIMEOUT, ParprocOptions
 from .crashes import CrashReport, describe_crash, describe_timeout, is_timeout
 
 #: Why the run stops after a death outside any test.
@@ -87,3 +88,17 @@ def over_budget(crashes: Sequence[CrashReport], max_worker_restart: int) -> str 
 def crashed_count(crashes: Sequence[CrashReport]) -> int:
     """Crashes counted against --par-max-worker-restart."""
     return sum(not crash.timed_out for crash in crashes)
+
+
+def start_limit(options: ParprocOptions, own_s: float) -> tuple[float, str]:
+    """How long a worker may take to build its session, and where that comes from: a worker
+    that collects does what this process did in ``own_s`` (start-up and collection), so a
+    slow collection is not taken for a hang."""
+    explicit = options.start_timeout_s
+    if explicit is not None:
+        return explicit, f"{options.sources['start_timeout']} = {explicit:g} s"
+    floor = max(DEFAULT_START_LIMIT_S, options.timeout_s or 0.0)
+    return max(floor, 10 * own_s), (
+        f"ten times this process's own start-up and collection, and at least {floor:g} s; "
+        f"{START_TIMEOUT.flag} sets it"
+    )

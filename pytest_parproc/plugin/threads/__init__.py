@@ -38,6 +38,9 @@ Tests that cannot be isolated this way (``serial_lane``) run alone afterwards (a
 their parameters' turn) in the main thread, exactly as pytest runs them, with no other test
 running and the pool's threads gone.
 
+How many tests run at once (``admission``): ``--n-jobs`` while tests wait, one at a time while
+they keep the interpreter busy (``--par-thread-concurrency``).
+
 With ``--par-timeout`` (``limits``), a test past the limit is reported failed and its
 thread left running: it no longer takes part in tearing down what it shares.
 """

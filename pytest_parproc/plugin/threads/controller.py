@@ -24,6 +24,7 @@ from ..signals import InterruptGate, main_thread_limit
 from ..stopping import run_test
 from ..timing import RunTiming
 from . import serial_lane
+from .admission import Admission, Concurrency
 from .capture import in_isolated_test
 from .confirm import Confirmations, call_failed
 from .fixtures import finish_other_parameters, install_fixture_slots
@@ -57,6 +58,8 @@ class ThreadController(RunController):
         self.confirmations = Confirmations(enabled=False)
         #: CPU and wall time of the concurrent parts: whether threads could bring anything
         self.cpu_share = CpuShare()
+        #: how many tests run at once (``--par-thread-concurrency``)
+        self.concurrency = Concurrency(options.n_jobs, options.thread_concurrency == "adaptive")
         self._properties: dict[int, list[tuple[str, object]]] = {}
 
     def pytest_report_header(self) -> str:
@@ -83,7 +86,7 @@ class ThreadController(RunController):
             writer.write_line(line)
         for line in self.confirmations.summary(verbose):
             writer.write_line(line)
-        busy = self.cpu_share.line()
+        busy = self.cpu_share.line(self.concurrency.one_at_a_time_s)
         if busy is not None:
             writer.write_line(busy)
         threads = self._threads
@@ -323,22 +326,28 @@ class ThreadController(RunController):
                 return_as="generator_unordered",
             )
 
-            run_one = delayed(threads.run_one)
+            run_tests = delayed(threads.run_tests)
+            concurrency = self.concurrency
 
             def tasks() -> Iterator[Any]:
-                for index in indices:
-                    if self.stopping:
-                        return
-                    yield run_one(items[index], index, filters[index], n_threads)
+                position = 0
+                while position < len(indices) and not self.stopping:
+                    # one at a time, consecutive tests go to one thread together (``admission``)
+                    chosen = indices[position : position + concurrency.group_size()]
+                    tests = [(items[index], index, filters[index]) for index in chosen]
+                    yield run_tests(tests, n_threads, position)
+                    position += len(chosen)
 
             gate = InterruptGate()
+            admission = threads.admission = Admission(concurrency)
             try:
                 with gate.installed():
-                    for result in self.view.waiting(parallel(tasks())):
-                        with gate:
-                            self._replay(result, items[result.index], replayer)
-                        if self._stop_wanted(session):
-                            self.stopping = True
+                    for results in self.view.waiting(parallel(tasks())):
+                        for result in results:
+                            with gate:
+                                self._replay(result, items[result.index], replayer)
+                            if self._stop_wanted(session):
+                                self.stopping = True
             except KeyboardInterrupt:
                 # Tests running on threads cannot be interrupted: pytest reports the
                 # interruption now, and they are left to the end of the process.
@@ -348,6 +357,7 @@ class ThreadController(RunController):
                 self.stopping = True  # no new test starts; those running finish first
                 raise
             finally:
+                admission.open()  # (tests not yet started see the run stopping)
                 if not self._abandoned:
                     threads.wait_idle()
             for message in unowned:
@@ -362,6 +372,7 @@ class ThreadController(RunController):
             return
         assert self.timing is not None
         self.timing.add_test(result.worker_id, os.getpid(), result.busy_s)
+        self.concurrency.test_took(result.busy_s)
         if not result.on_main_thread:  # (else counted in the main thread's own time)
             self.cpu_share.add(result.cpu_s, 0.0)
         view = self.view

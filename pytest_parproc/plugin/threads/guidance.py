@@ -29,16 +29,23 @@ class CpuShare:
         self.cpu_s += cpu_s
         self.wall_s += wall_s
 
-    def line(self) -> str | None:
-        """The summary's line when threads could bring nothing; None otherwise."""
+    def line(self, one_at_a_time_s: float = 0.0) -> str | None:
+        """The summary's line when threads could bring nothing; None otherwise.
+        ``one_at_a_time_s``: how long of it tests ran one at a time (``admission``)."""
         if self.wall_s < MIN_WALL_S:
             return None
         share = self.cpu_s / self.wall_s
         if not BUSY_SHARE <= share <= PARALLEL_SHARE:
             return None
+        alone = ""
+        if one_at_a_time_s >= 0.05 * self.wall_s:
+            alone = (
+                f", so they ran one at a time for {min(one_at_a_time_s, self.wall_s):.1f} s of "
+                "it (--par-thread-concurrency=full keeps --n-jobs at once)"
+            )
         return (
             f"parproc: threads bring no speed-up to these tests: they kept the interpreter busy "
             f"{share:.0%} of the {self.wall_s:.1f} s they ran on threads ({self.cpu_s:.1f} s of "
-            "CPU, one GIL for all threads), with little waiting for threads to overlap; a "
-            "process backend runs them side by side: --par-backend=loky"
+            f"CPU, one GIL for all threads), with little waiting for threads to overlap{alone}; "
+            "a process backend runs them side by side: --par-backend=loky"
         )

@@ -12,6 +12,7 @@ before or after all of the tests they serve, on threads as serially."""
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 #: functions that run once around all of a class's or module's tests
@@ -27,6 +28,22 @@ _ONCE = frozenset(
         "teardown_module",
     }
 )
+
+
+#: a class defined at the top of a module (the rule's classes)
+_TOP_CLASS = re.compile(r"^class\s+(\w+)", re.MULTILINE)
+
+
+def may_hand_state(text: str) -> bool:
+    """Whether the module's source may meet the rule, as its text tells without parsing it:
+    it says ``global``, or names a class it defines at its top more than once."""
+    if re.search(r"\bglobal\b", text):
+        return True
+    names = set(_TOP_CLASS.findall(text))
+    if not names:
+        return False
+    named = re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\b")
+    return len(named.findall(text)) > len(names)
 
 
 def order_dependence(tree: ast.Module) -> str | None:

@@ -19,6 +19,7 @@ from ..compat.logging_plugin import record_values
 from ..messages import StopRequest
 from ..stopping import run_test, stop_wanted
 from . import capture, warning_filters
+from .admission import Admission
 from .isolation import Isolation
 from .limits import Overrun, call_with_limit, left_running_text, overrun_reports, test_limit
 from .setup_state import ConcurrentSetupState, running
@@ -95,6 +96,8 @@ class ThreadRunner:
         self.maxfail = maxfail
         #: what the concurrent part of the run works with (set for each concurrent segment)
         self.isolated: Isolation | None = None
+        #: how many of the segment's tests start at once, in which order (set with it)
+        self.admission: Admission | None = None
         self._in_flight = 0
         self._idle = threading.Condition()
         #: the engine's threads that ran tests: gone before the serial lane starts
@@ -117,8 +120,32 @@ class ThreadRunner:
             # error) never reaches the teardown that tells the tests waiting for it to go on.
             self.state.forget(item)
 
-    def run_one(self, item: pytest.Item, index: int, filters: Any, n_threads: int) -> ThreadResult:
-        """An engine task: one test, unless the run is stopping."""
+    def run_tests(
+        self, tests: list[tuple[pytest.Item, int, Any]], n_threads: int, position: int
+    ) -> list[ThreadResult]:
+        """An engine task: consecutive tests (item, index, warning filters), in order, the first
+        handed out at ``position``."""
+        return [
+            self.run_one(item, index, filters, n_threads, position + offset)
+            for offset, (item, index, filters) in enumerate(tests)
+        ]
+
+    def run_one(
+        self, item: pytest.Item, index: int, filters: Any, n_threads: int, position: int
+    ) -> ThreadResult:
+        """An engine task: one test, unless the run is stopping; it starts when the segment's
+        admission lets it (``position``: the order it was handed out in)."""
+        admission = self.admission
+        assert admission is not None
+        admission.enter(position)
+        try:
+            return self._admitted(item, index, filters, n_threads)
+        finally:
+            admission.leave()
+
+    def _admitted(
+        self, item: pytest.Item, index: int, filters: Any, n_threads: int
+    ) -> ThreadResult:
         name = threading.current_thread().name
         # (a single concurrent test runs on the calling thread: the engine runs n_jobs=1 there)
         worker_id = name.rsplit("-", 1)[-1] if name.startswith("parproc-thread-") else "w0"

@@ -18,7 +18,7 @@ from .. import compat, pytest_internals
 from ..compat import django
 from ..names import SERIAL_INI, SERIAL_MARK, THREAD_UNSAFE_MARK
 from ..pytest_internals import threads as thread_internals
-from .sources import Sources
+from .sources import SourcePattern, Sources
 
 #: Fixtures that change state of the whole process, which no other test may see meanwhile.
 SERIAL_FIXTURES = {
@@ -39,17 +39,24 @@ SERIAL_FIXTURES = {
 }
 
 #: Source that changes the process's warning filters: pytest.warns, warnings.catch_warnings...
-_WARNING_STATE = re.compile(
-    r"\bwarns\s*\(|\bdeprecated_call\s*\(|\bcatch_warnings\s*\("
-    r"|\bwarnings\s*\.\s*(simplefilter|filterwarnings|resetwarnings)\s*\("
+_WARNING_STATE = SourcePattern(
+    re.compile(
+        r"\bwarns\s*\(|\bdeprecated_call\s*\(|\bcatch_warnings\s*\("
+        r"|\bwarnings\s*\.\s*(simplefilter|filterwarnings|resetwarnings)\s*\("
+    ),
+    ("warns", "deprecated_call", "warnings"),
 )
 _WARNINGS_REASON = (
     "uses pytest.warns or warnings.catch_warnings (warning filters are process-wide on this Python)"
 )
-_SUBTEST = re.compile(r"\.subTest\s*\(")
+_SUBTEST = SourcePattern(re.compile(r"\.subTest\s*\("), ("subTest",))
 #: unittest.mock's patchers and freezegun change module attributes for the whole process
-_PATCHES = re.compile(
-    r"(?<![\w.])patch(\.\w+)?\s*\(|\bmock\.patch\b|\bfreeze_time\s*\(|\bMonkeyPatch\s*(\.\s*context)?\s*\("
+_PATCHES = SourcePattern(
+    re.compile(
+        r"(?<![\w.])patch(\.\w+)?\s*\(|\bmock\.patch\b|\bfreeze_time\s*\("
+        r"|\bMonkeyPatch\s*(\.\s*context)?\s*\("
+    ),
+    ("patch", "freeze_time", "MonkeyPatch"),
 )
 _PATCHES_REASON = (
     "uses unittest.mock.patch, pytest.MonkeyPatch or freezegun (patches process-wide state)"
@@ -60,9 +67,12 @@ _SUBTEST_REASON = "uses unittest's subTest (pytest reports each subtest from the
 #: what swaps the process's standard streams or arguments for a while: click's (and typer's)
 #: CliRunner swaps sys.stdin, sys.stdout and sys.stderr; two at once on threads can restore
 #: each other's, and leave the process with a closed stream for every later test
-_STREAMS = re.compile(
-    r"\bCliRunner\b|\bredirect_std(out|err)\s*\("
-    r"|\bsys\s*\.\s*(stdout|stderr|stdin|argv)\s*=(?!=)"
+_STREAMS = SourcePattern(
+    re.compile(
+        r"\bCliRunner\b|\bredirect_std(out|err)\s*\("
+        r"|\bsys\s*\.\s*(stdout|stderr|stdin|argv)\s*=(?!=)"
+    ),
+    ("CliRunner", "redirect_std", "stdout", "stderr", "stdin", "argv"),
 )
 _STREAMS_REASON = (
     "swaps sys.stdout, sys.stdin or sys.argv (click's CliRunner, contextlib.redirect_stdout, an "
@@ -84,22 +94,39 @@ def reasons(config: pytest.Config, items: Sequence[pytest.Item]) -> dict[int, st
         reason = compat.alone_reason(config, item) or _reason(item, patterns, scan_warnings)
         if reason is not None:
             found[index] = reason
-    for cache in (_sources, _found, _by_code, _patching):
+    for cache in (_sources, _found, _by_code, _patching, _by_parent):
         cache.clear()  # read once per run
     return found
 
 
+#: per parent node (a class, a module): the names of the markers on it and above it, and why
+#: its module's tests depend on their order (most tests share their parent with many others)
+_by_parent: dict[Any, tuple[frozenset[str], str | None]] = {}
+
+
+def _of_parent(item: pytest.Item) -> tuple[frozenset[str], str | None]:
+    parent = item.parent
+    known = _by_parent.get(parent)
+    if known is None:
+        marks = (
+            frozenset(m.name for m in parent.iter_markers()) if parent is not None else frozenset()
+        )
+        known = _by_parent[parent] = (marks, _order_dependence(item))
+    return known
+
+
 def _reason(item: pytest.Item, patterns: list[str], scan_warnings: bool) -> str | None:
-    if item.get_closest_marker(SERIAL_MARK) is not None:
+    parent_marks, handed = _of_parent(item)
+    own = {mark.name for mark in item.own_markers}
+    if SERIAL_MARK in own or SERIAL_MARK in parent_marks:
         return f"marked {SERIAL_MARK}"
-    if item.get_closest_marker(THREAD_UNSAFE_MARK) is not None:
+    if THREAD_UNSAFE_MARK in own or THREAD_UNSAFE_MARK in parent_marks:
         return f"marked {THREAD_UNSAFE_MARK} (pytest-run-parallel's marker)"
     for pattern in patterns:
         if _matches(item.nodeid, pattern):
             return f"listed in the {SERIAL_INI} ini option ({pattern})"
     if isinstance(item, pytest.DoctestItem):
         return "a doctest (doctest swaps sys.stdout for its own)"
-    handed = _order_dependence(item)
     if handed is not None:
         return f"{_HANDED} ({handed}): in their order"
     serial = [name for name in getattr(item, "fixturenames", ()) if name in SERIAL_FIXTURES]
@@ -120,12 +147,8 @@ _patching: dict[int, tuple[bool, Any]] = {}
 
 def _code_reason(item: pytest.Item, scan_warnings: bool) -> str | None:
     graph = pytest_internals.fixture_graph(item)
-    key = (
-        getattr(item, "function", None),
-        getattr(item, "cls", None),
-        getattr(item, "module", None),
-        id(graph),
-    )
+    # (the parent, a class or module, stands for both: one attribute, not a walk up the tree)
+    key = (getattr(item, "function", None), item.parent, id(graph))
     known = _by_code.get(key)
     if known is not None:
         return known[0]
@@ -212,11 +235,11 @@ def _code_of(item: pytest.Item) -> Iterable[Any]:
 
 #: (code object or class, pattern) -> whether its source matches: a class's source is read and
 #: searched once per run, not once for each of its tests (a class of 2,000 parametrized tests)
-_found: dict[tuple[Any, re.Pattern[str]], bool] = {}
+_found: dict[tuple[Any, SourcePattern], bool] = {}
 _sources = Sources()
 
 
-def _source_matches(code: Any, pattern: re.Pattern[str]) -> bool:
+def _source_matches(code: Any, pattern: SourcePattern) -> bool:
     """Whether the source of a function or class matches (each searched once)."""
     if code is None:
         return False
@@ -227,7 +250,7 @@ def _source_matches(code: Any, pattern: re.Pattern[str]) -> bool:
     key = (code, pattern)
     found = _found.get(key)
     if found is None:
-        found = _found[key] = pattern.search(_sources.of(code)) is not None
+        found = _found[key] = _sources.matches(code, pattern)
     return found
 
 
