@@ -114,12 +114,11 @@ def test_the_serial_lane_between_segments_is_not_measured(clocks: FakeClocks) ->
     assert concurrency.one_at_a_time_s == pytest.approx(WINDOW_S)
 
 
-def _enter_in_thread(gate: Admission, position: int, started: list[int]) -> threading.Thread:
-    def enter() -> None:
-        gate.enter(position)
-        started.append(position)
+def _first_in_thread(gate: Admission, taken: list[int | None]) -> threading.Thread:
+    def first() -> None:
+        taken.append(gate.first())
 
-    thread = threading.Thread(target=enter, daemon=True)
+    thread = threading.Thread(target=first, daemon=True)
     thread.start()
     return thread
 
@@ -131,75 +130,66 @@ def _wait_for(condition: object, what: str) -> None:
         time.sleep(0.01)
 
 
-def test_tests_start_in_the_order_handed_out_and_within_the_limit(clocks: FakeClocks) -> None:
-    concurrency = Concurrency(4, adaptive=True)
-    concurrency.limit = 1
-    gate = Admission(concurrency)
-    started: list[int] = []
-    later = _enter_in_thread(gate, 2, started)
-    after = _enter_in_thread(gate, 1, started)
-    time.sleep(0.05)
-    assert started == []  # position 0 first, though it comes last
-    gate.enter(0)
-    time.sleep(0.05)
-    assert started == []  # one at a time: 1 waits for 0 to end
-    gate.leave()
-    _wait_for(lambda: started == [1], "position 1 started after 0 ended")
-    gate.leave()
-    _wait_for(lambda: started == [1, 2], "position 2 started after 1 ended")
-    gate.leave()
-    later.join(5)
-    after.join(5)
-
-
-def test_a_waiting_test_measures_the_window_when_no_test_ends(clocks: FakeClocks) -> None:
-    # one at a time, a test that sleeps holds the others back: no test ends to measure the
-    # window, so the waiting ones do, and let themselves in
-    concurrency = Concurrency(4, adaptive=True)
-    gate = Admission(concurrency)
-    concurrency.limit = 1
-    gate.enter(0)  # running, waiting on something (CPU does not move)
-    started: list[int] = []
-    thread = _enter_in_thread(gate, 1, started)
-    clocks.advance(1.0, busy=0.0)
-    _wait_for(lambda: started == [1], "the waiting test measured a window and started")
-    assert concurrency.limit == 4
-    gate.leave()
-    gate.leave()
-    thread.join(5)
-
-
-def test_open_lets_every_waiting_test_through() -> None:
-    concurrency = Concurrency(4, adaptive=False)
-    concurrency.limit = 1
-    gate = Admission(concurrency)
-    gate.enter(0)
-    started: list[int] = []
-    threads = [_enter_in_thread(gate, position, started) for position in (1, 2, 3)]
-    time.sleep(0.05)
-    assert started == []
-    gate.open()
-    for thread in threads:
-        thread.join(5)
-    assert sorted(started) == [1, 2, 3]
-
-
-def test_one_at_a_time_a_thread_gets_about_a_fifth_of_a_second_of_tests(
+def test_a_test_starts_only_below_the_limit_and_in_the_segment_s_order(
     clocks: FakeClocks,
 ) -> None:
     concurrency = Concurrency(4, adaptive=True)
-    concurrency.resume()
-    assert concurrency.group_size() == 1  # all threads at once: one test each
-    concurrency.test_took(0.002)
-    assert concurrency.group_size() == 1
-    assert _window(concurrency, clocks, busy=1.0, running=0) == 1
-    assert concurrency.group_size() == 100  # 0.2 s of 2 ms tests
-    for _ in range(30):
-        concurrency.test_took(0.00001)
-    assert concurrency.group_size() == admission.MAX_GROUP
-    for _ in range(30):
-        concurrency.test_took(1.0)
-    assert concurrency.group_size() == 1
+    concurrency.limit = 1
+    gate = Admission(concurrency, total=3)
+    assert gate.first() == 0
+    taken: list[int | None] = []
+    waiting = _first_in_thread(gate, taken)
+    time.sleep(0.05)
+    assert taken == []  # one at a time: it waits for test 0 to end
+    assert gate.then(more=False) is None  # test 0's turn ends: the place goes to the other
+    _wait_for(lambda: taken == [1], "the waiting thread took the next test")
+    waiting.join(5)
+    assert gate.then(more=True) == 2  # a turn goes on with the next test, if it may start
+    assert gate.then(more=True) is None  # none left
+    assert not gate.has_more()
+
+
+def test_a_turn_does_not_go_on_past_the_limit(clocks: FakeClocks) -> None:
+    concurrency = Concurrency(4, adaptive=True)
+    gate = Admission(concurrency, total=10)
+    assert [gate.first() for _ in range(4)] == [0, 1, 2, 3]
+    concurrency.limit = 1
+    assert gate.then(more=True) is None  # three still run
+    assert gate.then(more=True) is None
+    assert gate.then(more=True) is None
+    assert gate.then(more=True) == 4  # the last one running may go on
+
+
+def test_a_waiting_thread_measures_the_window_when_no_test_ends(clocks: FakeClocks) -> None:
+    # one at a time, a test that sleeps holds the others back: no test ends to measure the
+    # window, so the waiting threads do, and start their tests
+    concurrency = Concurrency(4, adaptive=True)
+    gate = Admission(concurrency, total=5)
+    concurrency.limit = 1
+    assert gate.first() == 0  # running, waiting on something (CPU does not move)
+    taken: list[int | None] = []
+    threads = [_first_in_thread(gate, taken) for _ in range(3)]
+    clocks.advance(1.0, busy=0.0)
+    _wait_for(lambda: sorted(taken) == [1, 2, 3], "the waiting threads started tests")  # type: ignore[type-var]
+    assert concurrency.limit == 4
+    for thread in threads:
+        thread.join(5)
+
+
+def test_close_sends_the_waiting_threads_away() -> None:
+    concurrency = Concurrency(4, adaptive=False)
+    concurrency.limit = 1
+    gate = Admission(concurrency, total=10)
+    assert gate.first() == 0
+    taken: list[int | None] = []
+    threads = [_first_in_thread(gate, taken) for _ in range(3)]
+    time.sleep(0.05)
+    assert taken == []
+    gate.close()
+    for thread in threads:
+        thread.join(5)
+    assert taken == [None, None, None]
+    assert gate.then(more=True) is None  # nothing starts after it
 
 
 def test_the_summary_says_how_long_tests_ran_one_at_a_time() -> None:
@@ -245,12 +235,20 @@ def pytest_sessionfinish(session):
 BUSY_CLOCK = """
 from pytest_parproc.plugin.threads import admission
 
-_now = [0.0]
-admission.CLOCKS = (lambda: _now[0], lambda: _now[0])
+_now, _cpu = [0.0], [0.0]
+admission.CLOCKS = (lambda: _now[0], lambda: _cpu[0])
 _spend = spend
 
 
 def spend(name, seconds):
+    _spend(name, seconds)
+    with _lock:
+        _now[0] += 0.1
+        _cpu[0] += 0.1
+
+
+def idle(name, seconds):
+    # a tenth of a second waiting: no CPU
     _spend(name, seconds)
     with _lock:
         _now[0] += 0.1
@@ -287,10 +285,81 @@ def test_a_busy_suite_runs_one_test_at_a_time(pytester: pytest.Pytester, mode: s
         # the first window and one window of all threads again (each three tests, and those
         # running when it ended) at most; the rest one at a time
         assert len(beside_others) <= 16, _at_once(pytester)
-        assert changes <= 15, names
+        assert changes <= 20, names
     else:
         assert len(beside_others) > 16, _at_once(pytester)
-        assert changes > 25, names
+        assert changes > 28, names
+
+
+def test_tests_that_come_to_wait_after_busy_ones_get_every_thread(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(RECORDING + BUSY_CLOCK)
+    pytester.makepyfile(
+        test_1busy="""
+        import pytest
+        from conftest import spend
+
+        @pytest.mark.parametrize("n", range(100))
+        def test_busy(n):
+            spend(n, 0.0)
+        """,
+        test_2waits="""
+        import pytest
+        from conftest import idle
+
+        @pytest.mark.parametrize("n", range(40))
+        def test_waits(n):
+            idle(100 + n, 0.05)
+        """,
+    )
+    result = pytester.runpytest_subprocess(
+        "--n-jobs=4", "--par-backend=threading", "-p", "no:randomly"
+    )
+    result.assert_outcomes(passed=140)
+    at_once = _at_once(pytester)
+    # the busy ones mostly one at a time (the first window, and all threads tried again now
+    # and then); the waiting ones on every thread again after a window, not once a thread's
+    # turn of busy tests is over
+    assert sum(1 for n in at_once[:100] if n > 1) <= 30, at_once
+    assert max(at_once[-20:]) >= 2, at_once
+
+
+def test_an_internal_error_keeps_the_results_before_it(pytester: pytest.Pytester) -> None:
+    # a hook that fails on one test's report (pytest's internal error) ends a thread's turn:
+    # the tests it ran before in that turn are reported all the same, as serially
+    pytester.makeconftest(
+        RECORDING
+        + BUSY_CLOCK
+        + """
+import pytest
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if item.nodeid.endswith("[200]") and call.when == "call":
+        raise RuntimeError("the hook broke")
+    return report
+"""
+    )
+    pytester.makepyfile(
+        test_busy="""
+        import pytest
+        from conftest import spend
+
+        @pytest.mark.parametrize("n", range(300))
+        def test_busy(n):
+            spend(n, 0.0)
+        """
+    )
+    args = ("-p", "no:randomly", "-p", "no:cacheprovider")
+    serial = pytester.runpytest_subprocess(*args)
+    assert serial.ret == pytest.ExitCode.INTERNAL_ERROR
+    serial.assert_outcomes(passed=200)
+    threads = pytester.runpytest_subprocess("--n-jobs=4", "--par-backend=threading", *args)
+    assert threads.ret == pytest.ExitCode.INTERNAL_ERROR
+    assert threads.parseoutcomes()["passed"] >= 200, threads.stdout.str()[-2000:]
+    assert "RuntimeError: the hook broke" in threads.stdout.str()
 
 
 def test_a_suite_that_waits_keeps_every_thread(pytester: pytest.Pytester) -> None:

@@ -317,6 +317,10 @@ def test_a_file_without_a_pattern_s_words_is_not_parsed(
         ),
         ("class TestA:\n    pass\n\nclass TestB(TestA):\n    pass\n", True),  # (a parse says no)
         ("import other\n\ndef test():\n    other.Thing.x = 1\n", False),
+        # what a regular expression reads differently from the parser
+        ("\x0cclass TestA:\n    x = 1\n\ndef test():\n    TestA.x = 2\n", True),
+        ("class \\\n    TestA:\n    x = 1\n\ndef test():\n    TestA.x = 2\n", True),
+        ("class \uff34estA:\n    x = 1\n\ndef test():\n    TestA.x = 2\n", True),
     ],
 )
 def test_what_may_hand_state_is_told_from_the_text(source: str, may: bool) -> None:

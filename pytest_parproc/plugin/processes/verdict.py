@@ -51,8 +51,8 @@ class Verdict:
     reason: str = ""
 
 
-def judge(death: Death, limit: str, start_limit: tuple[float, str]) -> Verdict:
-    """``limit`` names --par-timeout and where it was set; ``start_limit`` is how long a worker
+def judge(death: Death, limit: str, start: tuple[float, str]) -> Verdict:
+    """``limit`` names --par-timeout and where it was set; ``start`` is how long a worker
     may build its session, and why."""
     error, worker_id, victim = death.error, death.worker_id, death.victim
     timed_out = bool(worker_id) and is_timeout(death.fault)
@@ -68,7 +68,7 @@ def judge(death: Death, limit: str, start_limit: tuple[float, str]) -> Verdict:
     if death.building:
         doing = "while building its session (configuring, importing, collecting)"
     if timed_out:
-        limit_s, why = start_limit
+        limit_s, why = start
         doing = f"building its session, past the time limit ({limit_s:.3g} s: {why})"
     text = describe_crash(error, worker_id, doing, death.fault)
     # A worker that cannot build its session is like a collection error: exit code 2.

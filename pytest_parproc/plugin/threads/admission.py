@@ -19,15 +19,15 @@ included) with the wall time:
   for a window, in case the tests have come to code that runs beside the GIL (numpy, hashing):
   a process using more than ``PARALLEL_SHARE`` CPUs keeps them.
 
-One at a time, a thread is handed about ``GROUP_S`` of consecutive tests at once
-(``group_size``), which it runs in order: each hand-over between threads costs a few tenths of a
-millisecond (the GIL changing hands, the pool's queues), as much as a small test takes.
+One at a time, a thread goes on with the next tests for about ``GROUP_S`` before it hands over
+(``Admission.then``): each hand-over between threads costs a few tenths of a millisecond (the GIL
+changing hands, the pool's queues), as much as a small test takes.
 
 ``full`` always runs ``--n-jobs`` tests at once (a thread-safety check wants that).
 
-Tests start in the order they were handed to the threads (``Admission``): the last test of a
-module waits at its teardown for the module's other tests, which started before it, so a test
-must never wait to start behind a later one.
+Tests start in the segment's order (``Admission`` gives a thread the next test only once it
+may start): the last test of a module waits at its teardown for the module's other tests, which
+started before it, so a test must never wait to start behind a later one.
 """
 
 from __future__ import annotations
@@ -43,11 +43,10 @@ from .guidance import BUSY_SHARE, PARALLEL_SHARE
 WINDOW_S = 0.25
 #: seconds a number of tests at once is kept after a window proved the other one wrong
 HOLD_S = 2.0
-#: seconds of tests handed to a thread at once while tests run one at a time: a test handed to
-#: a thread is a round trip between threads (a few tenths of a millisecond, as much as a small
-#: test takes); more than this would keep the other threads waiting when tests start to wait
+#: seconds a thread goes on taking tests while tests run one at a time (its turn): each turn
+#: is a round trip between threads (a few tenths of a millisecond, as much as a small test);
+#: when tests start to wait, the other threads take tests as soon as the limit rises
 GROUP_S = 0.2
-MAX_GROUP = 500
 #: the wall clock and the CPU clock of the whole process (a test suite may stand in its own)
 CLOCKS: tuple[Callable[[], float], Callable[[], float]] = (time.perf_counter, time.process_time)
 
@@ -76,20 +75,6 @@ class Concurrency:
         self.one_at_a_time_s = 0.0
         self._active = False
         self._last = 0.0
-        #: seconds a test takes, as a moving average (None: no test ended yet)
-        self._test_s: float | None = None
-
-    def group_size(self) -> int:
-        """How many consecutive tests the next thread gets: one, while tests run at once; while
-        they run one at a time, about ``GROUP_S`` of them, run in order on one thread."""
-        if self.limit != 1 or self._test_s is None:
-            return 1
-        return max(1, min(MAX_GROUP, int(GROUP_S / max(self._test_s, 1e-6))))
-
-    def test_took(self, seconds: float) -> None:
-        """A test ended after ``seconds`` (its wall time, waiting for the GIL included)."""
-        known = self._test_s
-        self._test_s = seconds if known is None else 0.7 * known + 0.3 * seconds
 
     def resume(self) -> None:
         """A concurrent segment starts (no test running): a window starts now."""
@@ -144,67 +129,63 @@ class Concurrency:
 
 
 class Admission:
-    """The gate a test passes on its thread before it starts: at most ``concurrency.limit``
-    tests run at once, and they start in the order they were handed out (``position``)."""
+    """The gate of a concurrent segment: a thread takes the segment's next test only when fewer
+    than ``concurrency.limit`` run, so tests start in the segment's order, however the threads
+    are scheduled. An engine task is a turn (``ThreadRunner.run_turn``): a first test (``first``)
+    and, while tests run one at a time, the next ones for about ``GROUP_S`` (``then``)."""
 
-    def __init__(self, concurrency: Concurrency) -> None:
+    def __init__(self, concurrency: Concurrency, total: int) -> None:
         self.concurrency = concurrency
-        self._lock = threading.Lock()
+        self._total = total
+        self._ready = threading.Condition(threading.Lock())
         self._running = 0
         self._next = 0
-        #: position -> the lock its thread waits on (held until its turn)
-        self._waiting: dict[int, threading.Lock] = {}
-        self._open = False
+        self._closed = False
         concurrency.resume()
 
-    def enter(self, position: int) -> None:
-        """Wait for this test's turn (the position it was handed out at, from 0)."""
-        with self._lock:
-            if self._open or (position == self._next and self._running < self.limit):
-                self._start(position)
-                return
-            waiter = self._waiting[position] = threading.Lock()
-            waiter.acquire()
-        # released by ``_wake`` (or ``open``), which counted it as started; meanwhile a window
-        # may end with no test ending (tests that sleep): the waiting tests measure it
-        while not waiter.acquire(timeout=WINDOW_S):
-            with self._lock:
-                if position in self._waiting:
-                    self.concurrency.measure()
-                    self._wake()
+    def has_more(self) -> bool:
+        """Whether a test of the segment is still to be taken."""
+        return not self._closed and self._next < self._total
 
-    def leave(self) -> None:
-        """The test has ended (or was left running past its time limit)."""
-        with self._lock:
+    def first(self) -> int | None:
+        """A turn's first test: its position in the segment, once fewer than the limit run;
+        None when none is left. While it waits, a window may end with no test ending (tests
+        that sleep): the waiting threads measure it."""
+        with self._ready:
+            while self.has_more() and self._running >= self.concurrency.limit:
+                if not self._ready.wait(timeout=WINDOW_S):
+                    self._measure()
+            return self._take()
+
+    def then(self, more: bool) -> int | None:
+        """The turn's test has ended: the next position if the turn goes on (``more``) and a
+        test may start now; else None, and a waiting thread gets the place."""
+        with self._ready:
             self._running -= 1
-            self.concurrency.measure()
-            self._wake()
+            self._measure()
+            if more and self._running < self.concurrency.limit:
+                position = self._take()
+                if position is not None:
+                    return position
+            self._ready.notify()
+            return None
 
-    def open(self) -> None:
-        """Let every test through at once (the segment ends: stopped, interrupted, failed)."""
-        with self._lock:
-            self._open = True
-            waiting, self._waiting = self._waiting, {}
-            self._running += len(waiting)
-        for waiter in waiting.values():
-            waiter.release()
-        self.concurrency.pause()
+    def close(self) -> None:
+        """No test starts any more (the segment ends: done, stopped, interrupted)."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
+            self.concurrency.pause()
 
-    @property
-    def limit(self) -> int:
-        return self.concurrency.limit
-
-    def _start(self, position: int) -> None:
+    def _take(self) -> int | None:
+        if not self.has_more():
+            return None
         self._running += 1
-        self._next = max(self._next, position + 1)
-        self._wake()
+        self._next += 1
+        return self._next - 1
 
-    def _wake(self) -> None:
-        """Start the waiting tests whose turn it is, as far as the limit allows."""
-        while self._running < self.limit:
-            waiter = self._waiting.pop(self._next, None)
-            if waiter is None:
-                return
-            self._running += 1
-            self._next += 1
-            waiter.release()
+    def _measure(self) -> None:
+        limit = self.concurrency.limit
+        self.concurrency.measure()
+        if self.concurrency.limit > limit:
+            self._ready.notify_all()

@@ -326,28 +326,24 @@ class ThreadController(RunController):
                 return_as="generator_unordered",
             )
 
-            run_tests = delayed(threads.run_tests)
-            concurrency = self.concurrency
+            run_turn = delayed(threads.run_turn)
+            admission = threads.admission = Admission(self.concurrency, len(indices))
 
             def tasks() -> Iterator[Any]:
-                position = 0
-                while position < len(indices) and not self.stopping:
-                    # one at a time, consecutive tests go to one thread together (``admission``)
-                    chosen = indices[position : position + concurrency.group_size()]
-                    tests = [(items[index], index, filters[index]) for index in chosen]
-                    yield run_tests(tests, n_threads, position)
-                    position += len(chosen)
+                while admission.has_more() and not self.stopping:
+                    yield run_turn(items, indices, filters, n_threads)
 
             gate = InterruptGate()
-            admission = threads.admission = Admission(concurrency)
             try:
                 with gate.installed():
-                    for results in self.view.waiting(parallel(tasks())):
-                        for result in results:
+                    for turn in self.view.waiting(parallel(tasks())):
+                        for result in turn.results:
                             with gate:
                                 self._replay(result, items[result.index], replayer)
                             if self._stop_wanted(session):
                                 self.stopping = True
+                        if turn.error is not None:
+                            raise turn.error
             except KeyboardInterrupt:
                 # Tests running on threads cannot be interrupted: pytest reports the
                 # interruption now, and they are left to the end of the process.
@@ -357,7 +353,7 @@ class ThreadController(RunController):
                 self.stopping = True  # no new test starts; those running finish first
                 raise
             finally:
-                admission.open()  # (tests not yet started see the run stopping)
+                admission.close()
                 if not self._abandoned:
                     threads.wait_idle()
             for message in unowned:
@@ -372,7 +368,6 @@ class ThreadController(RunController):
             return
         assert self.timing is not None
         self.timing.add_test(result.worker_id, os.getpid(), result.busy_s)
-        self.concurrency.test_took(result.busy_s)
         if not result.on_main_thread:  # (else counted in the main thread's own time)
             self.cpu_share.add(result.cpu_s, 0.0)
         view = self.view

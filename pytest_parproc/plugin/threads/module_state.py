@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import re
+import unicodedata
 from collections.abc import Iterator
 
 #: functions that run once around all of a class's or module's tests
@@ -30,16 +31,19 @@ _ONCE = frozenset(
 )
 
 
-#: a class defined at the top of a module (the rule's classes)
-_TOP_CLASS = re.compile(r"^class\s+(\w+)", re.MULTILINE)
+#: a class statement (at the top of a module, where the rule's classes are, or deeper: more
+#: than needed is only a parse more), a line continuation or a form feed included
+_CLASS = re.compile(r"^[ \t\f]*class[\s\\]+(\w+)", re.MULTILINE)
 
 
 def may_hand_state(text: str) -> bool:
     """Whether the module's source may meet the rule, as its text tells without parsing it:
-    it says ``global``, or names a class it defines at its top more than once."""
+    it says ``global``, or names a class it defines more than once."""
+    if not text.isascii():  # names as the parser reads them (NFKC: a fullwidth T is a T)
+        text = unicodedata.normalize("NFKC", text)
     if re.search(r"\bglobal\b", text):
         return True
-    names = set(_TOP_CLASS.findall(text))
+    names = set(_CLASS.findall(text))
     if not names:
         return False
     named = re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\b")

@@ -1,11 +1,13 @@
-"""One test on a thread of the engine's pool (or, under ``--par-timeout``, on a thread of its
-own that the pool's thread waits for), its reports kept for the main thread to replay."""
+"""Tests on a thread of the engine's pool (or, under ``--par-timeout``, each on a thread of its
+own that the pool's thread waits for), in turns (``admission``), their reports kept for the
+main thread to replay."""
 
 from __future__ import annotations
 
 import threading
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,7 +21,7 @@ from ..compat.logging_plugin import record_values
 from ..messages import StopRequest
 from ..stopping import run_test, stop_wanted
 from . import capture, warning_filters
-from .admission import Admission
+from .admission import GROUP_S, Admission
 from .isolation import Isolation
 from .limits import Overrun, call_with_limit, left_running_text, overrun_reports, test_limit
 from .setup_state import ConcurrentSetupState, running
@@ -41,6 +43,15 @@ class ThreadResult:
     cpu_s: float = 0.0
     #: it ran in the main thread (a segment's one concurrent test): no test beside it
     on_main_thread: bool = False
+
+
+@dataclass
+class Turn:
+    """What one engine task brings back: its tests' results, and what escaped a test's
+    protocol (pytest's internal error), raised once the results before it are replayed."""
+
+    results: list[ThreadResult]
+    error: BaseException | None = None
 
 
 class RunState(Protocol):
@@ -120,32 +131,35 @@ class ThreadRunner:
             # error) never reaches the teardown that tells the tests waiting for it to go on.
             self.state.forget(item)
 
-    def run_tests(
-        self, tests: list[tuple[pytest.Item, int, Any]], n_threads: int, position: int
-    ) -> list[ThreadResult]:
-        """An engine task: consecutive tests (item, index, warning filters), in order, the first
-        handed out at ``position``."""
-        return [
-            self.run_one(item, index, filters, n_threads, position + offset)
-            for offset, (item, index, filters) in enumerate(tests)
-        ]
-
-    def run_one(
-        self, item: pytest.Item, index: int, filters: Any, n_threads: int, position: int
-    ) -> ThreadResult:
-        """An engine task: one test, unless the run is stopping; it starts when the segment's
-        admission lets it (``position``: the order it was handed out in)."""
+    def run_turn(
+        self, items: Sequence[pytest.Item], indices: list[int], filters: Any, n_threads: int
+    ) -> Turn:
+        """An engine task: the segment's next test (``indices``: the segment's tests, in order;
+        ``filters``: each test's warning filters, by index), once the admission lets it start;
+        while tests run one at a time, the next ones too, for about ``GROUP_S``."""
         admission = self.admission
         assert admission is not None
-        admission.enter(position)
-        try:
-            return self._admitted(item, index, filters, n_threads)
-        finally:
-            admission.leave()
+        turn = Turn([])
+        started = time.perf_counter()
+        position = admission.first()
+        while position is not None:
+            index = indices[position]
+            try:
+                turn.results.append(self.run_one(items[index], index, filters[index], n_threads))
+            except BaseException as error:  # (pytest's internal error): after those before it
+                turn.error = error
+                admission.then(more=False)
+                break
+            more = (
+                admission.concurrency.limit == 1
+                and not self.run.stopping
+                and time.perf_counter() - started < GROUP_S
+            )
+            position = admission.then(more)
+        return turn
 
-    def _admitted(
-        self, item: pytest.Item, index: int, filters: Any, n_threads: int
-    ) -> ThreadResult:
+    def run_one(self, item: pytest.Item, index: int, filters: Any, n_threads: int) -> ThreadResult:
+        """One test of a turn, unless the run is stopping."""
         name = threading.current_thread().name
         # (a single concurrent test runs on the calling thread: the engine runs n_jobs=1 there)
         worker_id = name.rsplit("-", 1)[-1] if name.startswith("parproc-thread-") else "w0"
