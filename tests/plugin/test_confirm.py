@@ -304,3 +304,33 @@ def test_the_busy_line_is_written_from_the_run_s_figures(
     result.stdout.fnmatch_lines(
         ["parproc: threads bring no speed-up to these tests: they kept the interpreter busy *"]
     )
+
+
+def test_a_test_runs_again_alone_after_the_serial_lane(pytester: pytest.Pytester) -> None:
+    # serially, the lane's test (between the two) mends the switch the first one breaks; on
+    # threads the lane runs after the concurrent tests, so the third fails on its thread, and
+    # its run alone must come after the lane too to see what a serial run sees
+    pytester.makepyfile(
+        switch="SWITCH = 'ok'\nimport threading\nBROKEN = threading.Event()\n",
+        test_order="""
+        import pytest
+        import switch
+
+        def test_a_breaks():
+            switch.SWITCH = "broken"
+            switch.BROKEN.set()
+
+        @pytest.mark.parproc_serial
+        def test_b_mends():
+            switch.SWITCH = "ok"
+
+        def test_c_needs_it():
+            switch.BROKEN.wait(10)
+            assert switch.SWITCH == "ok"
+        """,
+    )
+    serial = pytester.runpytest_subprocess("-p", "no:randomly")
+    serial.assert_outcomes(passed=3)
+    threads = pytester.runpytest_subprocess("-p", "no:randomly", *THREADS)
+    threads.assert_outcomes(passed=3)
+    assert "parproc: 1 failed beside other tests, passed alone" in threads.stdout.str()

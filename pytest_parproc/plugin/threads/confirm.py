@@ -1,5 +1,7 @@
 """The confirmation pass: a test that failed on a thread, beside other tests, runs again alone in
-the main thread once the threads of its segment have finished, and only that run is reported.
+the main thread once the threads of its segment have finished and its serial lane has run (an
+earlier test of the lane may mend process-wide state that it met broken, as serially), and only
+that run is reported.
 
 A test that passes alone failed because of what ran beside it (process-wide state that no
 isolation of ours covers: ``sys.argv``, ``gc.get_referrers``, a module-level switch). The run
