@@ -140,8 +140,8 @@ class ThreadRunner:
         admission = self.admission
         assert admission is not None
         turn = Turn([])
-        started = time.perf_counter()
         position = admission.first()
+        started = time.perf_counter()  # (its turn: from its first test, not its wait)
         while position is not None:
             index = indices[position]
             try:
