@@ -155,7 +155,8 @@ class ThreadController(RunController):
                         break
                     try:
                         if segment.concurrent:
-                            self._timed_concurrent(session, items, segment.concurrent, replayer)
+                            with self.cpu_share.measured():
+                                self._concurrent(session, items, segment.concurrent, replayer)
                         if segment.alone:
                             self._serial_lane(session, [items[i] for i in segment.alone], timing)
                     finally:  # after the lane: a test of it may mend what a failed test met
@@ -175,20 +176,6 @@ class ThreadController(RunController):
                     self._kept_overrides.close()  # else kept: such a thread may still go on
                 timing.wall_s = time.perf_counter() - started
                 timing.test_time_s += replayer.test_time_s
-
-    def _timed_concurrent(
-        self,
-        session: pytest.Session,
-        items: Sequence[pytest.Item],
-        indices: list[int],
-        replayer: Replayer,
-    ) -> None:
-        wall_started, cpu_started = time.perf_counter(), time.thread_time()
-        try:
-            self._concurrent(session, items, indices, replayer)
-        finally:
-            wall_s = time.perf_counter() - wall_started
-            self.cpu_share.add(time.thread_time() - cpu_started, wall_s)
 
     def _lane_only(
         self, session: pytest.Session, items: Sequence[pytest.Item], timing: RunTiming

@@ -5,6 +5,9 @@ backend that would."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 #: CPU seconds (tests' threads and the main thread) per second of the concurrent part from
@@ -24,6 +27,15 @@ class CpuShare:
 
     cpu_s: float = 0.0
     wall_s: float = 0.0
+
+    @contextmanager
+    def measured(self) -> Iterator[None]:
+        """Count the wall time of a concurrent part, and the calling thread's CPU time."""
+        wall_started, cpu_started = time.perf_counter(), time.thread_time()
+        try:
+            yield
+        finally:
+            self.add(time.thread_time() - cpu_started, time.perf_counter() - wall_started)
 
     def add(self, cpu_s: float, wall_s: float) -> None:
         self.cpu_s += cpu_s

@@ -80,7 +80,7 @@ class Sources:
         lines = found.matches[pattern]
         if not lines:
             return False
-        span = self._span(code)[1]
+        span = _span_in(found, code)
         if span is None:
             return pattern.search(self.of(code))
         return any(span[0] <= first and last <= span[1] for first, last in lines)
@@ -100,13 +100,7 @@ class Sources:
         """The file of a code object or class, and its first and last line there."""
         filename = _filename(code)
         found = self._file(filename) if filename else None
-        if found is None:
-            return None, None
-        _parse(found)
-        if isinstance(code, type):
-            return found, found.classes.get(code.__qualname__)
-        end = found.functions.get(code.co_firstlineno)
-        return found, (code.co_firstlineno, end) if end is not None else None
+        return found, _span_in(found, code) if found is not None else None
 
     def _file(self, filename: str) -> _File | None:
         if filename not in self._files:
@@ -122,6 +116,15 @@ def _filename(code: Any) -> str | None:
         return inspect.getsourcefile(code)
     except TypeError:  # a builtin class
         return None
+
+
+def _span_in(found: _File, code: Any) -> tuple[int, int] | None:
+    """The first and last line of a code object or class in its file (parsed now if not yet)."""
+    _parse(found)
+    if isinstance(code, type):
+        return found.classes.get(code.__qualname__)
+    end = found.functions.get(code.co_firstlineno)
+    return (code.co_firstlineno, end) if end is not None else None
 
 
 def _parse(found: _File) -> None:
